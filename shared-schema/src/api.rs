@@ -1,0 +1,107 @@
+//! JSON bodies of the `/v1` HTTP API (design §3–5). Blobs travel as raw octet-streams, not here.
+
+use crate::chain::Chain;
+use crate::claims::Role;
+use serde::{Deserialize, Serialize};
+
+/// Response header with the workspace's head seq on pull.
+pub const HEADER_HEAD_SEQ: &str = "Hearth-Head-Seq";
+/// Response header set to `1` when a pull page was cut by the size limit.
+pub const HEADER_MORE: &str = "Hearth-More";
+
+/// Reply of `POST /v1/workspaces` and `POST /v1/workspaces/import`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedWorkspace {
+    /// The new workspace id.
+    pub workspace_id: String,
+    /// The master token; keep it secret.
+    pub master_token: String,
+}
+
+/// Reply of a push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushReply {
+    /// The seq of each record of the batch, in batch order.
+    pub seqs: Vec<u64>,
+    /// The workspace's head seq after the push.
+    pub head_seq: u64,
+    /// The chain at `head_seq`.
+    pub chain: Chain,
+}
+
+/// Reply of a snapshot upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotReply {
+    /// The seq the stored snapshot covers.
+    pub covers: u64,
+    /// Size of the stored snapshot.
+    pub size: u64,
+}
+
+/// Body of `POST /v1/workspaces/{id}/tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MintTokenRequest {
+    /// `write` or `read` (minting another master is `rotate`).
+    pub role: Role,
+    /// Lifetime in seconds; absent = no expiry.
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+    /// A label the owner recognises ("Ann's phone").
+    #[serde(default)]
+    pub label: String,
+}
+
+/// A minted token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MintedToken {
+    /// The token id (`sub`/`jti`).
+    pub id: String,
+    /// The JWT.
+    pub token: String,
+    /// Its role.
+    pub role: Role,
+    /// Expiry, seconds since the Unix epoch.
+    pub expires_at: Option<u64>,
+}
+
+/// One entry of the token list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    /// Token id.
+    pub id: String,
+    /// Role.
+    pub role: Role,
+    /// Label given when minted.
+    pub label: String,
+    /// Creation time, seconds since the Unix epoch.
+    pub created_at: u64,
+    /// Expiry, seconds since the Unix epoch.
+    pub expires_at: Option<u64>,
+    /// Revocation time, if revoked.
+    pub revoked_at: Option<u64>,
+}
+
+/// Reply of `GET /v1/workspaces/{id}/tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenList {
+    /// All tokens of the workspace, oldest first.
+    pub tokens: Vec<TokenInfo>,
+}
+
+/// An event on the live channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveEvent {
+    /// The newest stored seq.
+    pub seq: u64,
+}
+
+/// Reply of `GET /healthz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// `ok` when the database answers.
+    pub status: String,
+    /// `sqlite` or `postgres`.
+    pub database: String,
+    /// Server version.
+    pub version: String,
+}

@@ -1,0 +1,27 @@
+//! # shared-schema
+//!
+//! Everything two parts of Hearth must agree on, as I/O-free code used by the engine, the worker
+//! and the server alike (see `docs/protocol.md`):
+//!
+//! - [`error`] — the error codes of the HTTP API and the JSON error body.
+//! - [`frame`] — the binary push batch and pull stream formats.
+//! - [`chain`] — the integrity chain `chain_n = SHA-256(chain_{n-1} || SHA-256(update_n))`.
+//! - [`claims`] — JWT claims and roles of master and access tokens.
+//! - [`api`] — JSON request and response bodies of `/v1`.
+//! - [`backup`] — the self-describing backup file shared by server and client.
+//! - [`model`] — the workspace (notebook) schema on Loro and its migrations (feature `model`).
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod backup;
+pub mod chain;
+pub mod claims;
+pub mod error;
+pub mod frame;
+#[cfg(feature = "model")]
+pub mod model;
+
+pub use chain::Chain;
+pub use claims::{Claims, Role};
+pub use error::{ErrorBody, ErrorCode};
+pub use frame::{FrameError, PullRecord, PullRecordKind, PushRecord};
