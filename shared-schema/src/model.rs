@@ -492,8 +492,50 @@ pub fn notes(doc: &LoroDoc) -> Vec<Note> {
 /// One note.
 pub fn note(doc: &LoroDoc, id: &str) -> Option<Note> {
     let map = note_map(doc, id)?;
-    let tags = tags_by_note(doc).remove(id).unwrap_or_default();
+    let tags = note_tags(doc, id);
     Some(note_from_value(id, &map.get_deep_value(), tags))
+}
+
+/// Makes a note equal to `old` (title, body, tasks, tags, flags), creating it again if it was
+/// purged. Used to restore a version from the history.
+pub fn overwrite_note(doc: &LoroDoc, old: &Note, now_ms: i64) -> Result<(), ModelError> {
+    if note_map(doc, &old.id).is_none() {
+        create_note(doc, &old.id, "", old.created_at)?;
+    }
+    let note = require_note(doc, &old.id)?;
+    for (field, value) in [(Field::Title, &old.title), (Field::Body, &old.body)] {
+        let text = child_text(&note, field.key())?;
+        if text.to_string() != *value {
+            let len = text.len_unicode();
+            if len > 0 {
+                text.delete(0, len)?;
+            }
+            text.insert(0, value)?;
+        }
+    }
+    let tasks = child_tasks(&note)?;
+    if tasks.len() > 0 {
+        tasks.delete(0, tasks.len())?;
+    }
+    for t in &old.tasks {
+        let task = tasks.insert_container(tasks.len(), LoroMap::new())?;
+        task.insert("text", t.text.as_str())?;
+        task.insert("done", t.done)?;
+    }
+    let current = note_tags(doc, &old.id);
+    for tag in current.iter().filter(|t| !old.tags.contains(t)) {
+        doc.get_map(NOTE_TAGS).delete(&tag_key(&old.id, tag))?;
+    }
+    for tag in old.tags.iter().filter(|t| !current.contains(t)) {
+        doc.get_map(NOTE_TAGS).insert(&tag_key(&old.id, tag), true)?;
+    }
+    note.insert("pinned", old.pinned)?;
+    note.insert("trashed", old.trashed)?;
+    touch(&note, now_ms)
+}
+
+fn note_tags(doc: &LoroDoc, id: &str) -> Vec<String> {
+    tags_by_note(doc).remove(id).unwrap_or_default()
 }
 
 #[cfg(test)]

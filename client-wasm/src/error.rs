@@ -1,0 +1,52 @@
+//! [`EngineError`]: the one error type at the engine's boundary.
+
+use crate::storage::StorageError;
+use shared_schema::model::ModelError;
+use thiserror::Error;
+
+/// An engine operation failed. On any error the document and the stored state are unchanged,
+/// except where noted.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    /// Local storage failed (full quota, blocked upgrade, …). The edit was rolled back.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The edit does not fit the document (unknown note, bad range, …).
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// Bytes from the server, a backup or storage are not valid Loro data.
+    #[error("could not decode workspace data: {0}; nothing was imported")]
+    Decode(String),
+    /// The engine could not encode an update or snapshot.
+    #[error("could not encode workspace data: {0}")]
+    Encode(String),
+    /// The workspace is not stored on this device.
+    #[error("workspace {0} is not on this device")]
+    UnknownWorkspace(String),
+    /// This device only has read access to the workspace.
+    #[error("this workspace is shared with you read-only; ask the owner for a write link to edit")]
+    ReadOnly,
+    /// Pulled updates do not match the server's integrity chain.
+    #[error(transparent)]
+    Chain(#[from] shared_schema::chain::ChainError),
+    /// A pulled page does not follow the last pulled seq.
+    #[error("pulled seq {got} does not follow {expected}; sync will restart from the last good seq")]
+    OutOfOrder {
+        /// The seq the engine expected next.
+        expected: u64,
+        /// What arrived.
+        got: u64,
+    },
+    /// A backup file is damaged or not a backup.
+    #[error(transparent)]
+    Backup(#[from] shared_schema::backup::BackupError),
+    /// No version with that id in the history.
+    #[error("no version {0} in this workspace's history")]
+    UnknownVersion(String),
+}
+
+impl From<loro::LoroError> for EngineError {
+    fn from(e: loro::LoroError) -> Self {
+        EngineError::Decode(e.to_string())
+    }
+}

@@ -1,0 +1,96 @@
+//! Browser tests: the engine on real IndexedDB in headless Chromium (`wasm-bindgen-test`).
+#![cfg(target_arch = "wasm32")]
+
+use client_wasm::storage::{IdbStore, PendingUpdate, Store, WorkspaceRecord};
+use client_wasm::{Engine, EngineError};
+use shared_schema::model::Field;
+use shared_schema::{Chain, Role};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+type R = Result<(), EngineError>;
+
+async fn fresh(name: &str) -> Result<IdbStore, EngineError> {
+    IdbStore::delete_database(name).await?;
+    Ok(IdbStore::open(name).await?)
+}
+
+fn record(id: &str) -> WorkspaceRecord {
+    WorkspaceRecord {
+        id: id.into(),
+        name: "t".into(),
+        role: Role::Master,
+        token: None,
+        server_url: None,
+        last_pulled_seq: 0,
+        chain_head: Chain::genesis(),
+        schema_version: 0,
+        peer_id: 7,
+    }
+}
+
+#[wasm_bindgen_test]
+async fn bytes_written_to_indexeddb_are_read_back_after_reopening() -> R {
+    let store = fresh("hearth-test-bytes").await?;
+    store.put_workspace(&record("ws1")).await?;
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
+    store
+        .append_pending("ws1", &PendingUpdate { key: "k1".into(), bytes: bytes.clone() })
+        .await?;
+    store.compact("ws1", &[1, 2, 3], 0).await?;
+    drop(store);
+    let reopened = IdbStore::open("hearth-test-bytes").await?;
+    let state = reopened.load("ws1").await?.ok_or(EngineError::UnknownWorkspace("ws1".into()))?;
+    assert_eq!(state.pending.len(), 1);
+    assert_eq!(state.pending[0].key, "k1");
+    assert_eq!(state.pending[0].bytes, bytes);
+    assert_eq!(state.snapshot, Some(vec![1, 2, 3]));
+    assert_eq!(state.record, record("ws1"));
+    Ok(())
+}
+
+#[wasm_bindgen_test]
+async fn an_edit_survives_dropping_and_reopening_the_engine() -> R {
+    let store = fresh("hearth-test-engine").await?;
+    let engine = Engine::create(store, "Notebook", 11).await?;
+    let id = engine.create_note("Hello").await?;
+    engine.splice_text(&id, Field::Body, 0, 0, "typed in a browser").await?;
+    let ws = engine.id();
+    let before = engine.notes();
+    drop(engine);
+    let again = Engine::open(IdbStore::open("hearth-test-engine").await?, &ws).await?;
+    assert_eq!(again.notes(), before);
+    assert_eq!(again.note(&id).map(|n| n.body), Some("typed in a browser".to_string()));
+    Ok(())
+}
+
+#[wasm_bindgen_test]
+async fn pending_is_cleared_only_by_an_acknowledgement() -> R {
+    let store = fresh("hearth-test-pending").await?;
+    let engine = Engine::create(store, "N", 12).await?;
+    engine.create_note("a").await?;
+    let ws = engine.id();
+    let pending = engine.pending_updates().await?;
+    assert!(pending.len() >= 2, "create + note are pending");
+    drop(engine);
+    let again = Engine::open(IdbStore::open("hearth-test-pending").await?, &ws).await?;
+    assert_eq!(again.pending_updates().await?, pending);
+    let keys: Vec<String> = pending.iter().map(|p| p.key.clone()).collect();
+    again.acknowledge(&keys[..1]).await?;
+    assert_eq!(again.pending_updates().await?.len(), pending.len() - 1);
+    Ok(())
+}
+
+#[wasm_bindgen_test]
+async fn two_engines_on_one_database_see_each_others_edits_after_refresh() -> R {
+    let store = fresh("hearth-test-tabs").await?;
+    let a = Engine::create(store, "Shared", 21).await?;
+    let ws = a.id();
+    let b = Engine::open(IdbStore::open("hearth-test-tabs").await?, &ws).await?;
+    let id = a.create_note("from tab A").await?;
+    assert!(b.note(&id).is_none());
+    assert!(b.refresh().await?);
+    assert_eq!(b.note(&id).map(|n| n.title), Some("from tab A".to_string()));
+    Ok(())
+}

@@ -1,0 +1,30 @@
+// The trunk-built page loads from the running server, renders, reaches the engine and the worker.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launch, SCREENSHOTS } from './helpers.mjs';
+
+test('the app loads from the server, renders notes from the engine and starts the worker', async () => {
+  const server = await startServer();
+  const browser = await launch();
+  try {
+    const page = await browser.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    const health = await (await fetch(`${server.url}/healthz`)).json();
+    assert.equal(health.status, 'ok');
+    await page.goto(server.url + '/');
+    await page.getByTestId('workspace-name').filter({ hasText: 'My notebook' }).waitFor({ timeout: 30_000 });
+    await page.getByTestId('worker-status').filter({ hasText: 'ready' }).waitFor({ timeout: 30_000 });
+    await page.getByTestId('new-title').fill('First note from Playwright');
+    await page.getByRole('button', { name: 'Add' }).click();
+    await page.getByTestId('note-count').filter({ hasText: '1 notes' }).waitFor();
+    await page.screenshot({ path: `${SCREENSHOTS}/smoke.png`, fullPage: true });
+    // The note is in IndexedDB: a reload shows it again.
+    await page.reload();
+    await page.getByText('First note from Playwright').waitFor({ timeout: 30_000 });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    server.stop();
+  }
+});

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine lacks, idempotently: the wasm32 target, wasm-bindgen-cli (pinned to
+# the crate's version), trunk, Debian's chromium + chromium-driver, and the npm packages of the
+# end-to-end tests (playwright-core, binaryen's wasm-opt). A second run takes seconds.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+# 1. The wasm-bindgen crate in Cargo.lock must equal the CLI pin.
+lock_version=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/"/,"",$3); print $3; exit}' Cargo.lock)
+[ "$lock_version" = "$WASM_BINDGEN_VERSION" ] || die "Cargo.lock has wasm-bindgen $lock_version but scripts/versions.env pins $WASM_BINDGEN_VERSION: make them equal (Cargo.toml pins the crate with '=')."
+
+# 2. wasm32 target.
+if ! rustup target list --installed | grep -qx "$WASM_TARGET"; then
+  step "rustup target add $WASM_TARGET"
+  rustup target add "$WASM_TARGET" >/dev/null || die "could not add the $WASM_TARGET target: check rustup and the network."
+fi
+
+# 3. wasm-bindgen-cli at the exact version (not --locked: see toolchain notes).
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
+  step "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 3 minutes, once)"
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force >/dev/null 2>"${TMPDIR:-/tmp}/hearth-wbg.log" \
+    || die "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION failed: see ${TMPDIR:-/tmp}/hearth-wbg.log."
+fi
+[ "$(wasm-bindgen --version | awk '{print $2}')" = "$WASM_BINDGEN_VERSION" ] || die "wasm-bindgen on PATH is not $WASM_BINDGEN_VERSION: remove the other one from PATH."
+
+# 4. trunk.
+if [ "$(trunk --version 2>/dev/null | awk '{print $2}')" != "$TRUNK_VERSION" ]; then
+  step "cargo install trunk $TRUNK_VERSION (about 9 minutes, once)"
+  cargo install trunk --version "$TRUNK_VERSION" --locked --force >/dev/null 2>"${TMPDIR:-/tmp}/hearth-trunk.log" \
+    || die "installing trunk $TRUNK_VERSION failed: see ${TMPDIR:-/tmp}/hearth-trunk.log."
+fi
+
+# 5. Chromium and its driver from Debian.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  step "apt-get install chromium chromium-driver"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq >/dev/null || die "apt-get update failed: check the Debian mirror."
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null \
+    || die "apt-get install chromium chromium-driver failed."
+fi
+
+# 6. npm packages of the e2e tests (lock file committed).
+if [ ! -d e2e/node_modules/playwright-core ] || [ ! -x e2e/node_modules/.bin/wasm-opt ] \
+   || [ e2e/package-lock.json -nt e2e/node_modules/.package-lock.json ]; then
+  step "npm ci (e2e)"
+  (cd e2e && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || die "npm ci in e2e/ failed: check the npm registry."
+fi
+# Debian's wasm-opt 108 breaks the output; ours (binaryen@132 from npm) is first on PATH.
+[ "$(command -v wasm-opt)" = "$ROOT/e2e/node_modules/.bin/wasm-opt" ] || die "wasm-opt on PATH is not e2e/node_modules/.bin/wasm-opt."
+echo "setup: toolchain ready (wasm-bindgen $WASM_BINDGEN_VERSION, trunk $TRUNK_VERSION, $(chromium --version 2>/dev/null | head -1))"

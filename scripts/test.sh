@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs every test, in order, stopping at the first failure:
+#   fmt → clippy (native + wasm32) → native tests → server tests on SQLite and a real Postgres →
+#   browser tests (wasm-bindgen-test in headless Chromium, real IndexedDB) → trunk build →
+#   Playwright end-to-end tests against the running server.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$ROOT/scripts/pg.sh"
+cd "$ROOT"
+started=$(date +%s)
+
+bash scripts/setup.sh
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "clippy (native)"
+cargo clippy --workspace --exclude web-ui --exclude worker --all-targets --locked -- -D warnings
+
+step "clippy (wasm32)"
+cargo clippy -p shared-schema -p client-wasm -p worker -p web-ui --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
+
+step "native tests (server on SQLite)"
+cargo test --workspace --exclude web-ui --exclude worker --locked
+
+step "server tests on a real Postgres"
+pg_start
+HEARTH_TEST_DATABASE_URL="$HEARTH_TEST_PG_URL" cargo test -p hearth-server --locked --tests
+
+step "browser tests (wasm-bindgen-test, headless Chromium, real IndexedDB)"
+CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=120 \
+  cargo test -p client-wasm --target wasm32-unknown-unknown --locked
+
+step "trunk build --release"
+trunk build --release --offline
+
+cargo build -p hearth-server --locked
+
+step "end-to-end tests (Playwright, Debian Chromium)"
+HEARTH_SERVER_BIN="$TARGET_DIR/debug/hearth-server" HEARTH_DIST="$ROOT/dist" \
+  HEARTH_SCREENSHOTS="$ROOT/target/e2e" HEARTH_TEST_PG_URL="$HEARTH_TEST_PG_URL" \
+  node --test --test-concurrency=1 e2e/tests/
+
+echo
+echo "all tests passed in $(( $(date +%s) - started ))s"
