@@ -31,7 +31,9 @@ fn field(name: &str) -> Result<Field, JsValue> {
     match name {
         "title" => Ok(Field::Title),
         "body" => Ok(Field::Body),
-        other => Err(js_err(format!("unknown field {other:?}: use \"title\" or \"body\""))),
+        other => Err(js_err(format!(
+            "unknown field {other:?}: use \"title\" or \"body\""
+        ))),
     }
 }
 
@@ -174,7 +176,9 @@ impl HearthEngine {
     /// Appends a task.
     #[wasm_bindgen(js_name = addTask)]
     pub fn add_task(&self, note: String, text: String) -> Promise {
-        self.run(move |e| async move { e.add_task(&note, &text).await.map(|()| JsValue::UNDEFINED) })
+        self.run(
+            move |e| async move { e.add_task(&note, &text).await.map(|()| JsValue::UNDEFINED) },
+        )
     }
 
     /// Sets a task's done flag.
@@ -190,7 +194,11 @@ impl HearthEngine {
     /// Adds (`on`) or removes a tag.
     #[wasm_bindgen(js_name = setTag)]
     pub fn set_tag(&self, note: String, tag: String, on: bool) -> Promise {
-        self.run(move |e| async move { e.set_tag(&note, &tag, on).await.map(|()| JsValue::UNDEFINED) })
+        self.run(move |e| async move {
+            e.set_tag(&note, &tag, on)
+                .await
+                .map(|()| JsValue::UNDEFINED)
+        })
     }
 
     /// Moves a note to the trash or back.

@@ -265,7 +265,12 @@ impl<S: Store> Engine<S> {
     }
 
     fn notify(&self, origin: Origin) {
-        let listeners: Vec<Listener> = self.listeners.borrow().iter().map(|(_, l)| l.clone()).collect();
+        let listeners: Vec<Listener> = self
+            .listeners
+            .borrow()
+            .iter()
+            .map(|(_, l)| l.clone())
+            .collect();
         for l in listeners {
             l(origin);
         }
@@ -305,8 +310,10 @@ impl<S: Store> Engine<S> {
     /// Creates a note; returns its id.
     pub async fn create_note(&self, title: &str) -> Result<String, EngineError> {
         let id = uuid::Uuid::new_v4().simple().to_string();
-        self.edit("create note", |d, now| model::create_note(d, &id, title, now))
-            .await?;
+        self.edit("create note", |d, now| {
+            model::create_note(d, &id, title, now)
+        })
+        .await?;
         Ok(id)
     }
 
@@ -332,21 +339,32 @@ impl<S: Store> Engine<S> {
     }
 
     /// Marks a task done or not done.
-    pub async fn set_task_done(&self, note: &str, index: usize, done: bool) -> Result<(), EngineError> {
-        self.edit("toggle task", |d, now| model::set_task_done(d, note, index, done, now))
-            .await
+    pub async fn set_task_done(
+        &self,
+        note: &str,
+        index: usize,
+        done: bool,
+    ) -> Result<(), EngineError> {
+        self.edit("toggle task", |d, now| {
+            model::set_task_done(d, note, index, done, now)
+        })
+        .await
     }
 
     /// Moves a task.
     pub async fn move_task(&self, note: &str, from: usize, to: usize) -> Result<(), EngineError> {
-        self.edit("move task", |d, now| model::move_task(d, note, from, to, now))
-            .await
+        self.edit("move task", |d, now| {
+            model::move_task(d, note, from, to, now)
+        })
+        .await
     }
 
     /// Deletes a task.
     pub async fn delete_task(&self, note: &str, index: usize) -> Result<(), EngineError> {
-        self.edit("delete task", |d, now| model::delete_task(d, note, index, now))
-            .await
+        self.edit("delete task", |d, now| {
+            model::delete_task(d, note, index, now)
+        })
+        .await
     }
 
     /// Adds or removes a tag.
@@ -357,14 +375,18 @@ impl<S: Store> Engine<S> {
 
     /// Pins or unpins a note.
     pub async fn set_pinned(&self, note: &str, pinned: bool) -> Result<(), EngineError> {
-        self.edit("pin", |d, now| model::set_flag(d, note, Flag::Pinned, pinned, now))
-            .await
+        self.edit("pin", |d, now| {
+            model::set_flag(d, note, Flag::Pinned, pinned, now)
+        })
+        .await
     }
 
     /// Moves a note to the trash, or restores it (`trashed = false`).
     pub async fn set_trashed(&self, note: &str, trashed: bool) -> Result<(), EngineError> {
-        self.edit("trash", |d, now| model::set_flag(d, note, Flag::Trashed, trashed, now))
-            .await
+        self.edit("trash", |d, now| {
+            model::set_flag(d, note, Flag::Trashed, trashed, now)
+        })
+        .await
     }
 
     /// Deletes a note for good.

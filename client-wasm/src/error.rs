@@ -30,7 +30,9 @@ pub enum EngineError {
     #[error(transparent)]
     Chain(#[from] shared_schema::chain::ChainError),
     /// A pulled page does not follow the last pulled seq.
-    #[error("pulled seq {got} does not follow {expected}; sync will restart from the last good seq")]
+    #[error(
+        "pulled seq {got} does not follow {expected}; sync will restart from the last good seq"
+    )]
     OutOfOrder {
         /// The seq the engine expected next.
         expected: u64,

@@ -36,12 +36,21 @@ async fn bytes_written_to_indexeddb_are_read_back_after_reopening() -> R {
     store.put_workspace(&record("ws1")).await?;
     let bytes: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
     store
-        .append_pending("ws1", &PendingUpdate { key: "k1".into(), bytes: bytes.clone() })
+        .append_pending(
+            "ws1",
+            &PendingUpdate {
+                key: "k1".into(),
+                bytes: bytes.clone(),
+            },
+        )
         .await?;
     store.compact("ws1", &[1, 2, 3], 0).await?;
     drop(store);
     let reopened = IdbStore::open("hearth-test-bytes").await?;
-    let state = reopened.load("ws1").await?.ok_or(EngineError::UnknownWorkspace("ws1".into()))?;
+    let state = reopened
+        .load("ws1")
+        .await?
+        .ok_or(EngineError::UnknownWorkspace("ws1".into()))?;
     assert_eq!(state.pending.len(), 1);
     assert_eq!(state.pending[0].key, "k1");
     assert_eq!(state.pending[0].bytes, bytes);
@@ -55,13 +64,18 @@ async fn an_edit_survives_dropping_and_reopening_the_engine() -> R {
     let store = fresh("hearth-test-engine").await?;
     let engine = Engine::create(store, "Notebook", 11).await?;
     let id = engine.create_note("Hello").await?;
-    engine.splice_text(&id, Field::Body, 0, 0, "typed in a browser").await?;
+    engine
+        .splice_text(&id, Field::Body, 0, 0, "typed in a browser")
+        .await?;
     let ws = engine.id();
     let before = engine.notes();
     drop(engine);
     let again = Engine::open(IdbStore::open("hearth-test-engine").await?, &ws).await?;
     assert_eq!(again.notes(), before);
-    assert_eq!(again.note(&id).map(|n| n.body), Some("typed in a browser".to_string()));
+    assert_eq!(
+        again.note(&id).map(|n| n.body),
+        Some("typed in a browser".to_string())
+    );
     Ok(())
 }
 

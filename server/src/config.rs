@@ -5,7 +5,11 @@ use std::path::PathBuf;
 
 /// `hearth-server` options.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "hearth-server", version, about = "Hearth sync server: an opaque workspace store behind JWTs")]
+#[command(
+    name = "hearth-server",
+    version,
+    about = "Hearth sync server: an opaque workspace store behind JWTs"
+)]
 pub struct Config {
     /// Address to listen on (`127.0.0.1:0` picks a free port).
     #[arg(long, env = "HEARTH_BIND", default_value = "127.0.0.1:8080")]
@@ -38,7 +42,12 @@ pub struct Config {
     #[arg(long, env = "HEARTH_MAX_PULL_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub max_pull_bytes: usize,
     /// Test only: flip one byte of every pulled update (to test tamper detection). Never in production.
-    #[arg(long, env = "HEARTH_TEST_TAMPER_PULLS", hide = true, default_value_t = false)]
+    #[arg(
+        long,
+        env = "HEARTH_TEST_TAMPER_PULLS",
+        hide = true,
+        default_value_t = false
+    )]
     pub test_tamper_pulls: bool,
 }
 

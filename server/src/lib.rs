@@ -8,5 +8,6 @@
 
 pub mod app;
 pub mod config;
+pub mod store;
 
 pub use config::Config;

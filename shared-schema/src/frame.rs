@@ -190,7 +190,10 @@ impl<'a> Reader<'a> {
     }
 
     fn take(&mut self, n: usize, index: usize) -> Result<&'a [u8], FrameError> {
-        let end = self.pos.checked_add(n).filter(|end| *end <= self.input.len());
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|end| *end <= self.input.len());
         match end {
             Some(end) => {
                 let slice = &self.input[self.pos..end];

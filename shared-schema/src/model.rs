@@ -224,9 +224,7 @@ fn touch(note: &LoroMap, now_ms: i64) -> Result<(), ModelError> {
 
 /// Creates a note and returns nothing; `id` must be unique (the engine makes a random one).
 pub fn create_note(doc: &LoroDoc, id: &str, title: &str, now_ms: i64) -> Result<(), ModelError> {
-    let note = doc
-        .get_map(NOTES)
-        .insert_container(id, LoroMap::new())?;
+    let note = doc.get_map(NOTES).insert_container(id, LoroMap::new())?;
     note.insert_container("title", LoroText::new())?
         .insert(0, title)?;
     note.insert_container("body", LoroText::new())?;
@@ -346,7 +344,13 @@ pub fn delete_task(doc: &LoroDoc, id: &str, index: usize, now_ms: i64) -> Result
 }
 
 /// Adds (`on = true`) or removes a tag.
-pub fn set_tag(doc: &LoroDoc, id: &str, tag: &str, on: bool, now_ms: i64) -> Result<(), ModelError> {
+pub fn set_tag(
+    doc: &LoroDoc,
+    id: &str,
+    tag: &str,
+    on: bool,
+    now_ms: i64,
+) -> Result<(), ModelError> {
     let tag = tag.trim();
     if !valid_tag(tag) {
         return Err(ModelError::BadTag);
@@ -514,7 +518,7 @@ pub fn overwrite_note(doc: &LoroDoc, old: &Note, now_ms: i64) -> Result<(), Mode
         }
     }
     let tasks = child_tasks(&note)?;
-    if tasks.len() > 0 {
+    if !tasks.is_empty() {
         tasks.delete(0, tasks.len())?;
     }
     for t in &old.tasks {
@@ -527,7 +531,8 @@ pub fn overwrite_note(doc: &LoroDoc, old: &Note, now_ms: i64) -> Result<(), Mode
         doc.get_map(NOTE_TAGS).delete(&tag_key(&old.id, tag))?;
     }
     for tag in old.tags.iter().filter(|t| !current.contains(t)) {
-        doc.get_map(NOTE_TAGS).insert(&tag_key(&old.id, tag), true)?;
+        doc.get_map(NOTE_TAGS)
+            .insert(&tag_key(&old.id, tag), true)?;
     }
     note.insert("pinned", old.pinned)?;
     note.insert("trashed", old.trashed)?;

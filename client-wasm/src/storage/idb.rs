@@ -29,7 +29,8 @@ pub struct IdbStore {
 fn map_err(e: indexed_db_futures::error::Error) -> StorageError {
     use indexed_db_futures::error::{DomException, Error};
     match e {
-        Error::DomException(DomException::Other(ex)) | Error::DomException(DomException::AbortError(ex))
+        Error::DomException(DomException::Other(ex))
+        | Error::DomException(DomException::AbortError(ex))
             if ex.name() == "QuotaExceededError" =>
         {
             StorageError::QuotaExceeded
@@ -181,7 +182,10 @@ impl Store for IdbStore {
         }
         for name in [PENDING, RECEIVED] {
             let store = tx.object_store(name).map_err(map_err)?;
-            store.delete::<String, _>(prefix_range(id)).primitive().map_err(map_err)?;
+            store
+                .delete::<String, _>(prefix_range(id))
+                .primitive()
+                .map_err(map_err)?;
         }
         tx.commit().await.map_err(map_err)
     }

@@ -1,1 +1,3 @@
-fn main() { println!("bench: see issue 3"); }
+fn main() {
+    println!("bench: see issue 3");
+}

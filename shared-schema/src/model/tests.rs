@@ -58,8 +58,14 @@ fn every_edit_shows_in_the_read_model() -> R {
     assert_eq!(
         n.tasks,
         vec![
-            Task { text: "two".into(), done: true },
-            Task { text: "one".into(), done: false }
+            Task {
+                text: "two".into(),
+                done: true
+            },
+            Task {
+                text: "one".into(),
+                done: false
+            }
         ]
     );
     assert_eq!(n.tags, vec!["work".to_string()]);
@@ -88,8 +94,14 @@ fn bad_ranges_and_unknown_notes_are_errors_that_change_nothing() -> R {
         splice_text(&d, "zz", Field::Title, 0, 0, "x", 2),
         Err(ModelError::NoSuchNote(_))
     ));
-    assert!(matches!(set_task_done(&d, "a", 0, true, 2), Err(ModelError::NoSuchTask { .. })));
-    assert!(matches!(set_tag(&d, "a", " ", true, 2), Err(ModelError::BadTag)));
+    assert!(matches!(
+        set_task_done(&d, "a", 0, true, 2),
+        Err(ModelError::NoSuchTask { .. })
+    ));
+    assert!(matches!(
+        set_tag(&d, "a", " ", true, 2),
+        Err(ModelError::BadTag)
+    ));
     assert_eq!(note(&d, "a").ok_or("missing")?.title, "abc");
     Ok(())
 }
@@ -155,14 +167,18 @@ fn a_v1_edit_merged_after_migration_is_swept_on_next_open() -> R {
     sync(&a, &old)?;
     migrate(&a, 2)?;
     a.commit();
-    assert!(note(&a, "n1").ok_or("missing")?.tags.contains(&"late".to_string()));
+    assert!(note(&a, "n1")
+        .ok_or("missing")?
+        .tags
+        .contains(&"late".to_string()));
     Ok(())
 }
 
 #[test]
 fn a_document_from_a_newer_schema_is_refused() -> R {
     let d = doc(1)?;
-    d.get_map(META).insert("schema_version", SCHEMA_VERSION + 1)?;
+    d.get_map(META)
+        .insert("schema_version", SCHEMA_VERSION + 1)?;
     assert!(matches!(migrate(&d, 0), Err(ModelError::TooNew { .. })));
     Ok(())
 }
