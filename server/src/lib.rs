@@ -1,13 +1,24 @@
 //! # hearth-server
 //!
-//! Stores opaque workspace blobs (it never decodes Loro) behind master and access JWTs.
+//! Stores opaque workspace blobs (it never decodes Loro) behind master and access JWTs
+//! (design §3–5, §7–8).
 //!
 //! - [`config`] — flags and environment.
-//! - [`app`] — building and running the actix-web server.
+//! - [`app`] — state, middleware, health, metrics, starting the server.
+//! - [`routes`] — the `/v1` handlers; [`live`] — the SSE live channel.
+//! - [`auth`] — JWT mint/verify, revocation cache, rate limit.
+//! - [`store`] — the storage trait, SQLite and Postgres.
+//! - [`error`] — [`error::ApiError`] and its mapping to HTTP.
+//! - [`metrics`] — Prometheus text metrics.
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod auth;
 pub mod config;
+pub mod error;
+pub mod live;
+pub mod metrics;
+pub mod routes;
 pub mod store;
 
 pub use config::Config;

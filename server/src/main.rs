@@ -12,17 +12,20 @@ async fn main() {
 }
 
 async fn run() -> anyhow::Result<()> {
+    let config = Config::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+                .unwrap_or_else(|_| "warn,hearth_server=info".into()),
         )
+        .with_writer(std::io::stderr)
         .init();
-    let config = Config::parse();
-    let running = hearth_server::app::start(config.clone())
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
-    println!("Hearth is ready at http://{}/", running.addr);
+    let running = hearth_server::app::start(config).await?;
+    println!(
+        "Hearth is ready at http://{}/ (database: {})",
+        running.addr,
+        running.state.store.backend()
+    );
     running.server.await?;
     Ok(())
 }

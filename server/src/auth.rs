@@ -1,0 +1,255 @@
+//! Tokens: minting and verifying JWTs (HS256 pinned; `iss`, `aud`, `ws`, `role`, `exp` checked),
+//! the per-request revocation check with a short cache, and the per-token rate limit.
+
+use crate::error::ApiError;
+use crate::store::{Storage, TokenRow, TokenState};
+use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use shared_schema::claims::{AUDIENCE, ISSUER};
+use shared_schema::{Claims, ErrorCode, Role};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a revocation lookup is cached. A revoke on this process clears its entry at once;
+/// other processes see it within this time.
+pub const REVOCATION_CACHE: Duration = Duration::from_secs(5);
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Signs and verifies tokens, and remembers revocations briefly.
+pub struct Auth {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    cache: Mutex<HashMap<String, (TokenState, Instant)>>,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+    rate_per_sec: f64,
+}
+
+impl Auth {
+    /// New with an HS256 secret and a per-token rate limit.
+    pub fn new(secret: &[u8], rate_per_sec: u32) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["sub", "iss", "aud"]);
+        validation.leeway = 0;
+        validation.validate_exp = true;
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            cache: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(HashMap::new()),
+            rate_per_sec: f64::from(rate_per_sec.max(1)),
+        }
+    }
+
+    /// Mints a token row and its JWT.
+    pub fn mint(
+        &self,
+        ws: &str,
+        role: Role,
+        expires_in: Option<u64>,
+        label: &str,
+    ) -> Result<(TokenRow, String), ApiError> {
+        let now = now_secs();
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let exp = expires_in.map(|s| now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX / 2)));
+        let claims = Claims {
+            sub: id.clone(),
+            ws: ws.to_owned(),
+            role,
+            iat: now as u64,
+            exp: exp.map(|e| e as u64),
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+        };
+        let jwt = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot sign a token");
+                ApiError::new(ErrorCode::Internal, "cannot sign a token")
+            })?;
+        let row = TokenRow {
+            id,
+            workspace_id: ws.to_owned(),
+            role,
+            label: label.to_owned(),
+            created_at: now,
+            expires_at: exp,
+            revoked_at: None,
+        };
+        Ok((row, jwt))
+    }
+
+    /// Verifies a bearer token for workspace `ws`: signature, algorithm, claims, expiry,
+    /// workspace, then revocation (cached briefly) and the rate limit.
+    pub async fn verify(
+        &self,
+        header: Option<&str>,
+        ws: &str,
+        store: &dyn Storage,
+    ) -> Result<Claims, ApiError> {
+        let token = header
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::MissingToken,
+                    "send the workspace token as 'Authorization: Bearer TOKEN'",
+                )
+            })?;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => ApiError::new(
+                    ErrorCode::TokenExpired,
+                    "this link has expired; ask the owner for a new one",
+                ),
+                _ => ApiError::new(
+                    ErrorCode::InvalidToken,
+                    "the token is not valid for this server",
+                ),
+            })?;
+        let claims = data.claims;
+        if claims.ws != ws {
+            return Err(ApiError::new(
+                ErrorCode::WrongWorkspace,
+                "this token belongs to another workspace",
+            ));
+        }
+        match self.token_state(&claims.sub, store).await? {
+            TokenState::Active => {}
+            TokenState::Revoked => {
+                return Err(ApiError::new(
+                    ErrorCode::TokenRevoked,
+                    "this token was revoked by the owner; your local copy stays readable",
+                ))
+            }
+            TokenState::WorkspaceDeleted => {
+                return Err(ApiError::new(
+                    ErrorCode::NotFound,
+                    "this workspace was deleted by its owner; local copies are kept",
+                ))
+            }
+            TokenState::Unknown => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidToken,
+                    "the token is not valid for this server",
+                ))
+            }
+        }
+        self.rate_limit(&claims.sub)?;
+        Ok(claims)
+    }
+
+    async fn token_state(&self, id: &str, store: &dyn Storage) -> Result<TokenState, ApiError> {
+        if let Ok(cache) = self.cache.lock() {
+            if let Some((state, at)) = cache.get(id) {
+                if at.elapsed() < REVOCATION_CACHE {
+                    return Ok(*state);
+                }
+            }
+        }
+        let state = store.token_state(id).await?;
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() > 100_000 {
+                cache.clear();
+            }
+            cache.insert(id.to_owned(), (state, Instant::now()));
+        }
+        Ok(state)
+    }
+
+    /// Forgets cached states (after a revoke, rotate or delete on this process).
+    pub fn invalidate(&self, ids: &[String]) {
+        if let Ok(mut cache) = self.cache.lock() {
+            if ids.is_empty() {
+                cache.clear();
+            }
+            for id in ids {
+                cache.remove(id);
+            }
+        }
+    }
+
+    fn rate_limit(&self, token_id: &str) -> Result<(), ApiError> {
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return Ok(());
+        };
+        let burst = self.rate_per_sec * 4.0;
+        let now = Instant::now();
+        let (tokens, at) = buckets
+            .entry(token_id.to_owned())
+            .or_insert((burst, now));
+        *tokens = (*tokens + at.elapsed().as_secs_f64() * self.rate_per_sec).min(burst);
+        *at = now;
+        if *tokens < 1.0 {
+            let mut err = ApiError::new(
+                ErrorCode::RateLimited,
+                "too many requests for this token; slow down and retry",
+            );
+            err.retry_after = Some(1);
+            return Err(err);
+        }
+        *tokens -= 1.0;
+        Ok(())
+    }
+}
+
+/// Requires the master role.
+pub fn require_master(claims: &Claims) -> Result<(), ApiError> {
+    if claims.role.is_master() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("only the workspace owner (master token) may do this"))
+    }
+}
+
+/// Requires write access.
+pub fn require_write(claims: &Claims) -> Result<(), ApiError> {
+    if claims.role.can_write() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("this token is read-only; ask the owner for a write link"))
+    }
+}
+
+/// Loads the JWT secret: configured, or generated once into `data_dir/jwt-secret` (mode 0600).
+pub fn load_secret(
+    configured: Option<&str>,
+    data_dir: &std::path::Path,
+) -> std::io::Result<Vec<u8>> {
+    if let Some(s) = configured {
+        return Ok(s.as_bytes().to_vec());
+    }
+    let path = data_dir.join("jwt-secret");
+    match std::fs::read(&path) {
+        Ok(bytes) if bytes.len() >= 32 => return Ok(bytes),
+        Ok(_) => {
+            return Err(std::io::Error::other(format!(
+                "{} is shorter than 32 bytes: delete it to generate a new one (all tokens change)",
+                path.display()
+            )))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let mut secret = [0u8; 48];
+    rand::Rng::fill(&mut rand::thread_rng(), &mut secret[..]);
+    let encoded = hex::encode(secret);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(&path)?;
+    std::io::Write::write_all(&mut f, encoded.as_bytes())?;
+    Ok(encoded.into_bytes())
+}
