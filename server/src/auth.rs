@@ -185,9 +185,7 @@ impl Auth {
         };
         let burst = self.rate_per_sec * 4.0;
         let now = Instant::now();
-        let (tokens, at) = buckets
-            .entry(token_id.to_owned())
-            .or_insert((burst, now));
+        let (tokens, at) = buckets.entry(token_id.to_owned()).or_insert((burst, now));
         *tokens = (*tokens + at.elapsed().as_secs_f64() * self.rate_per_sec).min(burst);
         *at = now;
         if *tokens < 1.0 {
@@ -208,7 +206,9 @@ pub fn require_master(claims: &Claims) -> Result<(), ApiError> {
     if claims.role.is_master() {
         Ok(())
     } else {
-        Err(ApiError::forbidden("only the workspace owner (master token) may do this"))
+        Err(ApiError::forbidden(
+            "only the workspace owner (master token) may do this",
+        ))
     }
 }
 
@@ -217,7 +217,9 @@ pub fn require_write(claims: &Claims) -> Result<(), ApiError> {
     if claims.role.can_write() {
         Ok(())
     } else {
-        Err(ApiError::forbidden("this token is read-only; ask the owner for a write link"))
+        Err(ApiError::forbidden(
+            "this token is read-only; ask the owner for a write link",
+        ))
     }
 }
 

@@ -41,7 +41,10 @@ pub async fn live(
     verify(&state, &req, &ws).await?;
     let rx = state.store.subscribe();
     let head = state.store.head(&ws).await?;
-    state.metrics.live_connections.fetch_add(1, Ordering::Relaxed);
+    state
+        .metrics
+        .live_connections
+        .fetch_add(1, Ordering::Relaxed);
     let conn = Conn {
         state: state.clone(),
     };

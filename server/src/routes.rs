@@ -29,8 +29,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/workspaces/{id}/live", web::get().to(live::live))
         .route("/v1/workspaces/{id}/tokens", web::post().to(mint_token))
         .route("/v1/workspaces/{id}/tokens", web::get().to(list_tokens))
-        .route("/v1/workspaces/{id}/tokens/rotate", web::post().to(rotate_master))
-        .route("/v1/workspaces/{id}/tokens/{jti}", web::delete().to(revoke_token))
+        .route(
+            "/v1/workspaces/{id}/tokens/rotate",
+            web::post().to(rotate_master),
+        )
+        .route(
+            "/v1/workspaces/{id}/tokens/{jti}",
+            web::delete().to(revoke_token),
+        )
         .route("/v1/workspaces/{id}/backup", web::get().to(download_backup));
 }
 
@@ -280,7 +286,10 @@ async fn revoke_token(
     let claims = verify(&state, &req, &ws).await?;
     require_master(&claims)?;
     if !state.store.revoke_token(&ws, &jti, now_secs()).await? {
-        return Err(ApiError::new(ErrorCode::NotFound, "no such token in this workspace"));
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            "no such token in this workspace",
+        ));
     }
     state.auth.invalidate(&[jti]);
     audit(&state, Some(&claims), "revoke", &ws, 0).await;
@@ -356,7 +365,13 @@ async fn import_backup(
     state.store.import(&ws, &row, &parsed, now_secs()).await?;
     state
         .store
-        .audit(Some(&row.id), "import", Some(&ws), body.len() as i64, now_secs())
+        .audit(
+            Some(&row.id),
+            "import",
+            Some(&ws),
+            body.len() as i64,
+            now_secs(),
+        )
         .await
         .ok();
     Ok(HttpResponse::Created().json(CreatedWorkspace {

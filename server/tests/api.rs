@@ -14,12 +14,30 @@ use shared_schema::{Chain, Claims, Role};
 #[actix_web::test]
 async fn health_metrics_and_openapi_answer() -> R {
     let s = start().await?;
-    let h: serde_json::Value = s.client.get(format!("{}/healthz", s.url)).send().await?.json().await?;
+    let h: serde_json::Value = s
+        .client
+        .get(format!("{}/healthz", s.url))
+        .send()
+        .await?
+        .json()
+        .await?;
     assert_eq!(h["status"], "ok");
-    let m = s.client.get(format!("{}/metrics", s.url)).send().await?.text().await?;
+    let m = s
+        .client
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await?
+        .text()
+        .await?;
     assert!(m.contains("hearth_requests_total"), "{m}");
     assert!(m.contains("hearth_live_connections"));
-    let o: serde_json::Value = s.client.get(format!("{}/v1/openapi.json", s.url)).send().await?.json().await?;
+    let o: serde_json::Value = s
+        .client
+        .get(format!("{}/v1/openapi.json", s.url))
+        .send()
+        .await?
+        .json()
+        .await?;
     assert!(o["paths"]["/v1/workspaces/{id}/updates"].is_object());
     Ok(())
 }
@@ -29,19 +47,37 @@ async fn push_then_pull_round_trips_bytes_seqs_and_chain() -> R {
     let s = start().await?;
     let ws = s.create().await?;
     let (id, t) = (ws.workspace_id.as_str(), ws.master_token.as_str());
-    let res = s.push(id, t, &[("k1", b"one"), ("k2", b"\x00\xffgarbage is stored opaquely")]).await?;
+    let res = s
+        .push(
+            id,
+            t,
+            &[
+                ("k1", b"one"),
+                ("k2", b"\x00\xffgarbage is stored opaquely"),
+            ],
+        )
+        .await?;
     assert_eq!(res.status(), 200);
     let reply: shared_schema::api::PushReply = res.json().await?;
     assert_eq!(reply.seqs, vec![1, 2]);
     assert_eq!(reply.head_seq, 2);
-    let expected = Chain::genesis().next(b"one").next(b"\x00\xffgarbage is stored opaquely");
+    let expected = Chain::genesis()
+        .next(b"one")
+        .next(b"\x00\xffgarbage is stored opaquely");
     assert_eq!(reply.chain, expected);
     // Re-sending a stored key returns its seq and stores nothing.
-    let again: shared_schema::api::PushReply = s.push(id, t, &[("k2", b"different"), ("k3", b"three")]).await?.json().await?;
+    let again: shared_schema::api::PushReply = s
+        .push(id, t, &[("k2", b"different"), ("k3", b"three")])
+        .await?
+        .json()
+        .await?;
     assert_eq!(again.seqs, vec![2, 3]);
     let (records, head, more) = s.pull(id, t, 0, None).await?;
     assert_eq!((head, more), (3, false));
-    assert_eq!(records.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(
+        records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
     assert_eq!(records[1].bytes, b"\x00\xffgarbage is stored opaquely");
     let mut chain = Chain::genesis();
     for r in &records {
@@ -63,48 +99,87 @@ async fn snapshot_compaction_and_backup_import_keep_bytes_and_chain() -> R {
     for i in 0..5 {
         let key = format!("k{i}");
         let body = format!("update {i}");
-        assert_eq!(s.push(id, t, &[(&key, body.as_bytes())]).await?.status(), 200);
+        assert_eq!(
+            s.push(id, t, &[(&key, body.as_bytes())]).await?.status(),
+            200
+        );
     }
     let before = s.pull_all(id, t).await?;
     let chain_at_3 = before[2].chain;
     // covers beyond head is a conflict and changes nothing
-    let res = s.client.put(s.ws_url(id, "/snapshot?covers=9")).bearer_auth(t).body("snap").send().await?;
+    let res = s
+        .client
+        .put(s.ws_url(id, "/snapshot?covers=9"))
+        .bearer_auth(t)
+        .body("snap")
+        .send()
+        .await?;
     expect_error(res, 409, "conflict").await?;
-    let res = s.client.put(s.ws_url(id, "/snapshot?covers=3")).bearer_auth(t).body("SNAPSHOT-3").send().await?;
+    let res = s
+        .client
+        .put(s.ws_url(id, "/snapshot?covers=3"))
+        .bearer_auth(t)
+        .body("SNAPSHOT-3")
+        .send()
+        .await?;
     assert_eq!(res.status(), 200);
     // Updates ≤ 3 were dropped (retention 0): a pull from 0 starts with the snapshot.
     let (records, _, _) = s.pull(id, t, 0, None).await?;
     assert_eq!(records[0].kind, PullRecordKind::Snapshot);
     assert_eq!((records[0].seq, records[0].chain), (3, chain_at_3));
     assert_eq!(records[0].bytes, b"SNAPSHOT-3");
-    assert_eq!(records[1..].iter().map(|r| r.seq).collect::<Vec<_>>(), vec![4, 5]);
+    assert_eq!(
+        records[1..].iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![4, 5]
+    );
     assert_eq!(records[1..], before[3..]);
     // A cursor after the snapshot gets no snapshot.
     let (later, _, _) = s.pull(id, t, 4, None).await?;
     assert_eq!(later.len(), 1);
     assert_eq!(later[0].kind, PullRecordKind::Update);
     // Backup → import: same records, same chain.
-    let res = s.client.get(s.ws_url(id, "/backup")).bearer_auth(t).send().await?;
+    let res = s
+        .client
+        .get(s.ws_url(id, "/backup"))
+        .bearer_auth(t)
+        .send()
+        .await?;
     assert_eq!(res.status(), 200);
     let file = res.bytes().await?.to_vec();
     let parsed = backup::decode(&file)?;
     assert_eq!(parsed.header.head_seq, 5);
-    let res = s.client.post(format!("{}/v1/workspaces/import", s.url)).body(file).send().await?;
+    let res = s
+        .client
+        .post(format!("{}/v1/workspaces/import", s.url))
+        .body(file)
+        .send()
+        .await?;
     assert_eq!(res.status(), 201);
     let imported: shared_schema::api::CreatedWorkspace = res.json().await?;
     assert_ne!(imported.workspace_id, ws.workspace_id);
-    let copy = s.pull_all(&imported.workspace_id, &imported.master_token).await?;
+    let copy = s
+        .pull_all(&imported.workspace_id, &imported.master_token)
+        .await?;
     assert_eq!(copy, records);
     // The import continues the chain.
     let reply: shared_schema::api::PushReply = s
-        .push(&imported.workspace_id, &imported.master_token, &[("new", b"six")])
+        .push(
+            &imported.workspace_id,
+            &imported.master_token,
+            &[("new", b"six")],
+        )
         .await?
         .json()
         .await?;
     assert_eq!(reply.seqs, vec![6]);
     assert_eq!(reply.chain, before[4].chain.next(b"six"));
     // A damaged backup is refused.
-    let res = s.client.post(format!("{}/v1/workspaces/import", s.url)).body("HEARTHB1garbage").send().await?;
+    let res = s
+        .client
+        .post(format!("{}/v1/workspaces/import", s.url))
+        .body("HEARTHB1garbage")
+        .send()
+        .await?;
     expect_error(res, 400, "bad_request").await?;
     Ok(())
 }
@@ -121,29 +196,97 @@ async fn tokens_are_minted_listed_revoked_and_rotated() -> R {
     assert_eq!(s.push(id, w, &[("a", b"x")]).await?.status(), 200);
     assert_eq!(s.pull(id, r, 0, None).await?.0.len(), 1);
     // Joining (workspace info) tells the role.
-    let info: serde_json::Value = s.client.get(s.ws_url(id, "")).bearer_auth(r).send().await?.json().await?;
+    let info: serde_json::Value = s
+        .client
+        .get(s.ws_url(id, ""))
+        .bearer_auth(r)
+        .send()
+        .await?
+        .json()
+        .await?;
     assert_eq!(info["role"], "read");
-    let list: serde_json::Value = s.client.get(s.ws_url(id, "/tokens")).bearer_auth(m).send().await?.json().await?;
+    let list: serde_json::Value = s
+        .client
+        .get(s.ws_url(id, "/tokens"))
+        .bearer_auth(m)
+        .send()
+        .await?
+        .json()
+        .await?;
     assert_eq!(list["tokens"].as_array().map(Vec::len), Some(3));
     // Revoke the write token: it stops at once.
     let jti = write["id"].as_str().ok_or("id")?;
-    let res = s.client.delete(s.ws_url(id, &format!("/tokens/{jti}"))).bearer_auth(m).send().await?;
+    let res = s
+        .client
+        .delete(s.ws_url(id, &format!("/tokens/{jti}")))
+        .bearer_auth(m)
+        .send()
+        .await?;
     assert_eq!(res.status(), 204);
     expect_error(s.push(id, w, &[("b", b"y")]).await?, 401, "token_revoked").await?;
-    let res = s.client.delete(s.ws_url(id, "/tokens/nope")).bearer_auth(m).send().await?;
+    let res = s
+        .client
+        .delete(s.ws_url(id, "/tokens/nope"))
+        .bearer_auth(m)
+        .send()
+        .await?;
     expect_error(res, 404, "not_found").await?;
     // Rotate the master: the old one stops, the new one works.
-    let res = s.client.post(s.ws_url(id, "/tokens/rotate")).bearer_auth(m).send().await?;
+    let res = s
+        .client
+        .post(s.ws_url(id, "/tokens/rotate"))
+        .bearer_auth(m)
+        .send()
+        .await?;
     assert_eq!(res.status(), 201);
     let new: serde_json::Value = res.json().await?;
     let nm = new["token"].as_str().ok_or("token")?;
-    expect_error(s.client.get(s.ws_url(id, "/tokens")).bearer_auth(m).send().await?, 401, "token_revoked").await?;
-    assert_eq!(s.client.get(s.ws_url(id, "/tokens")).bearer_auth(nm).send().await?.status(), 200);
+    expect_error(
+        s.client
+            .get(s.ws_url(id, "/tokens"))
+            .bearer_auth(m)
+            .send()
+            .await?,
+        401,
+        "token_revoked",
+    )
+    .await?;
+    assert_eq!(
+        s.client
+            .get(s.ws_url(id, "/tokens"))
+            .bearer_auth(nm)
+            .send()
+            .await?
+            .status(),
+        200
+    );
     // Delete the workspace: every token now reports it deleted.
-    let res = s.client.delete(s.ws_url(id, "")).bearer_auth(r).send().await?;
+    let res = s
+        .client
+        .delete(s.ws_url(id, ""))
+        .bearer_auth(r)
+        .send()
+        .await?;
     expect_error(res, 403, "forbidden").await?;
-    assert_eq!(s.client.delete(s.ws_url(id, "")).bearer_auth(nm).send().await?.status(), 204);
-    expect_error(s.client.get(s.ws_url(id, "/updates?after=0")).bearer_auth(r).send().await?, 404, "not_found").await?;
+    assert_eq!(
+        s.client
+            .delete(s.ws_url(id, ""))
+            .bearer_auth(nm)
+            .send()
+            .await?
+            .status(),
+        204
+    );
+    expect_error(
+        s.client
+            .get(s.ws_url(id, "/updates?after=0"))
+            .bearer_auth(r)
+            .send()
+            .await?,
+        404,
+        "not_found",
+    )
+    .await?;
     Ok(())
 }
 
@@ -168,58 +311,200 @@ async fn every_bad_input_gets_its_status_and_code_and_changes_nothing() -> R {
     let w = write["token"].as_str().ok_or("token")?;
 
     // Frames: truncated, empty, bad key length.
-    expect_error(s.push_raw(id, m, vec![1, b'k', 0, 0, 0, 9, 1]).await?, 400, "malformed_frame").await?;
+    expect_error(
+        s.push_raw(id, m, vec![1, b'k', 0, 0, 0, 9, 1]).await?,
+        400,
+        "malformed_frame",
+    )
+    .await?;
     expect_error(s.push_raw(id, m, vec![]).await?, 400, "malformed_frame").await?;
-    expect_error(s.push_raw(id, m, vec![0, 0, 0, 0, 0]).await?, 400, "malformed_frame").await?;
+    expect_error(
+        s.push_raw(id, m, vec![0, 0, 0, 0, 0]).await?,
+        400,
+        "malformed_frame",
+    )
+    .await?;
     // Oversized body.
     let big = vec![7u8; 2048];
-    expect_error(s.push(id, m, &[("big", &big)]).await?, 413, "payload_too_large").await?;
+    expect_error(
+        s.push(id, m, &[("big", &big)]).await?,
+        413,
+        "payload_too_large",
+    )
+    .await?;
     // Missing and invalid tokens.
-    let res = s.client.post(s.ws_url(id, "/updates")).body(vec![1u8, b'k', 0, 0, 0, 0]).send().await?;
+    let res = s
+        .client
+        .post(s.ws_url(id, "/updates"))
+        .body(vec![1u8, b'k', 0, 0, 0, 0])
+        .send()
+        .await?;
     expect_error(res, 401, "missing_token").await?;
-    expect_error(s.push(id, "not-a-jwt", &[("x", b"x")]).await?, 401, "invalid_token").await?;
+    expect_error(
+        s.push(id, "not-a-jwt", &[("x", b"x")]).await?,
+        401,
+        "invalid_token",
+    )
+    .await?;
     // alg: none.
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let payload = m.split('.').nth(1).ok_or("jwt")?;
-    let none = format!("{}.{}.", b64.encode(br#"{"alg":"none","typ":"JWT"}"#), payload);
-    expect_error(s.push(id, &none, &[("x", b"x")]).await?, 401, "invalid_token").await?;
+    let none = format!(
+        "{}.{}.",
+        b64.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        payload
+    );
+    expect_error(
+        s.push(id, &none, &[("x", b"x")]).await?,
+        401,
+        "invalid_token",
+    )
+    .await?;
     // Altered payload (role read → master) with the old signature.
-    let mut claims: serde_json::Value = serde_json::from_slice(&b64.decode(r.split('.').nth(1).ok_or("jwt")?)?)?;
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&b64.decode(r.split('.').nth(1).ok_or("jwt")?)?)?;
     claims["role"] = "master".into();
     let parts: Vec<&str> = r.split('.').collect();
-    let altered = format!("{}.{}.{}", parts[0], b64.encode(serde_json::to_vec(&claims)?), parts[2]);
-    expect_error(s.client.get(s.ws_url(id, "/tokens")).bearer_auth(&altered).send().await?, 401, "invalid_token").await?;
+    let altered = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64.encode(serde_json::to_vec(&claims)?),
+        parts[2]
+    );
+    expect_error(
+        s.client
+            .get(s.ws_url(id, "/tokens"))
+            .bearer_auth(&altered)
+            .send()
+            .await?,
+        401,
+        "invalid_token",
+    )
+    .await?;
     // Signed with another secret.
-    let foreign_claims = Claims { sub: "x".into(), ws: id.into(), role: Role::Master, iat: 0, exp: None, iss: ISSUER.into(), aud: AUDIENCE.into() };
-    expect_error(s.push(id, &sign(&foreign_claims, "another-secret-another-secret")?, &[("x", b"x")]).await?, 401, "invalid_token").await?;
+    let foreign_claims = Claims {
+        sub: "x".into(),
+        ws: id.into(),
+        role: Role::Master,
+        iat: 0,
+        exp: None,
+        iss: ISSUER.into(),
+        aud: AUDIENCE.into(),
+    };
+    expect_error(
+        s.push(
+            id,
+            &sign(&foreign_claims, "another-secret-another-secret")?,
+            &[("x", b"x")],
+        )
+        .await?,
+        401,
+        "invalid_token",
+    )
+    .await?;
     // Expired (correctly signed, exp in the past).
     let jti = read["id"].as_str().ok_or("id")?;
-    let expired = Claims { sub: jti.into(), ws: id.into(), role: Role::Read, iat: 1, exp: Some(2), iss: ISSUER.into(), aud: AUDIENCE.into() };
-    let res = s.client.get(s.ws_url(id, "/updates?after=0")).bearer_auth(sign(&expired, SECRET)?).send().await?;
+    let expired = Claims {
+        sub: jti.into(),
+        ws: id.into(),
+        role: Role::Read,
+        iat: 1,
+        exp: Some(2),
+        iss: ISSUER.into(),
+        aud: AUDIENCE.into(),
+    };
+    let res = s
+        .client
+        .get(s.ws_url(id, "/updates?after=0"))
+        .bearer_auth(sign(&expired, SECRET)?)
+        .send()
+        .await?;
     expect_error(res, 401, "token_expired").await?;
     // Wrong audience.
-    let wrong_aud = Claims { aud: "elsewhere".into(), ..foreign_claims.clone() };
-    expect_error(s.push(id, &sign(&wrong_aud, SECRET)?, &[("x", b"x")]).await?, 401, "invalid_token").await?;
+    let wrong_aud = Claims {
+        aud: "elsewhere".into(),
+        ..foreign_claims.clone()
+    };
+    expect_error(
+        s.push(id, &sign(&wrong_aud, SECRET)?, &[("x", b"x")])
+            .await?,
+        401,
+        "invalid_token",
+    )
+    .await?;
     // Token of another workspace.
-    expect_error(s.push(id, &other.master_token, &[("x", b"x")]).await?, 403, "wrong_workspace").await?;
+    expect_error(
+        s.push(id, &other.master_token, &[("x", b"x")]).await?,
+        403,
+        "wrong_workspace",
+    )
+    .await?;
     // Read token pushing, write token minting.
     expect_error(s.push(id, r, &[("x", b"x")]).await?, 403, "forbidden").await?;
-    let res = s.client.post(s.ws_url(id, "/tokens")).bearer_auth(w).json(&serde_json::json!({"role":"read"})).send().await?;
+    let res = s
+        .client
+        .post(s.ws_url(id, "/tokens"))
+        .bearer_auth(w)
+        .json(&serde_json::json!({"role":"read"}))
+        .send()
+        .await?;
     expect_error(res, 403, "forbidden").await?;
-    let res = s.client.put(s.ws_url(id, "/snapshot?covers=1")).bearer_auth(r).body("s").send().await?;
+    let res = s
+        .client
+        .put(s.ws_url(id, "/snapshot?covers=1"))
+        .bearer_auth(r)
+        .body("s")
+        .send()
+        .await?;
     expect_error(res, 403, "forbidden").await?;
-    let res = s.client.get(s.ws_url(id, "/backup")).bearer_auth(w).send().await?;
+    let res = s
+        .client
+        .get(s.ws_url(id, "/backup"))
+        .bearer_auth(w)
+        .send()
+        .await?;
     expect_error(res, 403, "forbidden").await?;
     // Bad mint body.
-    let res = s.client.post(s.ws_url(id, "/tokens")).bearer_auth(m).body("{").send().await?;
+    let res = s
+        .client
+        .post(s.ws_url(id, "/tokens"))
+        .bearer_auth(m)
+        .body("{")
+        .send()
+        .await?;
     expect_error(res, 400, "bad_request").await?;
     // Unknown workspace (valid uuid, and not a uuid).
     let unknown = uuid::Uuid::new_v4().to_string();
-    expect_error(s.push(&unknown, m, &[("x", b"x")]).await?, 403, "wrong_workspace").await?;
-    expect_error(s.push("not-a-uuid", m, &[("x", b"x")]).await?, 404, "not_found").await?;
+    expect_error(
+        s.push(&unknown, m, &[("x", b"x")]).await?,
+        403,
+        "wrong_workspace",
+    )
+    .await?;
+    expect_error(
+        s.push("not-a-uuid", m, &[("x", b"x")]).await?,
+        404,
+        "not_found",
+    )
+    .await?;
     // Every route that touches a workspace needs a token.
-    for (method, path) in [("GET", ""), ("DELETE", ""), ("GET", "/updates?after=0"), ("PUT", "/snapshot?covers=0"), ("GET", "/live"), ("GET", "/tokens"), ("POST", "/tokens"), ("POST", "/tokens/rotate"), ("DELETE", "/tokens/x"), ("GET", "/backup")] {
-        let res = s.client.request(method.parse()?, s.ws_url(id, path)).send().await?;
+    for (method, path) in [
+        ("GET", ""),
+        ("DELETE", ""),
+        ("GET", "/updates?after=0"),
+        ("PUT", "/snapshot?covers=0"),
+        ("GET", "/live"),
+        ("GET", "/tokens"),
+        ("POST", "/tokens"),
+        ("POST", "/tokens/rotate"),
+        ("DELETE", "/tokens/x"),
+        ("GET", "/backup"),
+    ] {
+        let res = s
+            .client
+            .request(method.parse()?, s.ws_url(id, path))
+            .send()
+            .await?;
         expect_error(res, 401, "missing_token").await?;
     }
     // Nothing changed.
@@ -235,14 +520,24 @@ async fn the_rate_limit_answers_429_with_retry_after() -> R {
     let ws = s.create().await?;
     let mut limited = None;
     for _ in 0..10 {
-        let res = s.client.get(s.ws_url(&ws.workspace_id, "/updates?after=0")).bearer_auth(&ws.master_token).send().await?;
+        let res = s
+            .client
+            .get(s.ws_url(&ws.workspace_id, "/updates?after=0"))
+            .bearer_auth(&ws.master_token)
+            .send()
+            .await?;
         if res.status() == 429 {
             limited = Some(res);
             break;
         }
     }
     let res = limited.ok_or("never rate limited")?;
-    assert_eq!(res.headers().get("Retry-After").and_then(|v| v.to_str().ok()), Some("1"));
+    assert_eq!(
+        res.headers()
+            .get("Retry-After")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
     expect_error(res, 429, "rate_limited").await
 }
 
@@ -251,7 +546,12 @@ async fn a_live_subscriber_hears_of_each_new_seq() -> R {
     let s = start().await?;
     let ws = s.create().await?;
     let (id, t) = (ws.workspace_id.as_str(), ws.master_token.as_str());
-    let res = s.client.get(s.ws_url(id, "/live")).bearer_auth(t).send().await?;
+    let res = s
+        .client
+        .get(s.ws_url(id, "/live"))
+        .bearer_auth(t)
+        .send()
+        .await?;
     assert_eq!(res.status(), 200);
     let mut stream = res.bytes_stream();
     let mut text = String::new();
@@ -259,7 +559,9 @@ async fn a_live_subscriber_hears_of_each_new_seq() -> R {
     text.push_str(std::str::from_utf8(&first)?);
     assert!(text.contains(r#"{"seq":0}"#), "{text}");
     assert_eq!(s.push(id, t, &[("a", b"1")]).await?.status(), 200);
-    let next = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next()).await?.ok_or("ended")??;
+    let next = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
+        .await?
+        .ok_or("ended")??;
     assert!(std::str::from_utf8(&next)?.contains(r#"{"seq":1}"#));
     Ok(())
 }
@@ -268,8 +570,15 @@ async fn a_live_subscriber_hears_of_each_new_seq() -> R {
 async fn a_tampering_server_flag_changes_pulled_bytes_but_not_the_chain() -> R {
     let s = start_with(|c| c.test_tamper_pulls = true).await?;
     let ws = s.create().await?;
-    assert_eq!(s.push(&ws.workspace_id, &ws.master_token, &[("a", b"hello")]).await?.status(), 200);
+    assert_eq!(
+        s.push(&ws.workspace_id, &ws.master_token, &[("a", b"hello")])
+            .await?
+            .status(),
+        200
+    );
     let (records, _, _) = s.pull(&ws.workspace_id, &ws.master_token, 0, None).await?;
-    assert!(Chain::genesis().verify_next(1, &records[0].bytes, &records[0].chain).is_err());
+    assert!(Chain::genesis()
+        .verify_next(1, &records[0].bytes, &records[0].chain)
+        .is_err());
     Ok(())
 }

@@ -19,7 +19,9 @@ pub fn temp_dir() -> PathBuf {
 }
 
 pub fn database_url() -> Option<String> {
-    std::env::var("HEARTH_TEST_DATABASE_URL").ok().filter(|s| !s.is_empty())
+    std::env::var("HEARTH_TEST_DATABASE_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
 }
 
 pub struct TestServer {
@@ -33,7 +35,10 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Result<TestServer, E
     let running = hearth_server::app::start(config).await?;
     let url = format!("http://{}", running.addr);
     actix_web::rt::spawn(running.server);
-    Ok(TestServer { url, client: Client::new() })
+    Ok(TestServer {
+        url,
+        client: Client::new(),
+    })
 }
 
 pub async fn start() -> Result<TestServer, E> {
@@ -46,12 +51,21 @@ impl TestServer {
     }
 
     pub async fn create(&self) -> Result<CreatedWorkspace, E> {
-        let res = self.client.post(format!("{}/v1/workspaces", self.url)).send().await?;
+        let res = self
+            .client
+            .post(format!("{}/v1/workspaces", self.url))
+            .send()
+            .await?;
         assert_eq!(res.status(), 201);
         Ok(res.json().await?)
     }
 
-    pub async fn push_raw(&self, ws: &str, token: &str, body: Vec<u8>) -> Result<Response, reqwest::Error> {
+    pub async fn push_raw(
+        &self,
+        ws: &str,
+        token: &str,
+        body: Vec<u8>,
+    ) -> Result<Response, reqwest::Error> {
         self.client
             .post(self.ws_url(ws, "/updates"))
             .bearer_auth(token)
@@ -61,17 +75,35 @@ impl TestServer {
             .await
     }
 
-    pub async fn push(&self, ws: &str, token: &str, records: &[(&str, &[u8])]) -> Result<Response, E> {
+    pub async fn push(
+        &self,
+        ws: &str,
+        token: &str,
+        records: &[(&str, &[u8])],
+    ) -> Result<Response, E> {
         let recs: Vec<PushRecord> = records
             .iter()
-            .map(|(k, b)| PushRecord { key: k.as_bytes().to_vec(), bytes: b.to_vec() })
+            .map(|(k, b)| PushRecord {
+                key: k.as_bytes().to_vec(),
+                bytes: b.to_vec(),
+            })
             .collect();
-        Ok(self.push_raw(ws, token, frame::encode_push_batch(&recs)?).await?)
+        Ok(self
+            .push_raw(ws, token, frame::encode_push_batch(&recs)?)
+            .await?)
     }
 
     /// One pull page after `after`: (records, head seq, more).
-    pub async fn pull(&self, ws: &str, token: &str, after: u64, limit: Option<usize>) -> Result<(Vec<PullRecord>, u64, bool), E> {
-        let limit = limit.map(|l| format!("&limit_bytes={l}")).unwrap_or_default();
+    pub async fn pull(
+        &self,
+        ws: &str,
+        token: &str,
+        after: u64,
+        limit: Option<usize>,
+    ) -> Result<(Vec<PullRecord>, u64, bool), E> {
+        let limit = limit
+            .map(|l| format!("&limit_bytes={l}"))
+            .unwrap_or_default();
         let res = self
             .client
             .get(self.ws_url(ws, &format!("/updates?after={after}{limit}")))
@@ -109,7 +141,13 @@ impl TestServer {
         Ok(self.pull(ws, token, u64::MAX / 2, None).await?.1)
     }
 
-    pub async fn mint(&self, ws: &str, master: &str, role: &str, expires_in: Option<u64>) -> Result<serde_json::Value, E> {
+    pub async fn mint(
+        &self,
+        ws: &str,
+        master: &str,
+        role: &str,
+        expires_in: Option<u64>,
+    ) -> Result<serde_json::Value, E> {
         let res = self
             .client
             .post(self.ws_url(ws, "/tokens"))
@@ -127,6 +165,8 @@ pub async fn expect_error(res: Response, status: u16, code: &str) -> R {
     assert_eq!(res.status().as_u16(), status, "status for expected {code}");
     let body: serde_json::Value = res.json().await?;
     assert_eq!(body["error"]["code"], code, "body: {body}");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
     Ok(())
 }
