@@ -396,5 +396,5 @@ impl<S: Store> Engine<S> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;

@@ -225,7 +225,6 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
 
     fn rec(key: &str, bytes: &[u8]) -> PushRecord {
         PushRecord {
@@ -319,26 +318,31 @@ mod tests {
         Ok(())
     }
 
-    proptest! {
-        #[test]
-        fn decoding_arbitrary_bytes_never_panics(input in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let _ = decode_push_batch(&input);
-            let _ = decode_pull_stream(&input);
-        }
+    #[cfg(not(target_arch = "wasm32"))]
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        proptest! {
+            #[test]
+            fn decoding_arbitrary_bytes_never_panics(input in proptest::collection::vec(any::<u8>(), 0..256)) {
+                let _ = decode_push_batch(&input);
+                let _ = decode_pull_stream(&input);
+            }
 
-        #[test]
-        fn any_valid_batch_round_trips(
-            items in proptest::collection::vec(
-                (proptest::collection::vec(any::<u8>(), 1..=64), proptest::collection::vec(any::<u8>(), 0..64)),
-                1..8,
-            )
-        ) {
-            let records: Vec<PushRecord> = items
-                .into_iter()
-                .map(|(key, bytes)| PushRecord { key, bytes })
-                .collect();
-            let encoded = encode_push_batch(&records).map_err(|e| TestCaseError::fail(e.to_string()))?;
-            prop_assert_eq!(decode_push_batch(&encoded), Ok(records));
+            #[test]
+            fn any_valid_batch_round_trips(
+                items in proptest::collection::vec(
+                    (proptest::collection::vec(any::<u8>(), 1..=64), proptest::collection::vec(any::<u8>(), 0..64)),
+                    1..8,
+                )
+            ) {
+                let records: Vec<PushRecord> = items
+                    .into_iter()
+                    .map(|(key, bytes)| PushRecord { key, bytes })
+                    .collect();
+                let encoded = encode_push_batch(&records).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(decode_push_batch(&encoded), Ok(records));
+            }
         }
     }
 }
