@@ -21,7 +21,7 @@ export async function startServer({ databaseUrl, extraArgs = [] } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'hearth-e2e-'));
   const args = ['--bind', '127.0.0.1:0', '--data-dir', dataDir, '--static-dir', process.env.HEARTH_DIST ?? 'dist', ...extraArgs];
   if (databaseUrl) args.push('--database-url', databaseUrl);
-  const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { RUST_LOG: 'warn', ...process.env } });
   const url = await new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 60_000);
