@@ -92,8 +92,31 @@ async fn audit(state: &AppState, claims: Option<&Claims>, action: &str, ws: &str
     }
 }
 
-async fn create_workspace(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let ws = uuid::Uuid::new_v4().to_string();
+#[derive(Deserialize, Default)]
+struct CreateRequest {
+    /// A client-chosen id (the id of a workspace that already exists offline on the device).
+    workspace_id: Option<String>,
+}
+
+async fn create_workspace(
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let request: CreateRequest = if body.is_empty() {
+        CreateRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "expected {{\"workspace_id\": UUID}} or no body: {e}"
+            ))
+        })?
+    };
+    let ws = match request.workspace_id {
+        Some(id) => uuid::Uuid::parse_str(&id)
+            .map_err(|_| ApiError::bad_request("workspace_id must be a UUID"))?
+            .to_string(),
+        None => uuid::Uuid::new_v4().to_string(),
+    };
     let (row, token) = state.auth.mint(&ws, Role::Master, None, "owner")?;
     state.store.create_workspace(&ws, &row, now_secs()).await?;
     state

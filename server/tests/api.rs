@@ -43,6 +43,36 @@ async fn health_metrics_and_openapi_answer() -> R {
 }
 
 #[actix_web::test]
+async fn a_client_may_choose_the_workspace_id_once() -> R {
+    let s = start().await?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let url = format!("{}/v1/workspaces", s.url);
+    let res = s
+        .client
+        .post(&url)
+        .json(&serde_json::json!({ "workspace_id": id }))
+        .send()
+        .await?;
+    assert_eq!(res.status(), 201);
+    let created: shared_schema::api::CreatedWorkspace = res.json().await?;
+    assert_eq!(created.workspace_id, id);
+    let res = s
+        .client
+        .post(&url)
+        .json(&serde_json::json!({ "workspace_id": id }))
+        .send()
+        .await?;
+    expect_error(res, 409, "conflict").await?;
+    let res = s
+        .client
+        .post(&url)
+        .json(&serde_json::json!({ "workspace_id": "nope" }))
+        .send()
+        .await?;
+    expect_error(res, 400, "bad_request").await
+}
+
+#[actix_web::test]
 async fn push_then_pull_round_trips_bytes_seqs_and_chain() -> R {
     let s = start().await?;
     let ws = s.create().await?;

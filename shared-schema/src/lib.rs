@@ -8,6 +8,7 @@
 //! - [`chain`] — the integrity chain `chain_n = SHA-256(chain_{n-1} || SHA-256(update_n))`.
 //! - [`claims`] — JWT claims and roles of master and access tokens.
 //! - [`api`] — JSON request and response bodies of `/v1`.
+//! - [`sync`] — pulled-page verification, push batching, backoff, sync status.
 //! - [`backup`] — the self-describing backup file shared by server and client.
 //! - [`model`] — the workspace (notebook) schema on Loro and its migrations (feature `model`).
 #![warn(missing_docs)]
@@ -20,6 +21,7 @@ pub mod error;
 pub mod frame;
 #[cfg(feature = "model")]
 pub mod model;
+pub mod sync;
 
 pub use chain::Chain;
 pub use claims::{Claims, Role};

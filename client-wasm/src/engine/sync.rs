@@ -7,6 +7,7 @@ use crate::storage::{PendingUpdate, Store, WorkspaceRecord};
 use loro::ExportMode;
 use shared_schema::backup::{self, BackupHeader};
 use shared_schema::frame::{PullRecord, PullRecordKind};
+use shared_schema::sync::{verify_page, PageError};
 use shared_schema::{Chain, Role};
 
 /// What [`Engine::apply_remote`] did.
@@ -33,35 +34,21 @@ impl<S: Store> Engine<S> {
     /// new pull position. On a chain mismatch or a gap nothing is imported or stored.
     pub async fn apply_remote(&self, records: &[PullRecord]) -> Result<ApplyOutcome, EngineError> {
         let mut record = self.record();
-        let mut chain = record.chain_head;
-        let mut seq = record.last_pulled_seq;
-        let mut snapshot: Option<&PullRecord> = None;
-        let mut updates: Vec<(u64, Vec<u8>)> = Vec::new();
-        for r in records {
-            match r.kind {
-                PullRecordKind::Snapshot if r.seq > seq => {
-                    // A snapshot is opaque and cannot be re-hashed; its chain value is the
-                    // server's chain at `seq`, from which later updates are verified.
-                    snapshot = Some(r);
-                    chain = r.chain;
-                    seq = r.seq;
-                    updates.clear();
+        let page = verify_page(record.last_pulled_seq, record.chain_head, records).map_err(
+            |e| match e {
+                PageError::Chain(c) => EngineError::Chain(c),
+                PageError::OutOfOrder { expected, got } => {
+                    EngineError::OutOfOrder { expected, got }
                 }
-                PullRecordKind::Snapshot => {}
-                PullRecordKind::Update if r.seq <= seq => {}
-                PullRecordKind::Update => {
-                    if r.seq != seq + 1 {
-                        return Err(EngineError::OutOfOrder {
-                            expected: seq + 1,
-                            got: r.seq,
-                        });
-                    }
-                    chain = chain.verify_next(r.seq, &r.bytes, &r.chain)?;
-                    seq = r.seq;
-                    updates.push((r.seq, r.bytes.clone()));
-                }
-            }
-        }
+            },
+        )?;
+        let snapshot = page.snapshot;
+        let updates: Vec<(u64, Vec<u8>)> = page
+            .updates
+            .iter()
+            .map(|r| (r.seq, r.bytes.clone()))
+            .collect();
+        let (seq, chain) = (page.seq, page.chain);
         let applied = updates.len() + usize::from(snapshot.is_some());
         if applied == 0 {
             return Ok(ApplyOutcome {

@@ -40,7 +40,11 @@ macro_rules! impl_store {
                     .bind(now)
                     .bind(Chain::genesis().as_bytes().to_vec())
                     .execute(&mut *tx)
-                    .await?;
+                    .await
+                    .map_err(|e| match e.as_database_error() {
+                        Some(d) if d.is_unique_violation() => StoreError::Conflict("a workspace with this id already exists".into()),
+                        _ => StoreError::Database(e),
+                    })?;
                 insert_token_tx(&mut tx, master).await?;
                 tx.commit().await?;
                 Ok(())

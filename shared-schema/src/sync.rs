@@ -1,0 +1,273 @@
+//! I/O-free sync rules shared by the worker and the engine: verifying a pulled page against the
+//! integrity chain, cutting pending updates into push batches, backoff with jitter, and the sync
+//! status the UI shows.
+
+use crate::chain::{Chain, ChainError};
+use crate::error::ErrorCode;
+use crate::frame::{PullRecord, PullRecordKind};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// A pulled page does not fit what the client already has.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum PageError {
+    /// The chain over the page does not match the server's values.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// A seq is missing between the last pulled one and the page.
+    #[error("pulled seq {got} does not follow {expected}")]
+    OutOfOrder {
+        /// Expected next seq.
+        expected: u64,
+        /// Seq received.
+        got: u64,
+    },
+}
+
+/// What a verified page adds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedPage<'a> {
+    /// A snapshot newer than the last pulled seq (to import first), if any.
+    pub snapshot: Option<&'a PullRecord>,
+    /// New updates after the last pulled seq (or after the snapshot), in order.
+    pub updates: Vec<&'a PullRecord>,
+    /// Last pulled seq after the page.
+    pub seq: u64,
+    /// Chain at `seq`.
+    pub chain: Chain,
+}
+
+/// Verifies a page pulled after (`seq`, `chain`): records at or before `seq` are skipped, a newer
+/// snapshot restarts the chain at its value, and every later update must extend the chain by one.
+pub fn verify_page(
+    seq: u64,
+    chain: Chain,
+    records: &[PullRecord],
+) -> Result<VerifiedPage<'_>, PageError> {
+    let mut page = VerifiedPage {
+        snapshot: None,
+        updates: Vec::new(),
+        seq,
+        chain,
+    };
+    for r in records {
+        match r.kind {
+            PullRecordKind::Snapshot if r.seq > page.seq => {
+                page.snapshot = Some(r);
+                page.updates.clear();
+                page.seq = r.seq;
+                page.chain = r.chain;
+            }
+            PullRecordKind::Snapshot => {}
+            PullRecordKind::Update if r.seq <= page.seq => {}
+            PullRecordKind::Update => {
+                if r.seq != page.seq + 1 {
+                    return Err(PageError::OutOfOrder {
+                        expected: page.seq + 1,
+                        got: r.seq,
+                    });
+                }
+                page.chain = page.chain.verify_next(r.seq, &r.bytes, &r.chain)?;
+                page.seq = r.seq;
+                page.updates.push(r);
+            }
+        }
+    }
+    Ok(page)
+}
+
+/// How many of the pending updates (given their sizes, oldest first) go into the next push batch:
+/// at least one, then as many as fit in `max_bytes` of frame.
+pub fn batch_len(sizes: &[(usize, usize)], max_bytes: usize) -> usize {
+    let mut total = 0usize;
+    for (i, (key_len, len)) in sizes.iter().enumerate() {
+        total += 1 + key_len + 4 + len;
+        if i > 0 && total > max_bytes {
+            return i;
+        }
+    }
+    sizes.len()
+}
+
+/// Exponential backoff with full jitter: attempt n waits a random time in [base·2ⁿ/2, base·2ⁿ],
+/// capped at `max_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Failures so far.
+    pub attempt: u32,
+    /// First delay, ms.
+    pub base_ms: u64,
+    /// Largest delay, ms.
+    pub max_ms: u64,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            attempt: 0,
+            base_ms: 500,
+            max_ms: 30_000,
+        }
+    }
+}
+
+impl Backoff {
+    /// The delay after one more failure; `random` is uniform in [0, 1).
+    pub fn next_delay_ms(&mut self, random: f64) -> u64 {
+        let ceiling = self
+            .base_ms
+            .saturating_mul(1u64 << self.attempt.min(16))
+            .min(self.max_ms);
+        self.attempt = self.attempt.saturating_add(1);
+        let r = random.clamp(0.0, 1.0);
+        ceiling / 2 + ((ceiling / 2) as f64 * r) as u64
+    }
+
+    /// After a success.
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
+
+/// What the UI shows about one workspace's sync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum SyncStatus {
+    /// Local only: no server configured.
+    LocalOnly,
+    /// The browser is offline; edits are kept and will sync later.
+    Offline,
+    /// Contacting the server (or retrying after a failure).
+    Connecting {
+        /// Why the last attempt failed, if it did.
+        reason: Option<String>,
+    },
+    /// Sending or receiving.
+    Syncing {
+        /// Local updates not yet on the server.
+        updates_left: u64,
+        /// Their bytes.
+        bytes_left: u64,
+    },
+    /// Everything is on the server and everything from it is here.
+    UpToDate {
+        /// Last pulled seq.
+        seq: u64,
+    },
+    /// Sync stopped; the user must act. Local data is kept and editable (unless read-only).
+    Stopped {
+        /// Machine-readable reason: `token_revoked`, `token_expired`, `workspace_deleted`,
+        /// `chain_mismatch`, `storage_full`, `forbidden`, `invalid_token`.
+        code: String,
+        /// What to do.
+        message: String,
+    },
+}
+
+impl SyncStatus {
+    /// The stop status for a server error code that needs the user, if it does.
+    pub fn for_error_code(code: ErrorCode, message: &str) -> Option<Self> {
+        let code = match code {
+            ErrorCode::TokenRevoked => "token_revoked",
+            ErrorCode::TokenExpired => "token_expired",
+            ErrorCode::NotFound => "workspace_deleted",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::Forbidden | ErrorCode::WrongWorkspace => "forbidden",
+            _ => return None,
+        };
+        Some(Self::Stopped {
+            code: code.into(),
+            message: message.into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update(seq: u64, prev: Chain, bytes: &[u8]) -> PullRecord {
+        PullRecord {
+            kind: PullRecordKind::Update,
+            seq,
+            chain: prev.next(bytes),
+            bytes: bytes.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_page_verifies_skips_known_seqs_and_restarts_at_a_snapshot() -> Result<(), PageError> {
+        let c1 = Chain::genesis().next(b"a");
+        let r1 = update(1, Chain::genesis(), b"a");
+        let r2 = update(2, c1, b"b");
+        let both = [r1.clone(), r2.clone()];
+        let page = verify_page(0, Chain::genesis(), &both)?;
+        assert_eq!((page.seq, page.updates.len()), (2, 2));
+        let again = verify_page(1, c1, &both)?;
+        assert_eq!(again.updates, vec![&r2]);
+        let snap = PullRecord {
+            kind: PullRecordKind::Snapshot,
+            seq: 5,
+            chain: Chain::from_bytes([7; 32]),
+            bytes: b"s".to_vec(),
+        };
+        let r6 = update(6, snap.chain, b"x");
+        let later = [snap.clone(), r6.clone()];
+        let page = verify_page(2, page.chain, &later)?;
+        assert_eq!(page.snapshot, Some(&snap));
+        assert_eq!((page.seq, page.chain), (6, r6.chain));
+        Ok(())
+    }
+
+    #[test]
+    fn gaps_and_tampering_are_refused() {
+        let r1 = update(1, Chain::genesis(), b"a");
+        let r3 = update(3, r1.chain, b"c");
+        assert_eq!(
+            verify_page(0, Chain::genesis(), &[r1.clone(), r3]),
+            Err(PageError::OutOfOrder {
+                expected: 2,
+                got: 3
+            })
+        );
+        let mut bad = r1;
+        bad.bytes[0] ^= 1;
+        assert!(matches!(
+            verify_page(0, Chain::genesis(), &[bad]),
+            Err(PageError::Chain(_))
+        ));
+    }
+
+    #[test]
+    fn batches_hold_at_least_one_update_and_respect_the_limit() {
+        assert_eq!(batch_len(&[(10, 5000)], 100), 1);
+        assert_eq!(batch_len(&[(10, 10), (10, 10), (10, 10)], 60), 2);
+        assert_eq!(batch_len(&[], 60), 0);
+        assert_eq!(batch_len(&[(1, 1), (1, 1)], 1000), 2);
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_up_to_the_cap_and_resets() {
+        let mut b = Backoff::default();
+        let d0 = b.next_delay_ms(0.0);
+        let d1 = b.next_delay_ms(0.999);
+        assert_eq!(d0, 250);
+        assert!((500..=1000).contains(&d1));
+        for _ in 0..30 {
+            assert!(b.next_delay_ms(0.5) <= 30_000);
+        }
+        b.reset();
+        assert_eq!(b.next_delay_ms(1.0), 500);
+    }
+
+    #[test]
+    fn user_action_errors_map_to_stopped_statuses() {
+        assert!(
+            matches!(SyncStatus::for_error_code(ErrorCode::TokenRevoked, "m"), Some(SyncStatus::Stopped { code, .. }) if code == "token_revoked")
+        );
+        assert_eq!(
+            SyncStatus::for_error_code(ErrorCode::RateLimited, "m"),
+            None
+        );
+    }
+}
