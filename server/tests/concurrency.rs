@@ -35,6 +35,12 @@ async fn fifty_concurrent_pushers_with_retries_get_gap_free_seqs_and_lose_nothin
                                 seqs.push(reply.seqs[0]);
                                 break;
                             }
+                            Ok(r) if r.status().is_server_error() => {
+                                return Err(format!(
+                                    "server error {} under concurrency",
+                                    r.status()
+                                ));
+                            }
                             _ if tries < 20 => {
                                 actix_web::rt::time::sleep(std::time::Duration::from_millis(20))
                                     .await;

@@ -1,14 +1,19 @@
-//! All I/O of the UI: the engine (client-wasm on IndexedDB) and the sync worker. The engine is not
-//! `Send`, so it lives in a thread-local of this (single-threaded) page.
+//! All I/O of the UI: the engine (client-wasm on IndexedDB), the sync worker, the
+//! `hearth-sync` BroadcastChannel and browser events. Pages call these functions and read the
+//! signals in [`Ui`]; nothing else touches the engine, the worker or the network.
 
 use client_wasm::engine::random_peer_id;
-use client_wasm::storage::{IdbStore, Store};
+use client_wasm::storage::{IdbStore, Store, WorkspaceRecord};
 use client_wasm::{Engine, EngineError};
 use gloo_worker::{Spawnable, WorkerBridge};
-use shared_schema::model::Note;
+use leptos::prelude::*;
+use shared_schema::model::{Field, Note};
+use shared_schema::sync::SyncStatus;
+use shared_schema::{Chain, Role};
 use std::cell::RefCell;
 use std::rc::Rc;
-use worker::protocol::{WorkerRequest, WorkerResponse};
+use wasm_bindgen::prelude::*;
+use worker::protocol::{Broadcast, WorkerRequest, WorkerResponse, CHANNEL};
 use worker::SyncWorker;
 
 /// Name of the IndexedDB database of the app.
@@ -17,45 +22,352 @@ pub const DB_NAME: &str = "hearth";
 thread_local! {
     static ENGINE: RefCell<Option<Rc<Engine<IdbStore>>>> = const { RefCell::new(None) };
     static WORKER: RefCell<Option<WorkerBridge<SyncWorker>>> = const { RefCell::new(None) };
+    static CHANNEL_TX: RefCell<Option<web_sys::BroadcastChannel>> = const { RefCell::new(None) };
+}
+
+/// The reactive state pages read.
+#[derive(Clone, Copy)]
+pub struct Ui {
+    /// Workspace name.
+    pub name: RwSignal<String>,
+    /// Workspace id.
+    pub ws: RwSignal<String>,
+    /// Notes of the open workspace.
+    pub notes: RwSignal<Vec<Note>>,
+    /// Sync status text.
+    pub status: RwSignal<String>,
+    /// Edits not yet on the server.
+    pub pending: RwSignal<u64>,
+    /// The workspace is shared with us read-only.
+    pub read_only: RwSignal<bool>,
+    /// The workspace syncs with a server.
+    pub synced: RwSignal<bool>,
+    /// This device owns the workspace (may share).
+    pub master: RwSignal<bool>,
+    /// Worker version once it answered.
+    pub worker: RwSignal<String>,
+    /// Last share link minted.
+    pub share_link: RwSignal<Option<String>>,
+    /// Last error for the user.
+    pub error: RwSignal<Option<String>>,
+}
+
+impl Ui {
+    /// Fresh state.
+    pub fn new() -> Self {
+        Self {
+            name: RwSignal::new("…".into()),
+            ws: RwSignal::new(String::new()),
+            notes: RwSignal::new(Vec::new()),
+            status: RwSignal::new("local only".into()),
+            pending: RwSignal::new(0),
+            read_only: RwSignal::new(false),
+            synced: RwSignal::new(false),
+            master: RwSignal::new(false),
+            worker: RwSignal::new("starting".into()),
+            share_link: RwSignal::new(None),
+            error: RwSignal::new(None),
+        }
+    }
+
+    fn refresh_from_engine(&self) {
+        if let Some(e) = engine() {
+            self.notes.set(e.notes());
+            self.name.set(e.name());
+            self.ws.set(e.id());
+            let record = e.record();
+            self.read_only.set(e.is_read_only());
+            self.synced.set(record.server_url.is_some());
+            self.master.set(record.role == Role::Master);
+        }
+    }
 }
 
 fn engine() -> Option<Rc<Engine<IdbStore>>> {
     ENGINE.with(|e| e.borrow().clone())
 }
 
-/// Opens the first stored workspace, or creates "My notebook". Returns its name.
-pub async fn open_default() -> Result<String, EngineError> {
-    let store = IdbStore::open(DB_NAME).await?;
-    let existing = store.list_workspaces().await?;
-    let engine = match existing.first() {
-        Some(record) => Engine::open(store, &record.id).await?,
-        None => Engine::create(store, "My notebook", random_peer_id()).await?,
-    };
-    let name = engine.name();
-    ENGINE.with(|e| *e.borrow_mut() = Some(Rc::new(engine)));
-    Ok(name)
+fn send(req: WorkerRequest) {
+    WORKER.with(|w| {
+        if let Some(bridge) = w.borrow().as_ref() {
+            bridge.send(req);
+        }
+    });
 }
 
-/// The notes of the open workspace.
-pub fn notes() -> Vec<Note> {
-    engine().map(|e| e.notes()).unwrap_or_default()
-}
-
-/// Creates a note in the open workspace.
-pub async fn create_note(title: String) -> Result<(), EngineError> {
-    if let Some(e) = engine() {
-        e.create_note(&title).await?;
+fn broadcast(msg: &Broadcast) {
+    if let Ok(json) = serde_json::to_string(msg) {
+        CHANNEL_TX.with(|c| {
+            if let Some(ch) = c.borrow().as_ref() {
+                let _ = ch.post_message(&JsValue::from_str(&json));
+            }
+        });
     }
+}
+
+fn origin() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().origin().ok())
+        .unwrap_or_default()
+}
+
+/// `#/join/{ws}?t={token}` → (ws, token).
+fn join_link() -> Option<(String, String)> {
+    let hash = web_sys::window()?.location().hash().ok()?;
+    let rest = hash.strip_prefix("#/join/")?;
+    let (ws, query) = rest.split_once("?t=")?;
+    Some((ws.to_owned(), query.split('&').next()?.to_owned()))
+}
+
+/// The role inside a JWT (unverified: the server enforces it; this only decides what to show).
+fn role_of(token: &str) -> Role {
+    let payload = token.split('.').nth(1).unwrap_or("");
+    let mut b64: String = payload.replace('-', "+").replace('_', "/");
+    while b64.len() % 4 != 0 {
+        b64.push('=');
+    }
+    web_sys::window()
+        .and_then(|w| w.atob(&b64).ok())
+        .and_then(|json| serde_json::from_str::<serde_json::Value>(&json).ok())
+        .and_then(|v| v["role"].as_str().and_then(Role::parse))
+        .unwrap_or(Role::Read)
+}
+
+fn status_text(status: &SyncStatus) -> String {
+    match status {
+        SyncStatus::LocalOnly => "local only".into(),
+        SyncStatus::Offline => "offline — edits are kept".into(),
+        SyncStatus::Connecting { reason: None } => "connecting…".into(),
+        SyncStatus::Connecting { reason: Some(r) } => format!("retrying: {r}"),
+        SyncStatus::Syncing { updates_left, .. } => format!("syncing ({updates_left} left)"),
+        SyncStatus::UpToDate { .. } => "up to date".into(),
+        SyncStatus::Stopped { code, message } => format!("sync stopped ({code}): {message}"),
+    }
+}
+
+/// Opens the workspace of a join link, else the first stored one, else creates "My notebook";
+/// starts the worker and the BroadcastChannel listener.
+pub async fn boot(ui: Ui) -> Result<(), EngineError> {
+    let store = IdbStore::open(DB_NAME).await?;
+    let engine = if let Some((ws, token)) = join_link() {
+        let record = WorkspaceRecord {
+            id: ws.clone(),
+            name: "Shared notebook".into(),
+            role: role_of(&token),
+            token: Some(token),
+            server_url: Some(origin()),
+            last_pulled_seq: 0,
+            chain_head: Chain::genesis(),
+            schema_version: 0,
+            peer_id: random_peer_id(),
+        };
+        let engine = Engine::join(store, record.clone()).await?;
+        engine
+            .set_remote(record.server_url, record.token, record.role)
+            .await?;
+        if let Some(w) = web_sys::window() {
+            let _ = w.location().set_hash("");
+        }
+        engine
+    } else {
+        let existing = store.list_workspaces().await?;
+        match existing.first() {
+            Some(record) => Engine::open(store, &record.id).await?,
+            None => Engine::create(store, "My notebook", random_peer_id()).await?,
+        }
+    };
+    let ws = engine.id();
+    ENGINE.with(|e| *e.borrow_mut() = Some(Rc::new(engine)));
+    ui.refresh_from_engine();
+    start_channel(ui);
+    start_worker(ui);
+    send(WorkerRequest::Start {
+        db_name: DB_NAME.into(),
+    });
+    send(WorkerRequest::Watch { ws });
+    watch_online();
     Ok(())
 }
 
-/// Starts the sync worker and pings it; `on_pong` gets the worker's version.
-pub fn start_worker(on_pong: impl Fn(String) + 'static) {
+fn start_channel(ui: Ui) {
+    let Ok(channel) = web_sys::BroadcastChannel::new(CHANNEL) else {
+        return;
+    };
+    let on_message =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+            let Some(text) = e.data().as_string() else {
+                return;
+            };
+            let Ok(msg) = serde_json::from_str::<Broadcast>(&text) else {
+                return;
+            };
+            let current = ui.ws.get_untracked();
+            match msg {
+                Broadcast::Received { ws, .. } | Broadcast::Local { ws } if ws == current => {
+                    leptos::task::spawn_local(async move {
+                        if let Some(e) = engine() {
+                            match e.refresh().await {
+                                Ok(_) => ui.refresh_from_engine(),
+                                Err(err) => ui.error.set(Some(err.to_string())),
+                            }
+                        }
+                    });
+                }
+                Broadcast::Status {
+                    ws,
+                    status,
+                    pending,
+                } if ws == current => {
+                    ui.status.set(status_text(&status));
+                    ui.pending.set(pending);
+                    if matches!(status, SyncStatus::UpToDate { .. }) {
+                        ui.synced.set(true);
+                    }
+                }
+                _ => {}
+            }
+        });
+    channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+    CHANNEL_TX.with(|c| *c.borrow_mut() = Some(channel));
+}
+
+fn start_worker(ui: Ui) {
     let bridge = SyncWorker::spawner()
         .callback(move |resp| match resp {
-            WorkerResponse::Pong { version, .. } => on_pong(version),
+            WorkerResponse::Pong { version, .. } => ui.worker.set(format!("ready (v{version})")),
+            WorkerResponse::Connected { .. } => {
+                leptos::task::spawn_local(async move {
+                    if let Some(e) = engine() {
+                        let _ = e.refresh().await;
+                        ui.refresh_from_engine();
+                    }
+                });
+            }
+            WorkerResponse::Minted { ws, token, .. } => {
+                ui.share_link
+                    .set(Some(format!("{}/#/join/{ws}?t={token}", origin())));
+            }
+            WorkerResponse::Revoked { .. } => {}
+            WorkerResponse::Failed { what, message } => {
+                ui.error.set(Some(format!("{what}: {message}")))
+            }
         })
         .spawn("./worker.js");
     bridge.send(WorkerRequest::Ping { nonce: 1 });
     WORKER.with(|w| *w.borrow_mut() = Some(bridge));
+}
+
+fn watch_online() {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    for (event, up) in [("online", true), ("offline", false)] {
+        let cb = Closure::<dyn FnMut()>::new(move || send(WorkerRequest::Online(up)));
+        let _ = window.add_event_listener_with_callback(event, cb.as_ref().unchecked_ref());
+        cb.forget();
+    }
+}
+
+/// Runs an edit on the engine, then refreshes the UI and tells the syncing worker.
+async fn edit<F, Fut>(ui: Ui, f: F)
+where
+    F: FnOnce(Rc<Engine<IdbStore>>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), EngineError>>,
+{
+    let Some(e) = engine() else {
+        ui.error.set(Some(
+            "the notebook is still opening; try again in a moment".into(),
+        ));
+        return;
+    };
+    match f(e.clone()).await {
+        Ok(()) => {
+            ui.refresh_from_engine();
+            broadcast(&Broadcast::Local { ws: e.id() });
+            ui.error.set(None);
+        }
+        Err(err) => ui.error.set(Some(err.to_string())),
+    }
+}
+
+/// Creates a note.
+pub async fn create_note(ui: Ui, title: String) {
+    edit(
+        ui,
+        |e| async move { e.create_note(&title).await.map(|_| ()) },
+    )
+    .await
+}
+
+/// Replaces a note's title or body with `new`, as the smallest splice from its current text.
+pub async fn set_text(ui: Ui, note: String, field: Field, new: String) {
+    edit(ui, |e| async move {
+        let Some(n) = e.note(&note) else {
+            return Ok(());
+        };
+        let old = match field {
+            Field::Title => n.title,
+            Field::Body => n.body,
+        };
+        let (start, end, insert) = diff(&old, &new);
+        if start == end && insert.is_empty() {
+            return Ok(());
+        }
+        e.splice_text(&note, field, start, end, &insert).await
+    })
+    .await
+}
+
+/// The splice turning `old` into `new`: common prefix and suffix kept (in characters).
+pub fn diff(old: &str, new: &str) -> (usize, usize, String) {
+    let o: Vec<char> = old.chars().collect();
+    let n: Vec<char> = new.chars().collect();
+    let prefix = o.iter().zip(&n).take_while(|(a, b)| a == b).count();
+    let max_suffix = o.len().min(n.len()) - prefix;
+    let suffix = o
+        .iter()
+        .rev()
+        .zip(n.iter().rev())
+        .take(max_suffix)
+        .take_while(|(a, b)| a == b)
+        .count();
+    (
+        prefix,
+        o.len() - suffix,
+        n[prefix..n.len() - suffix].iter().collect(),
+    )
+}
+
+/// Adds a task.
+pub async fn add_task(ui: Ui, note: String, text: String) {
+    edit(ui, |e| async move { e.add_task(&note, &text).await }).await
+}
+
+/// Toggles a task.
+pub async fn toggle_task(ui: Ui, note: String, index: usize, done: bool) {
+    edit(
+        ui,
+        |e| async move { e.set_task_done(&note, index, done).await },
+    )
+    .await
+}
+
+/// Registers the open workspace on this server and starts syncing it.
+pub fn connect(ui: Ui) {
+    ui.status.set("connecting…".into());
+    send(WorkerRequest::Connect {
+        ws: ui.ws.get_untracked(),
+        server_url: origin(),
+    });
+}
+
+/// Mints a share link (`write` or `read`).
+pub fn share(ui: Ui, role: Role) {
+    send(WorkerRequest::Mint {
+        ws: ui.ws.get_untracked(),
+        role,
+        expires_in: Some(7 * 24 * 3600),
+        label: format!("{} link", role.as_str()),
+    });
 }

@@ -1,20 +1,181 @@
 //! # worker — Hearth's background sync worker
 //!
-//! A `gloo-worker` that runs in a dedicated Web Worker, started by the web UI. The UI never talks
-//! to the server; this worker does (design §6).
+//! A `gloo-worker` in a dedicated Web Worker, started by the web UI. The UI never talks to the
+//! server; this worker does (design §6). It moves encoded Loro bytes between IndexedDB and the
+//! server without decoding them.
 //!
-//! - [`protocol`] — the messages between page and worker.
-//! - [`SyncWorker`] — the worker itself.
+//! - [`protocol`] — page ↔ worker messages and the `hearth-sync` BroadcastChannel messages.
+//! - [`sync`] — the per-workspace loop (push, pull, verify, notify, live channel, backoff).
+//! - [`http`] — `fetch` helpers.
+//!
+//! One worker syncs a workspace at a time across all tabs: each worker asks the Web Locks API for
+//! `hearth-sync-{workspace}` and only the holder runs the loop; when its tab closes the lock passes
+//! to a waiting worker.
 #![warn(missing_docs)]
 
+pub mod http;
 pub mod protocol;
+pub mod sync;
 
+use client_wasm::storage::{IdbStore, StorageError, Store};
+use futures::channel::mpsc::{unbounded, UnboundedSender};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
-use protocol::{WorkerRequest, WorkerResponse};
+use protocol::{Broadcast, WorkerRequest, WorkerResponse, CHANNEL};
+use shared_schema::api::{CreatedWorkspace, MintTokenRequest, MintedToken};
+use shared_schema::sync::SyncStatus;
+use shared_schema::{ErrorCode, Role};
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+use thiserror::Error;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::spawn_local;
+use web_sys::{BroadcastChannel, MessageEvent};
+
+/// Why a sync step failed.
+#[derive(Debug, Error)]
+pub enum SyncError {
+    /// The server could not be reached or the connection dropped.
+    #[error("network: {0}")]
+    Network(String),
+    /// The server answered with an error.
+    #[error("{message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// Error code.
+        code: ErrorCode,
+        /// Server message.
+        message: String,
+    },
+    /// Local storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Sync must stop until the user acts.
+    #[error("sync stopped")]
+    Stop(SyncStatus),
+}
+
+impl SyncError {
+    /// The status to show when this error stops sync (token revoked, workspace deleted, chain
+    /// mismatch, storage full); `None` when a retry may succeed.
+    pub fn stop_status(&self) -> Option<SyncStatus> {
+        match self {
+            SyncError::Stop(s) => Some(s.clone()),
+            SyncError::Api { code, message, .. } => SyncStatus::for_error_code(*code, message),
+            SyncError::Storage(StorageError::QuotaExceeded) => Some(SyncStatus::Stopped {
+                code: "storage_full".into(),
+                message: "browser storage is full: free space, then reload".into(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// State shared by the worker's tasks.
+pub struct Ctx {
+    store: IdbStore,
+    /// The network is believed up.
+    pub online: Cell<bool>,
+    channel: BroadcastChannel,
+    wakers: RefCell<HashMap<String, UnboundedSender<()>>>,
+    requested: RefCell<HashSet<String>>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+}
+
+impl Ctx {
+    /// Posts a message on the BroadcastChannel (to every tab and worker of the origin).
+    pub fn broadcast(&self, msg: &Broadcast) {
+        if let Ok(json) = serde_json::to_string(msg) {
+            let _ = self.channel.post_message(&JsValue::from_str(&json));
+        }
+    }
+
+    /// Broadcasts a workspace's status.
+    pub fn status(&self, ws: &str, status: SyncStatus, pending: u64) {
+        self.broadcast(&Broadcast::Status {
+            ws: ws.to_owned(),
+            status,
+            pending,
+        });
+    }
+
+    /// Wakes a workspace's loop, if this worker runs it.
+    pub fn wake(&self, ws: &str) {
+        if let Some(w) = self.wakers.borrow().get(ws) {
+            let _ = w.unbounded_send(());
+        }
+    }
+
+    /// True while this worker runs the loop of `ws`.
+    pub fn is_syncing(&self, ws: &str) -> bool {
+        self.wakers.borrow().contains_key(ws)
+    }
+
+    /// Forgets the loop of `ws` (it stopped).
+    pub fn stop(&self, ws: &str) {
+        self.wakers.borrow_mut().remove(ws);
+        self.requested.borrow_mut().remove(ws);
+    }
+}
+
+/// Asks for the workspace's lock; the loop runs once this worker holds it.
+fn watch(ctx: &Rc<Ctx>, ws: String) {
+    if !ctx.requested.borrow_mut().insert(ws.clone()) {
+        ctx.wake(&ws);
+        return;
+    }
+    let ctx2 = ctx.clone();
+    let ws2 = ws.clone();
+    let on_lock = Closure::once_into_js(move |_lock: JsValue| -> js_sys::Promise {
+        let (tx, rx) = unbounded();
+        ctx2.wakers.borrow_mut().insert(ws2.clone(), tx);
+        let mut rx = Some(rx);
+        let done = js_sys::Promise::new(&mut |resolve, _| {
+            let (ctx3, ws3) = (ctx2.clone(), ws2.clone());
+            let Some(rx) = rx.take() else {
+                return;
+            };
+            spawn_local(async move {
+                let live = sync::live(ctx3.clone(), ws3.clone());
+                spawn_local(live);
+                sync::run(ctx3.clone(), ws3.clone(), rx).await;
+                ctx3.stop(&ws3);
+                let _ = resolve.call0(&JsValue::NULL);
+            });
+        });
+        done
+    });
+    // navigator.locks.request(name, callback): web-sys keeps the Web Locks API behind an unstable
+    // flag, so it is called through Reflect.
+    let navigator = http::global().navigator();
+    let requested = js_sys::Reflect::get(&navigator, &"locks".into())
+        .ok()
+        .filter(|l| !l.is_undefined())
+        .and_then(|locks| {
+            let request: js_sys::Function = js_sys::Reflect::get(&locks, &"request".into())
+                .ok()?
+                .dyn_into()
+                .ok()?;
+            request
+                .call2(
+                    &locks,
+                    &JsValue::from_str(&format!("hearth-sync-{ws}")),
+                    &on_lock,
+                )
+                .ok()
+        });
+    if requested.is_none() {
+        // No Web Locks (old browser): sync here anyway.
+        if let Ok(f) = on_lock.dyn_into::<js_sys::Function>() {
+            let _ = f.call1(&JsValue::NULL, &JsValue::NULL);
+        }
+    }
+}
 
 /// The sync worker.
 pub struct SyncWorker {
-    started_at: f64,
+    ctx: Rc<RefCell<Option<Rc<Ctx>>>>,
 }
 
 impl Worker for SyncWorker {
@@ -24,22 +185,203 @@ impl Worker for SyncWorker {
 
     fn create(_scope: &WorkerScope<Self>) -> Self {
         Self {
-            started_at: js_sys::Date::now(),
+            ctx: Rc::new(RefCell::new(None)),
         }
     }
 
     fn update(&mut self, _scope: &WorkerScope<Self>, _msg: Self::Message) {}
 
     fn received(&mut self, scope: &WorkerScope<Self>, msg: Self::Input, id: HandlerId) {
-        match msg {
-            WorkerRequest::Ping { nonce } => scope.respond(
-                id,
-                WorkerResponse::Pong {
-                    nonce,
-                    version: env!("CARGO_PKG_VERSION").to_owned(),
-                    uptime_ms: js_sys::Date::now() - self.started_at,
+        let scope = scope.clone();
+        let slot = self.ctx.clone();
+        spawn_local(async move {
+            if let Some(reply) = handle(slot, msg).await {
+                scope.respond(id, reply);
+            }
+        });
+    }
+}
+
+async fn start(slot: &Rc<RefCell<Option<Rc<Ctx>>>>, db_name: &str) -> Result<Rc<Ctx>, String> {
+    if let Some(ctx) = slot.borrow().clone() {
+        return Ok(ctx);
+    }
+    let store = IdbStore::open(db_name).await.map_err(|e| e.to_string())?;
+    let channel = BroadcastChannel::new(CHANNEL).map_err(|_| "no BroadcastChannel".to_string())?;
+    let weak: Rc<RefCell<Option<std::rc::Weak<Ctx>>>> = Rc::new(RefCell::new(None));
+    let weak2 = weak.clone();
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+        let Some(ctx) = weak2.borrow().as_ref().and_then(|w| w.upgrade()) else {
+            return;
+        };
+        let Some(text) = e.data().as_string() else {
+            return;
+        };
+        match serde_json::from_str::<Broadcast>(&text) {
+            Ok(Broadcast::Local { ws }) => ctx.wake(&ws),
+            Ok(Broadcast::Watch { ws }) => watch(&ctx, ws),
+            _ => {}
+        }
+    });
+    channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    let ctx = Rc::new(Ctx {
+        store,
+        online: Cell::new(http::global().navigator().on_line()),
+        channel,
+        wakers: RefCell::new(HashMap::new()),
+        requested: RefCell::new(HashSet::new()),
+        _on_message: on_message,
+    });
+    *weak.borrow_mut() = Some(Rc::downgrade(&ctx));
+    *slot.borrow_mut() = Some(ctx.clone());
+    let records = ctx
+        .store
+        .list_workspaces()
+        .await
+        .map_err(|e| e.to_string())?;
+    for r in records
+        .into_iter()
+        .filter(|r| r.server_url.is_some() && r.token.is_some())
+    {
+        watch(&ctx, r.id);
+    }
+    Ok(ctx)
+}
+
+async fn handle(slot: Rc<RefCell<Option<Rc<Ctx>>>>, msg: WorkerRequest) -> Option<WorkerResponse> {
+    let failed = |what: &str, message: String| {
+        Some(WorkerResponse::Failed {
+            what: what.into(),
+            message,
+        })
+    };
+    let ctx = slot.borrow().clone();
+    match msg {
+        WorkerRequest::Ping { nonce } => Some(WorkerResponse::Pong {
+            nonce,
+            version: env!("CARGO_PKG_VERSION").into(),
+        }),
+        WorkerRequest::Start { db_name } => match start(&slot, &db_name).await {
+            Ok(_) => None,
+            Err(e) => failed("start", e),
+        },
+        other => {
+            let Some(ctx) = ctx else {
+                return failed("request", "the worker was not started".into());
+            };
+            match other {
+                WorkerRequest::Watch { ws } => {
+                    watch(&ctx, ws);
+                    None
+                }
+                WorkerRequest::Online(up) => {
+                    ctx.online.set(up);
+                    let all: Vec<String> = ctx.wakers.borrow().keys().cloned().collect();
+                    for ws in all {
+                        ctx.wake(&ws);
+                    }
+                    None
+                }
+                WorkerRequest::Connect { ws, server_url } => {
+                    match connect(&ctx, &ws, &server_url).await {
+                        Ok(()) => {
+                            watch(&ctx, ws.clone());
+                            Some(WorkerResponse::Connected { ws })
+                        }
+                        Err(e) => failed("connect", e.to_string()),
+                    }
+                }
+                WorkerRequest::Mint {
+                    ws,
+                    role,
+                    expires_in,
+                    label,
+                } => match mint(&ctx, &ws, role, expires_in, label).await {
+                    Ok(m) => Some(WorkerResponse::Minted {
+                        ws,
+                        id: m.id,
+                        token: m.token,
+                    }),
+                    Err(e) => failed("share", e.to_string()),
                 },
-            ),
+                WorkerRequest::Revoke { ws, token_id } => {
+                    match master_call(&ctx, &ws, "DELETE", &format!("/tokens/{token_id}"), None)
+                        .await
+                    {
+                        Ok(_) => Some(WorkerResponse::Revoked { token_id }),
+                        Err(e) => failed("revoke", e.to_string()),
+                    }
+                }
+                WorkerRequest::Ping { .. } | WorkerRequest::Start { .. } => None,
+            }
         }
     }
+}
+
+async fn connect(ctx: &Ctx, ws: &str, server_url: &str) -> Result<(), SyncError> {
+    let mut record = ctx
+        .store
+        .get_workspace(ws)
+        .await?
+        .ok_or_else(|| SyncError::Network("unknown workspace".into()))?;
+    let body = serde_json::json!({ "workspace_id": ws }).to_string();
+    let url = format!("{}/v1/workspaces", server_url.trim_end_matches('/'));
+    let reply = http::request(
+        "POST",
+        &url,
+        None,
+        Some(("application/json", body.as_bytes())),
+    )
+    .await?;
+    let created: CreatedWorkspace = serde_json::from_slice(&reply.body)
+        .map_err(|e| SyncError::Network(format!("unexpected reply: {e}")))?;
+    record.server_url = Some(server_url.trim_end_matches('/').to_owned());
+    record.token = Some(created.master_token);
+    record.role = Role::Master;
+    ctx.store.put_workspace(&record).await?;
+    Ok(())
+}
+
+async fn master_call(
+    ctx: &Ctx,
+    ws: &str,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+) -> Result<http::Reply, SyncError> {
+    let record = ctx
+        .store
+        .get_workspace(ws)
+        .await?
+        .ok_or_else(|| SyncError::Network("unknown workspace".into()))?;
+    let (Some(url), Some(token)) = (record.server_url, record.token) else {
+        return Err(SyncError::Network(
+            "this workspace is not on a server yet".into(),
+        ));
+    };
+    http::request(
+        method,
+        &format!("{url}/v1/workspaces/{ws}{path}"),
+        Some(&token),
+        body.map(|b| ("application/json", b)),
+    )
+    .await
+}
+
+async fn mint(
+    ctx: &Ctx,
+    ws: &str,
+    role: Role,
+    expires_in: Option<u64>,
+    label: String,
+) -> Result<MintedToken, SyncError> {
+    let body = serde_json::to_vec(&MintTokenRequest {
+        role,
+        expires_in,
+        label,
+    })
+    .map_err(|e| SyncError::Network(e.to_string()))?;
+    let reply = master_call(ctx, ws, "POST", "/tokens", Some(&body)).await?;
+    serde_json::from_slice(&reply.body)
+        .map_err(|e| SyncError::Network(format!("unexpected reply: {e}")))
 }

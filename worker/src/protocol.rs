@@ -1,6 +1,12 @@
-//! Messages between the page and the sync worker (bincode over `postMessage`, by gloo-worker).
+//! Messages between the page and the sync worker (bincode over `postMessage`, by gloo-worker),
+//! and the JSON messages every tab and worker exchange on the `hearth-sync` BroadcastChannel.
 
 use serde::{Deserialize, Serialize};
+use shared_schema::sync::SyncStatus;
+use shared_schema::Role;
+
+/// Name of the BroadcastChannel shared by tabs and workers of one origin.
+pub const CHANNEL: &str = "hearth-sync";
 
 /// Page → worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -10,6 +16,43 @@ pub enum WorkerRequest {
         /// Echoed back.
         nonce: u32,
     },
+    /// Open the database and sync every workspace that has a server and a token.
+    Start {
+        /// IndexedDB database name.
+        db_name: String,
+    },
+    /// Start syncing one workspace (after it was joined or connected).
+    Watch {
+        /// Workspace id.
+        ws: String,
+    },
+    /// Register a local workspace on the server (same id) and start syncing it.
+    Connect {
+        /// Workspace id.
+        ws: String,
+        /// Server base URL, e.g. `http://127.0.0.1:8080`.
+        server_url: String,
+    },
+    /// Mint a share token (master only).
+    Mint {
+        /// Workspace id.
+        ws: String,
+        /// `read` or `write`.
+        role: Role,
+        /// Lifetime in seconds.
+        expires_in: Option<u64>,
+        /// Label.
+        label: String,
+    },
+    /// Revoke a token (master only).
+    Revoke {
+        /// Workspace id.
+        ws: String,
+        /// Token id.
+        token_id: String,
+    },
+    /// The page saw the network go on- or offline.
+    Online(bool),
 }
 
 /// Worker → page.
@@ -21,7 +64,63 @@ pub enum WorkerResponse {
         nonce: u32,
         /// The worker's build version.
         version: String,
-        /// Milliseconds since the worker started.
-        uptime_ms: f64,
+    },
+    /// A workspace is now on the server.
+    Connected {
+        /// Workspace id.
+        ws: String,
+    },
+    /// A minted share token.
+    Minted {
+        /// Workspace id.
+        ws: String,
+        /// Token id.
+        id: String,
+        /// The JWT.
+        token: String,
+    },
+    /// A token was revoked.
+    Revoked {
+        /// Token id.
+        token_id: String,
+    },
+    /// A request failed.
+    Failed {
+        /// What was asked.
+        what: String,
+        /// Why, for the user.
+        message: String,
+    },
+}
+
+/// A message on the BroadcastChannel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Broadcast {
+    /// A tab committed local edits: the syncing worker should push.
+    Local {
+        /// Workspace id.
+        ws: String,
+    },
+    /// The worker stored pulled updates: tabs should refresh their engine.
+    Received {
+        /// Workspace id.
+        ws: String,
+        /// Last pulled seq.
+        seq: u64,
+    },
+    /// Sync status of a workspace.
+    Status {
+        /// Workspace id.
+        ws: String,
+        /// The status.
+        status: SyncStatus,
+        /// Local updates not yet on the server.
+        pending: u64,
+    },
+    /// A tab joined or connected a workspace: some worker should sync it.
+    Watch {
+        /// Workspace id.
+        ws: String,
     },
 }

@@ -217,6 +217,7 @@ macro_rules! impl_store {
             }
 
             async fn insert_token(&self, token: &TokenRow) -> Result<(), StoreError> {
+                let _guard = self.write_guard().await;
                 let mut tx = self.pool.begin().await?;
                 insert_token_tx(&mut tx, token).await?;
                 tx.commit().await?;
@@ -245,6 +246,7 @@ macro_rules! impl_store {
             }
 
             async fn revoke_token(&self, ws: &str, id: &str, now: i64) -> Result<bool, StoreError> {
+                let _guard = self.write_guard().await;
                 let r = sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE workspace_id = $2 AND id = $3 AND revoked_at IS NULL")
                     .bind(now)
                     .bind(ws)
@@ -263,6 +265,7 @@ macro_rules! impl_store {
             }
 
             async fn revoke_masters_except(&self, ws: &str, keep: &str, now: i64) -> Result<(), StoreError> {
+                let _guard = self.write_guard().await;
                 sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE workspace_id = $2 AND role = 'master' AND id <> $3 AND revoked_at IS NULL")
                     .bind(now)
                     .bind(ws)
@@ -352,6 +355,7 @@ macro_rules! impl_store {
             }
 
             async fn audit(&self, token_id: Option<&str>, action: &str, ws: Option<&str>, bytes: i64, now: i64) -> Result<(), StoreError> {
+                let _guard = self.write_guard().await;
                 sqlx::query("INSERT INTO audit_log (token_id, action, workspace_id, bytes, created_at) VALUES ($1, $2, $3, $4, $5)")
                     .bind(token_id)
                     .bind(action)

@@ -1,0 +1,106 @@
+// Sync between two browser profiles through the real server (SQLite here; the server's own tests
+// cover Postgres): share by link, live edits, offline edits, and a revoked link.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { startServer, CHROMIUM_ARGS, SCREENSHOTS } from './helpers.mjs';
+
+async function profile() {
+  // A persistent context per "device": its own IndexedDB, like two browsers.
+  const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'hearth-profile-')), {
+    executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, headless: true,
+  });
+  const page = ctx.pages()[0] ?? await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  return { ctx, page, errors };
+}
+
+const status = (page) => page.getByTestId('sync-status');
+const noteNamed = (page, title) => page.getByTestId('note').filter({ hasText: title });
+
+async function addNote(page, title) {
+  await page.getByTestId('new-title').fill(title);
+  await page.getByRole('button', { name: 'Add', exact: true }).click();
+  await noteNamed(page, title).waitFor();
+}
+
+test('two devices share a workspace by link, see each other live, and converge after offline edits', async () => {
+  const server = await startServer();
+  const a = await profile();
+  const b = await profile();
+  try {
+    await a.page.goto(server.url + '/');
+    await a.page.getByTestId('workspace-name').filter({ hasText: 'My notebook' }).waitFor();
+    await addNote(a.page, 'Written offline-first on A');
+    await a.page.getByTestId('connect').click();
+    await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
+
+    await a.page.getByTestId('share-write').click();
+    const link = await a.page.getByTestId('share-link').inputValue();
+    assert.match(link, /#\/join\/[0-9a-f-]{36}\?t=ey/);
+
+    await b.page.goto(link);
+    await noteNamed(b.page, 'Written offline-first on A').waitFor({ timeout: 30_000 });
+    await status(b.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
+
+    // An edit on B shows on A with no action on A (live channel).
+    await addNote(b.page, 'Added on B');
+    await noteNamed(a.page, 'Added on B').waitFor({ timeout: 30_000 });
+    // A types into a note body; B sees the text.
+    await noteNamed(a.page, 'Added on B').click();
+    await a.page.getByTestId('edit-body').fill('typed on A');
+    await noteNamed(b.page, 'Added on B').click();
+    await b.page.waitForFunction(() => document.querySelector('[data-testid=edit-body]')?.value === 'typed on A', null, { timeout: 30_000 });
+    await a.page.screenshot({ path: `${SCREENSHOTS}/sync-a.png`, fullPage: true });
+    await b.page.screenshot({ path: `${SCREENSHOTS}/sync-b.png`, fullPage: true });
+
+    // Both go offline, both edit, both come back: nothing is lost.
+    await a.ctx.setOffline(true);
+    await b.ctx.setOffline(true);
+    await status(a.page).filter({ hasText: 'offline' }).waitFor({ timeout: 15_000 });
+    await addNote(a.page, 'Offline on A');
+    await addNote(b.page, 'Offline on B');
+    await a.page.screenshot({ path: `${SCREENSHOTS}/offline-a.png`, fullPage: true });
+    await a.ctx.setOffline(false);
+    await b.ctx.setOffline(false);
+    await noteNamed(a.page, 'Offline on B').waitFor({ timeout: 45_000 });
+    await noteNamed(b.page, 'Offline on A').waitFor({ timeout: 45_000 });
+    for (const p of [a.page, b.page]) {
+      await p.getByTestId('note-count').filter({ hasText: '4 notes' }).waitFor({ timeout: 30_000 });
+    }
+    assert.deepEqual(a.errors, []);
+    assert.deepEqual(b.errors, []);
+  } finally {
+    await a.ctx.close();
+    await b.ctx.close();
+    server.stop();
+  }
+});
+
+test('a read-only link shows no edit controls', async () => {
+  const server = await startServer();
+  const a = await profile();
+  const b = await profile();
+  try {
+    await a.page.goto(server.url + '/');
+    await a.page.getByTestId('workspace-name').filter({ hasText: 'My notebook' }).waitFor();
+    await addNote(a.page, 'Only for reading');
+    await a.page.getByTestId('connect').click();
+    await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
+    await a.page.getByTestId('share-read').click();
+    const link = await a.page.getByTestId('share-link').inputValue();
+    await b.page.goto(link);
+    await noteNamed(b.page, 'Only for reading').waitFor({ timeout: 30_000 });
+    await b.page.getByTestId('read-only').waitFor();
+    assert.equal(await b.page.getByTestId('new-title').count(), 0);
+    await b.page.screenshot({ path: `${SCREENSHOTS}/read-only.png`, fullPage: true });
+  } finally {
+    await a.ctx.close();
+    await b.ctx.close();
+    server.stop();
+  }
+});
