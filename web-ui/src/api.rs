@@ -123,7 +123,7 @@ fn join_link() -> Option<(String, String)> {
 fn role_of(token: &str) -> Role {
     let payload = token.split('.').nth(1).unwrap_or("");
     let mut b64: String = payload.replace('-', "+").replace('_', "/");
-    while b64.len() % 4 != 0 {
+    while !b64.len().is_multiple_of(4) {
         b64.push('=');
     }
     web_sys::window()
