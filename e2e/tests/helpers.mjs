@@ -4,6 +4,7 @@ import { mkdtempSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { Buffer } from 'node:buffer';
 
 export const CHROMIUM_ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
@@ -15,11 +16,11 @@ export const SCREENSHOTS = process.env.HEARTH_SCREENSHOTS ?? 'target/e2e';
 mkdirSync(SCREENSHOTS, { recursive: true });
 
 /** Starts hearth-server on a free port with SQLite in a temp dir; resolves to { url, proc, stop }. */
-export async function startServer({ databaseUrl, extraArgs = [] } = {}) {
+export async function startServer({ databaseUrl, extraArgs = [], port = 0, dataDir } = {}) {
   const bin = process.env.HEARTH_SERVER_BIN;
   if (!bin) throw new Error('HEARTH_SERVER_BIN is not set: run through scripts/test.sh');
-  const dataDir = mkdtempSync(join(tmpdir(), 'hearth-e2e-'));
-  const args = ['--bind', '127.0.0.1:0', '--data-dir', dataDir, '--static-dir', process.env.HEARTH_DIST ?? 'dist', ...extraArgs];
+  dataDir ??= mkdtempSync(join(tmpdir(), 'hearth-e2e-'));
+  const args = ['--bind', `127.0.0.1:${port}`, '--data-dir', dataDir, '--static-dir', process.env.HEARTH_DIST ?? 'dist', ...extraArgs];
   if (databaseUrl) args.push('--database-url', databaseUrl);
   const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { RUST_LOG: 'warn', ...process.env } });
   const url = await new Promise((resolve, reject) => {
@@ -32,7 +33,54 @@ export async function startServer({ databaseUrl, extraArgs = [] } = {}) {
     });
     proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited with ${code}: ${out}`)); });
   });
-  return { url, proc, dataDir, stop: () => proc.kill('SIGTERM') };
+  return { url, proc, dataDir, port: Number(new URL(url).port), stop: () => proc.kill('SIGTERM') };
+}
+
+/** A browser profile of its own (persistent context: its own IndexedDB and service worker). */
+export async function profile() {
+  const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'hearth-profile-')), {
+    executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, headless: true,
+  });
+  const page = ctx.pages()[0] ?? await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  return { ctx, page, errors };
+}
+
+export const status = (page) => page.getByTestId('sync-status');
+export const noteNamed = (page, title) => page.getByTestId('note').filter({ hasText: title });
+
+export async function addNote(page, title) {
+  await page.getByTestId('new-title').fill(title);
+  await page.getByRole('button', { name: 'Add', exact: true }).click();
+  await noteNamed(page, title).waitFor();
+}
+
+/** Opens the app on a fresh profile, adds a note, registers on the server; returns the share link. */
+export async function ownerWithLink(page, url, title, role = 'write') {
+  await page.goto(url + '/');
+  await page.getByTestId('workspace-name').filter({ hasText: 'My notebook' }).waitFor();
+  await addNote(page, title);
+  await page.getByTestId('connect').click();
+  await page.getByTestId(`share-${role}`).click();
+  const link = page.getByTestId('share-link');
+  await link.waitFor();
+  return link.inputValue();
+}
+
+/** Parses a pull stream (`kind u8 | seq u64 | chain[32] | len u32 | bytes`). */
+export function parsePull(buf) {
+  const out = [];
+  let i = 0;
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  while (i < buf.length) {
+    const kind = view.getUint8(i);
+    const seq = Number(view.getBigUint64(i + 1));
+    const len = view.getUint32(i + 41);
+    out.push({ kind, seq, bytes: Buffer.from(buf.subarray(i + 45, i + 45 + len)) });
+    i += 45 + len;
+  }
+  return out;
 }
 
 export async function launch() {

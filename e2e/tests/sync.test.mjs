@@ -2,31 +2,7 @@
 // cover Postgres): share by link, live edits, offline edits, and a revoked link.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { startServer, CHROMIUM_ARGS, SCREENSHOTS } from './helpers.mjs';
-
-async function profile() {
-  // A persistent context per "device": its own IndexedDB, like two browsers.
-  const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'hearth-profile-')), {
-    executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, headless: true,
-  });
-  const page = ctx.pages()[0] ?? await ctx.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  return { ctx, page, errors };
-}
-
-const status = (page) => page.getByTestId('sync-status');
-const noteNamed = (page, title) => page.getByTestId('note').filter({ hasText: title });
-
-async function addNote(page, title) {
-  await page.getByTestId('new-title').fill(title);
-  await page.getByRole('button', { name: 'Add', exact: true }).click();
-  await noteNamed(page, title).waitFor();
-}
+import { startServer, SCREENSHOTS, profile, status, noteNamed, addNote } from './helpers.mjs';
 
 test('two devices share a workspace by link, see each other live, and converge after offline edits', async () => {
   const server = await startServer();

@@ -7,6 +7,7 @@ use client_wasm::storage::{IdbStore, Store, WorkspaceRecord};
 use client_wasm::{Engine, EngineError};
 use gloo_worker::{Spawnable, WorkerBridge};
 use leptos::prelude::*;
+use shared_schema::api::TokenInfo;
 use shared_schema::model::{Field, Note};
 use shared_schema::sync::SyncStatus;
 use shared_schema::{Chain, Role};
@@ -50,6 +51,8 @@ pub struct Ui {
     pub share_link: RwSignal<Option<String>>,
     /// Last error for the user.
     pub error: RwSignal<Option<String>>,
+    /// Share links (tokens) of the workspace, when the owner asked for them.
+    pub tokens: RwSignal<Vec<TokenInfo>>,
 }
 
 impl Ui {
@@ -67,6 +70,7 @@ impl Ui {
             worker: RwSignal::new("starting".into()),
             share_link: RwSignal::new(None),
             error: RwSignal::new(None),
+            tokens: RwSignal::new(Vec::new()),
         }
     }
 
@@ -186,6 +190,7 @@ pub async fn boot(ui: Ui) -> Result<(), EngineError> {
     });
     send(WorkerRequest::Watch { ws });
     watch_online();
+    register_service_worker();
     Ok(())
 }
 
@@ -248,7 +253,8 @@ fn start_worker(ui: Ui) {
                 ui.share_link
                     .set(Some(format!("{}/#/join/{ws}?t={token}", origin())));
             }
-            WorkerResponse::Revoked { .. } => {}
+            WorkerResponse::Tokens { tokens, .. } => ui.tokens.set(tokens),
+            WorkerResponse::Revoked { .. } => list_tokens(ui),
             WorkerResponse::Failed { what, message } => {
                 ui.error.set(Some(format!("{what}: {message}")))
             }
@@ -370,4 +376,26 @@ pub fn share(ui: Ui, role: Role) {
         expires_in: Some(7 * 24 * 3600),
         label: format!("{} link", role.as_str()),
     });
+}
+
+/// Asks for the list of share links (tokens).
+pub fn list_tokens(ui: Ui) {
+    send(WorkerRequest::ListTokens {
+        ws: ui.ws.get_untracked(),
+    });
+}
+
+/// Revokes a share link.
+pub fn revoke(ui: Ui, token_id: String) {
+    send(WorkerRequest::Revoke {
+        ws: ui.ws.get_untracked(),
+        token_id,
+    });
+}
+
+/// Registers the service worker that keeps the app shell for offline starts.
+pub fn register_service_worker() {
+    if let Some(w) = web_sys::window() {
+        let _ = w.navigator().service_worker().register("/sw.js");
+    }
 }

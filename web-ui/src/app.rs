@@ -56,8 +56,35 @@ pub fn App() -> impl IntoView {
                     <button data-testid="share-write" on:click=move |_| api::share(ui, Role::Write)>"Share (can edit)"</button>
                     <button data-testid="share-read" on:click=move |_| api::share(ui, Role::Read)>"Share (read-only)"</button>
                 </Show>
+                <Show when=move || ui.synced.get() && ui.master.get()>
+                    <button data-testid="show-links" on:click=move |_| api::list_tokens(ui)>"Links"</button>
+                </Show>
                 <Show when=move || ui.share_link.get().is_some()>
                     <label>"Share link " <input readonly data-testid="share-link" prop:value=move || ui.share_link.get().unwrap_or_default() /></label>
+                </Show>
+                <Show when=move || !ui.tokens.get().is_empty()>
+                    <table class="links" data-testid="links">
+                        <thead><tr><th>"Link"</th><th>"Role"</th><th>"Expires"</th><th></th></tr></thead>
+                        <tbody>
+                            <For each=move || ui.tokens.get() key=|t| (t.id.clone(), t.revoked_at) let:t>
+                                {
+                                    let id = t.id.clone();
+                                    let revoked = t.revoked_at.is_some();
+                                    let is_owner = t.role == Role::Master;
+                                    view! {
+                                        <tr data-testid="link-row" data-role=t.role.as_str()>
+                                            <td>{t.label.clone()}</td>
+                                            <td>{t.role.as_str()}</td>
+                                            <td>{t.expires_at.map(|e| format!("{e}")).unwrap_or_else(|| "never".into())}</td>
+                                            <td>{if revoked { view! { <span>"revoked"</span> }.into_any() }
+                                                 else if is_owner { view! { <span>"this device"</span> }.into_any() }
+                                                 else { view! { <button data-testid="revoke" on:click=move |_| api::revoke(ui, id.clone())>"Revoke"</button> }.into_any() }}</td>
+                                        </tr>
+                                    }
+                                }
+                            </For>
+                        </tbody>
+                    </table>
                 </Show>
                 <Show when=move || ui.read_only.get()>
                     <p class="badge" data-testid="read-only">"Read-only: shared with you to read"</p>

@@ -21,7 +21,7 @@ use client_wasm::storage::{IdbStore, StorageError, Store};
 use futures::channel::mpsc::{unbounded, UnboundedSender};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
 use protocol::{Broadcast, WorkerRequest, WorkerResponse, CHANNEL};
-use shared_schema::api::{CreatedWorkspace, MintTokenRequest, MintedToken};
+use shared_schema::api::{CreatedWorkspace, MintTokenRequest, MintedToken, TokenList};
 use shared_schema::sync::SyncStatus;
 use shared_schema::{ErrorCode, Role};
 use std::cell::{Cell, RefCell};
@@ -310,6 +310,18 @@ async fn handle(slot: Rc<RefCell<Option<Rc<Ctx>>>>, msg: WorkerRequest) -> Optio
                     {
                         Ok(_) => Some(WorkerResponse::Revoked { token_id }),
                         Err(e) => failed("revoke", e.to_string()),
+                    }
+                }
+                WorkerRequest::ListTokens { ws } => {
+                    match master_call(&ctx, &ws, "GET", "/tokens", None).await {
+                        Ok(reply) => match serde_json::from_slice::<TokenList>(&reply.body) {
+                            Ok(list) => Some(WorkerResponse::Tokens {
+                                ws,
+                                tokens: list.tokens,
+                            }),
+                            Err(e) => failed("tokens", e.to_string()),
+                        },
+                        Err(e) => failed("tokens", e.to_string()),
                     }
                 }
                 WorkerRequest::Ping { .. } | WorkerRequest::Start { .. } => None,

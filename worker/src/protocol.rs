@@ -2,6 +2,7 @@
 //! and the JSON messages every tab and worker exchange on the `hearth-sync` BroadcastChannel.
 
 use serde::{Deserialize, Serialize};
+use shared_schema::api::TokenInfo;
 use shared_schema::sync::SyncStatus;
 use shared_schema::Role;
 
@@ -51,6 +52,11 @@ pub enum WorkerRequest {
         /// Token id.
         token_id: String,
     },
+    /// List the workspace's tokens (master only).
+    ListTokens {
+        /// Workspace id.
+        ws: String,
+    },
     /// The page saw the network go on- or offline.
     Online(bool),
 }
@@ -78,6 +84,13 @@ pub enum WorkerResponse {
         id: String,
         /// The JWT.
         token: String,
+    },
+    /// The workspace's tokens.
+    Tokens {
+        /// Workspace id.
+        ws: String,
+        /// Tokens, oldest first.
+        tokens: Vec<TokenInfo>,
     },
     /// A token was revoked.
     Revoked {
