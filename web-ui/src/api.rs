@@ -53,6 +53,10 @@ pub struct Ui {
     pub error: RwSignal<Option<String>>,
     /// Share links (tokens) of the workspace, when the owner asked for them.
     pub tokens: RwSignal<Vec<TokenInfo>>,
+    /// Workspaces stored in this browser.
+    pub workspaces: RwSignal<Vec<WorkspaceRecord>>,
+    /// A transient message ("Backup downloaded", "Token rotated").
+    pub notice: RwSignal<Option<String>>,
 }
 
 impl Ui {
@@ -71,6 +75,8 @@ impl Ui {
             share_link: RwSignal::new(None),
             error: RwSignal::new(None),
             tokens: RwSignal::new(Vec::new()),
+            workspaces: RwSignal::new(Vec::new()),
+            notice: RwSignal::new(None),
         }
     }
 
@@ -183,6 +189,7 @@ pub async fn boot(ui: Ui) -> Result<(), EngineError> {
     let ws = engine.id();
     ENGINE.with(|e| *e.borrow_mut() = Some(Rc::new(engine)));
     ui.refresh_from_engine();
+    refresh_workspaces(ui).await;
     start_channel(ui);
     start_worker(ui);
     send(WorkerRequest::Start {
@@ -254,6 +261,19 @@ fn start_worker(ui: Ui) {
                     .set(Some(format!("{}/#/join/{ws}?t={token}", origin())));
             }
             WorkerResponse::Tokens { tokens, .. } => ui.tokens.set(tokens),
+            WorkerResponse::Rotated { .. } => {
+                ui.notice.set(Some(
+                    "The owner token was rotated; the old one no longer works.".into(),
+                ));
+                list_tokens(ui);
+            }
+            WorkerResponse::BackupFile { ws, bytes } => {
+                download(&format!("hearth-{ws}-server.hearth"), &bytes);
+                ui.notice.set(Some("Server backup downloaded.".into()));
+            }
+            WorkerResponse::DeletedRemote { ws } => {
+                leptos::task::spawn_local(async move { leave_workspace(ui, ws).await });
+            }
             WorkerResponse::Revoked { .. } => list_tokens(ui),
             WorkerResponse::Failed { what, message } => {
                 ui.error.set(Some(format!("{what}: {message}")))
@@ -368,16 +388,6 @@ pub fn connect(ui: Ui) {
     });
 }
 
-/// Mints a share link (`write` or `read`).
-pub fn share(ui: Ui, role: Role) {
-    send(WorkerRequest::Mint {
-        ws: ui.ws.get_untracked(),
-        role,
-        expires_in: Some(7 * 24 * 3600),
-        label: format!("{} link", role.as_str()),
-    });
-}
-
 /// Asks for the list of share links (tokens).
 pub fn list_tokens(ui: Ui) {
     send(WorkerRequest::ListTokens {
@@ -398,4 +408,264 @@ pub fn register_service_worker() {
     if let Some(w) = web_sys::window() {
         let _ = w.navigator().service_worker().register("/sw.js");
     }
+}
+
+/// Re-reads the list of workspaces stored in this browser.
+pub async fn refresh_workspaces(ui: Ui) {
+    if let Ok(store) = IdbStore::open(DB_NAME).await {
+        match store.list_workspaces().await {
+            Ok(list) => ui.workspaces.set(list),
+            Err(e) => ui.error.set(Some(e.to_string())),
+        }
+    }
+}
+
+fn install(ui: Ui, engine: Engine<IdbStore>) {
+    let ws = engine.id();
+    ENGINE.with(|e| *e.borrow_mut() = Some(Rc::new(engine)));
+    ui.share_link.set(None);
+    ui.tokens.set(Vec::new());
+    ui.status.set("local only".into());
+    ui.pending.set(0);
+    ui.refresh_from_engine();
+    send(WorkerRequest::Watch { ws });
+}
+
+/// Opens another stored workspace.
+pub async fn open_workspace(ui: Ui, id: String) {
+    let result = async {
+        let store = IdbStore::open(DB_NAME).await?;
+        Engine::open(store, &id).await
+    }
+    .await;
+    match result {
+        Ok(engine) => install(ui, engine),
+        Err(e) => ui.error.set(Some(e.to_string())),
+    }
+}
+
+/// Creates a new local workspace and opens it.
+pub async fn create_workspace(ui: Ui, name: String) {
+    let result = async {
+        let store = IdbStore::open(DB_NAME).await?;
+        Engine::create(store, &name, random_peer_id()).await
+    }
+    .await;
+    match result {
+        Ok(engine) => {
+            install(ui, engine);
+            refresh_workspaces(ui).await;
+        }
+        Err(e) => ui.error.set(Some(e.to_string())),
+    }
+}
+
+/// Renames the open workspace.
+pub async fn rename(ui: Ui, name: String) {
+    edit(ui, |e| async move { e.rename(&name).await }).await;
+    refresh_workspaces(ui).await;
+}
+
+/// Forgets a workspace in this browser (the server copy, if any, stays).
+pub async fn leave_workspace(ui: Ui, id: String) {
+    let result = async {
+        let store = IdbStore::open(DB_NAME).await?;
+        store.delete_workspace(&id).await?;
+        let rest = store.list_workspaces().await?;
+        let engine = match rest.first() {
+            Some(r) => Engine::open(store, &r.id).await?,
+            None => Engine::create(store, "My notebook", random_peer_id()).await?,
+        };
+        Ok::<_, EngineError>(engine)
+    }
+    .await;
+    match result {
+        Ok(engine) => {
+            install(ui, engine);
+            refresh_workspaces(ui).await;
+        }
+        Err(e) => ui.error.set(Some(e.to_string())),
+    }
+}
+
+/// Deletes the open workspace on the server (master), then forgets it here.
+pub fn delete_remote(ui: Ui) {
+    send(WorkerRequest::DeleteRemote {
+        ws: ui.ws.get_untracked(),
+    });
+}
+
+/// Pins or unpins a note.
+pub async fn set_pinned(ui: Ui, note: String, on: bool) {
+    edit(ui, |e| async move { e.set_pinned(&note, on).await }).await
+}
+
+/// Trashes or restores a note.
+pub async fn set_trashed(ui: Ui, note: String, on: bool) {
+    edit(ui, |e| async move { e.set_trashed(&note, on).await }).await
+}
+
+/// Deletes a note for good.
+pub async fn purge(ui: Ui, note: String) {
+    edit(ui, |e| async move { e.purge(&note).await }).await
+}
+
+/// Moves a task.
+pub async fn move_task(ui: Ui, note: String, from: usize, to: usize) {
+    edit(ui, |e| async move { e.move_task(&note, from, to).await }).await
+}
+
+/// Deletes a task.
+pub async fn delete_task(ui: Ui, note: String, index: usize) {
+    edit(ui, |e| async move { e.delete_task(&note, index).await }).await
+}
+
+/// Adds or removes a tag.
+pub async fn set_tag(ui: Ui, note: String, tag: String, on: bool) {
+    edit(ui, |e| async move { e.set_tag(&note, &tag, on).await }).await
+}
+
+/// The history of the open workspace, newest first.
+pub fn history() -> Vec<client_wasm::engine::Version> {
+    engine().map(|e| e.history()).unwrap_or_default()
+}
+
+/// Every note as it was at a version.
+pub fn notes_at(version: &str) -> Result<Vec<Note>, String> {
+    engine()
+        .ok_or_else(|| "no notebook open".to_string())?
+        .notes_at(version)
+        .map_err(|e| e.to_string())
+}
+
+/// Restores a note from a version (a new edit).
+pub async fn restore_note(ui: Ui, version: String, note: String) {
+    edit(ui, |e| async move { e.restore_note(&version, &note).await }).await;
+    ui.notice.set(Some(
+        "Restored; the restore is a new edit and syncs like any other.".into(),
+    ));
+}
+
+/// Offers bytes as a file download.
+pub fn download(name: &str, bytes: &[u8]) {
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+        return;
+    };
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+    let opts = web_sys::BlobPropertyBag::new();
+    opts.set_type("application/octet-stream");
+    let Ok(blob) = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &opts) else {
+        return;
+    };
+    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else {
+        return;
+    };
+    if let Ok(a) = document.create_element("a") {
+        let _ = a.set_attribute("href", &url);
+        let _ = a.set_attribute("download", name);
+        if let Ok(a) = a.dyn_into::<web_sys::HtmlElement>() {
+            a.click();
+        }
+    }
+    let _ = web_sys::Url::revoke_object_url(&url);
+}
+
+/// Downloads a backup of the local copy (works offline, no server needed).
+pub fn download_local_backup(ui: Ui) {
+    if let Some(e) = engine() {
+        match e.export_backup() {
+            Ok(bytes) => {
+                download(&format!("hearth-{}.hearth", e.id()), &bytes);
+                ui.notice
+                    .set(Some("Backup of this device's copy downloaded.".into()));
+            }
+            Err(err) => ui.error.set(Some(err.to_string())),
+        }
+    }
+}
+
+/// Asks the worker for the server's backup (master).
+pub fn download_server_backup(ui: Ui) {
+    send(WorkerRequest::Backup {
+        ws: ui.ws.get_untracked(),
+    });
+}
+
+/// Restores a backup file into a new local workspace and opens it.
+pub async fn restore_backup(ui: Ui, file: web_sys::File) {
+    let result = async {
+        let buf = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
+            .await
+            .map_err(|_| "could not read the file".to_string())?;
+        let bytes = js_sys::Uint8Array::new(&buf).to_vec();
+        let store = IdbStore::open(DB_NAME).await.map_err(|e| e.to_string())?;
+        Engine::import_backup(store, &bytes, None, random_peer_id())
+            .await
+            .map_err(|e| e.to_string())
+    }
+    .await;
+    match result {
+        Ok(engine) => {
+            install(ui, engine);
+            refresh_workspaces(ui).await;
+            ui.notice.set(Some(
+                "Backup restored as a new notebook on this device.".into(),
+            ));
+        }
+        Err(e) => ui.error.set(Some(format!("restore failed: {e}"))),
+    }
+}
+
+/// Mints a share link with a role, lifetime and label.
+pub fn mint(ui: Ui, role: Role, expires_in: Option<u64>, label: String) {
+    send(WorkerRequest::Mint {
+        ws: ui.ws.get_untracked(),
+        role,
+        expires_in,
+        label,
+    });
+}
+
+/// Rotates the master token.
+pub fn rotate(ui: Ui) {
+    send(WorkerRequest::Rotate {
+        ws: ui.ws.get_untracked(),
+    });
+}
+
+/// Copies text to the clipboard.
+pub fn copy(text: &str) {
+    let Some(nav) = web_sys::window().map(|w| w.navigator()) else {
+        return;
+    };
+    if let Ok(clipboard) = js_sys::Reflect::get(&nav, &"clipboard".into()) {
+        if let Ok(f) = js_sys::Reflect::get(&clipboard, &"writeText".into()) {
+            if let Ok(f) = f.dyn_into::<js_sys::Function>() {
+                let _ = f.call1(&clipboard, &JsValue::from_str(text));
+            }
+        }
+    }
+}
+
+/// The QR code of `text` as an SVG document.
+pub fn qr_svg(text: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
+    Some(
+        code.render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(180, 180)
+            .build(),
+    )
+}
+
+/// A date (YYYY-MM-DD HH:MM, local time) from seconds since the Unix epoch.
+pub fn format_time(secs: u64) -> String {
+    let d = js_sys::Date::new(&JsValue::from_f64(secs as f64 * 1000.0));
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        d.get_full_year(),
+        d.get_month() + 1,
+        d.get_date(),
+        d.get_hours(),
+        d.get_minutes()
+    )
 }

@@ -1,10 +1,12 @@
 //! # web-ui — Hearth's web app (Leptos, client-side rendered, built by Trunk)
 //!
-//! - [`api`] — all I/O: the engine (IndexedDB) and the sync worker. Pages never touch them directly.
-//! - [`app`] — the root component and the notes page.
+//! - [`api`] — all I/O: the engine (IndexedDB), the sync worker, the BroadcastChannel, downloads.
+//! - [`app`] — the shell: header with sync status, sharing bar, navigation between pages.
+//! - [`pages`] — one module per page: notes, history, backup, notebooks.
 
 mod api;
 mod app;
+mod pages;
 
 fn main() {
     console_error_panic_hook::set_once();

@@ -324,6 +324,25 @@ async fn handle(slot: Rc<RefCell<Option<Rc<Ctx>>>>, msg: WorkerRequest) -> Optio
                         Err(e) => failed("tokens", e.to_string()),
                     }
                 }
+                WorkerRequest::Rotate { ws } => match rotate(&ctx, &ws).await {
+                    Ok(()) => Some(WorkerResponse::Rotated { ws }),
+                    Err(e) => failed("rotate", e.to_string()),
+                },
+                WorkerRequest::Backup { ws } => {
+                    match master_call(&ctx, &ws, "GET", "/backup", None).await {
+                        Ok(reply) => Some(WorkerResponse::BackupFile {
+                            ws,
+                            bytes: reply.body,
+                        }),
+                        Err(e) => failed("backup", e.to_string()),
+                    }
+                }
+                WorkerRequest::DeleteRemote { ws } => {
+                    match master_call(&ctx, &ws, "DELETE", "", None).await {
+                        Ok(_) => Some(WorkerResponse::DeletedRemote { ws }),
+                        Err(e) => failed("delete", e.to_string()),
+                    }
+                }
                 WorkerRequest::Ping { .. } | WorkerRequest::Start { .. } => None,
             }
         }
@@ -396,4 +415,18 @@ async fn mint(
     let reply = master_call(ctx, ws, "POST", "/tokens", Some(&body)).await?;
     serde_json::from_slice(&reply.body)
         .map_err(|e| SyncError::Network(format!("unexpected reply: {e}")))
+}
+
+async fn rotate(ctx: &Ctx, ws: &str) -> Result<(), SyncError> {
+    let reply = master_call(ctx, ws, "POST", "/tokens/rotate", None).await?;
+    let minted: MintedToken = serde_json::from_slice(&reply.body)
+        .map_err(|e| SyncError::Network(format!("unexpected reply: {e}")))?;
+    let mut record = ctx
+        .store
+        .get_workspace(ws)
+        .await?
+        .ok_or_else(|| SyncError::Network("unknown workspace".into()))?;
+    record.token = Some(minted.token);
+    ctx.store.put_workspace(&record).await?;
+    Ok(())
 }

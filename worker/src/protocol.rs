@@ -57,6 +57,21 @@ pub enum WorkerRequest {
         /// Workspace id.
         ws: String,
     },
+    /// Rotate the master token (master only); the new one replaces it in IndexedDB.
+    Rotate {
+        /// Workspace id.
+        ws: String,
+    },
+    /// Download the server's backup file (master only).
+    Backup {
+        /// Workspace id.
+        ws: String,
+    },
+    /// Delete the workspace on the server (master only).
+    DeleteRemote {
+        /// Workspace id.
+        ws: String,
+    },
     /// The page saw the network go on- or offline.
     Online(bool),
 }
@@ -96,6 +111,23 @@ pub enum WorkerResponse {
     Revoked {
         /// Token id.
         token_id: String,
+    },
+    /// The master token was rotated.
+    Rotated {
+        /// Workspace id.
+        ws: String,
+    },
+    /// A server backup file.
+    BackupFile {
+        /// Workspace id.
+        ws: String,
+        /// The file.
+        bytes: Vec<u8>,
+    },
+    /// The workspace was deleted on the server.
+    DeletedRemote {
+        /// Workspace id.
+        ws: String,
     },
     /// A request failed.
     Failed {

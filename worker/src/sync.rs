@@ -112,8 +112,13 @@ pub async fn sync_once(ctx: &Ctx, ws: &str) -> Result<u64, SyncError> {
             .map(|r| (r.seq, r.bytes.clone()))
             .collect();
         let snapshot = page.snapshot.filter(|s| s.kind == PullRecordKind::Snapshot);
-        rec.last_pulled_seq = page.seq;
-        rec.chain_head = page.chain;
+        // Re-read the record so a token rotated meanwhile is not overwritten.
+        let (fresh, _, _) = record(ctx, ws).await?;
+        rec = WorkspaceRecord {
+            last_pulled_seq: page.seq,
+            chain_head: page.chain,
+            ..fresh
+        };
         if let Some(s) = snapshot {
             ctx.store.compact(ws, &s.bytes, s.seq).await?;
         }

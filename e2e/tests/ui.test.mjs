@@ -1,0 +1,135 @@
+// The web UI's own features: server backup → restore as a new notebook, history restore of an
+// overwritten note, checklist/tags/trash, and a stable caret while remote edits arrive.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer, SCREENSHOTS, profile, status, noteNamed, addNote, ownerWithLink } from './helpers.mjs';
+
+test('a backup downloaded from the server restores into a new notebook with the same notes', async () => {
+  const server = await startServer();
+  const a = await profile();
+  try {
+    await ownerWithLink(a.page, server.url, 'Tax papers');
+    await addNote(a.page, 'Passport renewal');
+    await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
+    await a.page.getByTestId('sync-status').filter({ hasNotText: 'not yet on the server' }).waitFor({ timeout: 30_000 });
+    await a.page.getByTestId('tab-backup').click();
+    const [download] = await Promise.all([
+      a.page.waitForEvent('download'),
+      a.page.getByTestId('backup-server').click(),
+    ]);
+    const file = join(mkdtempSync(join(tmpdir(), 'hearth-backup-')), 'backup.hearth');
+    await download.saveAs(file);
+    await a.page.getByTestId('restore-file').setInputFiles(file);
+    await a.page.getByTestId('notice').filter({ hasText: 'Backup restored' }).waitFor({ timeout: 30_000 });
+    await a.page.getByTestId('tab-notebooks').click();
+    await a.page.getByTestId('notebook').nth(1).waitFor();
+    assert.equal(await a.page.getByTestId('notebook').count(), 2, 'the restore is a second notebook');
+    await a.page.getByTestId('tab-notes').click();
+    await noteNamed(a.page, 'Tax papers').waitFor();
+    await noteNamed(a.page, 'Passport renewal').waitFor();
+    await a.page.getByTestId('sync-status').filter({ hasText: 'local only' }).waitFor();
+    await a.page.screenshot({ path: `${SCREENSHOTS}/restored-backup.png`, fullPage: true });
+  } finally {
+    await a.ctx.close();
+    server.stop();
+  }
+});
+
+test('history shows an overwritten note as it was and restores it', async () => {
+  const server = await startServer();
+  const a = await profile();
+  try {
+    await a.page.goto(server.url + '/');
+    await a.page.getByTestId('workspace-name').filter({ hasText: 'My notebook' }).waitFor();
+    await addNote(a.page, 'Speech');
+    await noteNamed(a.page, 'Speech').click();
+    await a.page.getByTestId('edit-body').fill('the good first draft');
+    await a.page.getByTestId('edit-body').fill('oops, overwritten');
+    await a.page.getByTestId('tab-history').click();
+    const versions = a.page.getByTestId('version');
+    await versions.first().waitFor();
+    let found = false;
+    for (let i = 0; i < await versions.count() && !found; i++) {
+      await versions.nth(i).click();
+      found = await a.page.getByTestId('old-body').filter({ hasText: 'the good first draft' }).count() > 0;
+    }
+    assert.ok(found, 'a version shows the first draft');
+    await a.page.screenshot({ path: `${SCREENSHOTS}/history.png`, fullPage: true });
+    await a.page.getByTestId('old-note').filter({ hasText: 'the good first draft' }).getByTestId('restore-version').click();
+    await a.page.getByTestId('tab-notes').click();
+    await noteNamed(a.page, 'Speech').click();
+    await a.page.waitForFunction(() => document.querySelector('[data-testid=edit-body]')?.value === 'the good first draft');
+  } finally {
+    await a.ctx.close();
+    server.stop();
+  }
+});
+
+test('checklist, tags, pin and trash work from the keyboard and mouse', async () => {
+  const server = await startServer();
+  const a = await profile();
+  try {
+    await a.page.setViewportSize({ width: 390, height: 844 });
+    await a.page.goto(server.url + '/');
+    await a.page.getByTestId('workspace-name').filter({ hasText: 'My notebook' }).waitFor();
+    await addNote(a.page, 'Groceries');
+    await addNote(a.page, 'Other');
+    await noteNamed(a.page, 'Groceries').click();
+    for (const t of ['milk', 'eggs', 'bread']) {
+      await a.page.getByTestId('new-task').fill(t);
+      await a.page.getByTestId('new-task').press('Enter');
+      await a.page.getByTestId('task').filter({ hasText: t }).waitFor();
+    }
+    await a.page.getByTestId('task').filter({ hasText: 'bread' }).getByRole('button', { name: 'Move up' }).click();
+    await a.page.waitForFunction(() => [...document.querySelectorAll('[data-testid=task] span')].map((e) => e.textContent).join(',') === 'milk,bread,eggs');
+    await a.page.getByTestId('task').filter({ hasText: 'eggs' }).getByRole('checkbox').check();
+    await a.page.getByTestId('task').filter({ hasText: 'milk' }).getByRole('button', { name: 'Delete task' }).click();
+    await a.page.getByTestId('task').filter({ hasText: 'milk' }).waitFor({ state: 'detached' });
+    await a.page.getByTestId('new-tag').fill('home');
+    await a.page.getByTestId('new-tag').press('Enter');
+    await a.page.getByTestId('tags').filter({ hasText: 'home' }).waitFor();
+    await a.page.getByTestId('pin').click();
+    await a.page.getByTestId('note').first().filter({ hasText: '★ Groceries' }).waitFor();
+    await a.page.getByTestId('search').fill('home');
+    assert.equal(await a.page.getByTestId('note').count(), 1);
+    await a.page.screenshot({ path: `${SCREENSHOTS}/phone-editor.png`, fullPage: true });
+    await a.page.getByTestId('search').fill('');
+    await a.page.getByTestId('trash').click();
+    await a.page.getByTestId('note-count').filter({ hasText: '1 notes' }).waitFor();
+    await a.page.getByTestId('toggle-trash').click();
+    await noteNamed(a.page, 'Groceries').click();
+    await a.page.getByTestId('restore').click();
+    await a.page.getByTestId('toggle-trash').click();
+    await a.page.getByTestId('note-count').filter({ hasText: '2 notes' }).waitFor();
+  } finally {
+    await a.ctx.close();
+    server.stop();
+  }
+});
+
+test('the caret stays on the same text while a remote edit arrives', async () => {
+  const server = await startServer();
+  const a = await profile();
+  const b = await profile();
+  try {
+    const link = await ownerWithLink(a.page, server.url, 'Shared draft');
+    await noteNamed(a.page, 'Shared draft').click();
+    await a.page.getByTestId('edit-body').fill('hello world');
+    await b.page.goto(link);
+    await noteNamed(b.page, 'Shared draft').click({ timeout: 30_000 });
+    await b.page.waitForFunction(() => document.querySelector('[data-testid=edit-body]')?.value === 'hello world', null, { timeout: 30_000 });
+    await b.page.getByTestId('edit-body').focus();
+    await b.page.evaluate(() => document.querySelector('[data-testid=edit-body]').setSelectionRange(6, 6));
+    await a.page.getByTestId('edit-body').fill('>>> hello world');
+    await b.page.waitForFunction(() => document.querySelector('[data-testid=edit-body]')?.value === '>>> hello world', null, { timeout: 30_000 });
+    const caret = await b.page.evaluate(() => document.querySelector('[data-testid=edit-body]').selectionStart);
+    assert.equal(caret, 10, 'the caret moved with the text before it');
+  } finally {
+    await a.ctx.close();
+    await b.ctx.close();
+    server.stop();
+  }
+});

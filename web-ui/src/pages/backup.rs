@@ -1,0 +1,35 @@
+//! Backups: download the server's backup (owner) or this device's copy (works offline), and restore
+//! a backup file as a new notebook.
+
+use crate::api::{self, Ui};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
+
+/// The backup page.
+#[component]
+pub fn BackupPage(ui: Ui) -> impl IntoView {
+    view! {
+        <section class="backup">
+            <h2>"Backup"</h2>
+            <p>"A backup file holds the whole notebook. Keep it anywhere; restoring creates a new notebook."</p>
+            <button data-testid="backup-local" on:click=move |_| api::download_local_backup(ui)>"Download this device's copy"</button>
+            <Show when=move || ui.synced.get() && ui.master.get()>
+                <button data-testid="backup-server" on:click=move |_| api::download_server_backup(ui)>"Download the server's backup"</button>
+            </Show>
+            <h2>"Restore"</h2>
+            <label>"Restore from a file "
+                <input type="file" accept=".hearth,application/octet-stream" data-testid="restore-file"
+                    on:change=move |ev| {
+                        let file = ev.target()
+                            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+                            .and_then(|i| i.files())
+                            .and_then(|f| f.get(0));
+                        if let Some(file) = file {
+                            spawn_local(api::restore_backup(ui, file));
+                        }
+                    } />
+            </label>
+        </section>
+    }
+}

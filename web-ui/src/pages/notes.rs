@@ -1,0 +1,285 @@
+//! The notes page: list (search, pinned first, trash), and the editor for title, body (caret kept
+//! where it was while remote edits arrive), checklist, tags, pin, trash, restore and purge.
+
+use crate::api::{self, Ui};
+use crate::pages::share::confirm;
+use leptos::html;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use shared_schema::model::{Field, Note};
+
+/// Moves a caret position through the splice `start..end → inserted chars`.
+fn shift(pos: u32, start: usize, end: usize, inserted: usize) -> u32 {
+    let p = pos as usize;
+    let moved = if p >= end {
+        p + inserted - (end - start)
+    } else if p > start {
+        start + inserted
+    } else {
+        p
+    };
+    moved as u32
+}
+
+/// A text input or a textarea.
+enum TextField {
+    Area(web_sys::HtmlTextAreaElement),
+    Line(web_sys::HtmlInputElement),
+}
+
+impl TextField {
+    fn value(&self) -> String {
+        match self {
+            Self::Area(t) => t.value(),
+            Self::Line(i) => i.value(),
+        }
+    }
+
+    fn selection(&self) -> Option<(u32, u32)> {
+        let (a, b) = match self {
+            Self::Area(t) => (t.selection_start(), t.selection_end()),
+            Self::Line(i) => (i.selection_start(), i.selection_end()),
+        };
+        a.ok().flatten().zip(b.ok().flatten())
+    }
+
+    fn element(&self) -> &web_sys::Element {
+        match self {
+            Self::Area(t) => t.as_ref(),
+            Self::Line(i) => i.as_ref(),
+        }
+    }
+
+    fn set(&self, value: &str, selection: Option<(u32, u32)>) {
+        match self {
+            Self::Area(t) => {
+                t.set_value(value);
+                if let Some((a, b)) = selection {
+                    let _ = t.set_selection_range(a, b);
+                }
+            }
+            Self::Line(i) => {
+                i.set_value(value);
+                if let Some((a, b)) = selection {
+                    let _ = i.set_selection_range(a, b);
+                }
+            }
+        }
+    }
+
+    /// Puts `value` in; if the field has focus, keeps the caret and selection on the same text.
+    /// Positions are UTF-16 units in the DOM and characters in the diff: they agree for text
+    /// without astral characters (emoji), where the caret may move by one.
+    fn set_stable(&self, value: &str) {
+        let old = self.value();
+        if old == value {
+            return;
+        }
+        let focused = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.active_element())
+            .is_some_and(|a| &a == self.element());
+        let (start, end, insert) = api::diff(&old, value);
+        let n = insert.chars().count();
+        let sel = self
+            .selection()
+            .filter(|_| focused)
+            .map(|(a, b)| (shift(a, start, end, n), shift(b, start, end, n)));
+        self.set(value, sel);
+    }
+}
+
+/// The notes page.
+#[component]
+pub fn NotesPage(ui: Ui) -> impl IntoView {
+    let (title, set_title) = signal(String::new());
+    let search = RwSignal::new(String::new());
+    let trash_view = RwSignal::new(false);
+    let selected = RwSignal::new(None::<String>);
+    let add = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let t = title.get_untracked();
+        if t.trim().is_empty() {
+            return;
+        }
+        set_title.set(String::new());
+        spawn_local(api::create_note(ui, t));
+    };
+    let visible = move || {
+        let q = search.get().to_lowercase();
+        let trash = trash_view.get();
+        ui.notes
+            .get()
+            .into_iter()
+            .filter(|n| n.trashed == trash)
+            .filter(|n| {
+                q.is_empty()
+                    || n.title.to_lowercase().contains(&q)
+                    || n.body.to_lowercase().contains(&q)
+                    || n.tags.iter().any(|t| t.to_lowercase().contains(&q))
+            })
+            .collect::<Vec<Note>>()
+    };
+    let trashed_count = move || ui.notes.get().iter().filter(|n| n.trashed).count();
+    view! {
+        <Show when=move || !ui.read_only.get()>
+            <form on:submit=add class="new-note">
+                <label for="new-title">"New note"</label>
+                <input id="new-title" data-testid="new-title" prop:value=move || title.get()
+                    on:input=move |ev| set_title.set(event_target_value(&ev)) placeholder="Title" />
+                <button type="submit">"Add"</button>
+            </form>
+        </Show>
+        <div class="list-tools">
+            <input type="search" aria-label="Search notes" placeholder="Search" data-testid="search"
+                prop:value=move || search.get() on:input=move |ev| search.set(event_target_value(&ev)) />
+            <button data-testid="toggle-trash" aria-pressed=move || trash_view.get().to_string()
+                on:click=move |_| trash_view.update(|t| *t = !*t)>
+                {move || if trash_view.get() { "Back to notes".to_string() } else { format!("Trash ({})", trashed_count()) }}
+            </button>
+        </div>
+        <div class="layout">
+            <ul class="notes" data-testid="notes" aria-label="Notes">
+                <For each=visible key=|n| (n.id.clone(), n.title.clone(), n.updated_at, n.pinned) let:note>
+                    {
+                        let id = note.id.clone();
+                        let label = if note.title.is_empty() { "(untitled)".to_string() } else { note.title.clone() };
+                        let pinned = note.pinned;
+                        view! {
+                            <li class:selected=move || selected.get().as_deref() == Some(id.as_str())>
+                                <button class="note-link" data-testid="note" on:click={
+                                    let id = id.clone();
+                                    move |_| selected.set(Some(id.clone()))
+                                }>{pinned.then_some("★ ")}{label}</button>
+                            </li>
+                        }
+                    }
+                </For>
+            </ul>
+            {move || selected.get().and_then(|id| ui.notes.get().into_iter().find(|n| n.id == id)).map(|n| view! { <Editor ui=ui note=n.id.clone() /> })}
+        </div>
+        <p class="count" data-testid="note-count">{move || format!("{} notes", ui.notes.get().iter().filter(|n| !n.trashed).count())}</p>
+    }
+}
+
+/// The editor of one note.
+#[component]
+fn Editor(ui: Ui, note: String) -> impl IntoView {
+    let id = StoredValue::new(note);
+    let current = move || ui.notes.get().into_iter().find(|n| n.id == id.get_value());
+    let title_ref = NodeRef::<html::Input>::new();
+    let body_ref = NodeRef::<html::Textarea>::new();
+    Effect::new(move |_| {
+        if let Some(n) = current() {
+            if let Some(el) = title_ref.get() {
+                TextField::Line(el).set_stable(&n.title);
+            }
+            if let Some(el) = body_ref.get() {
+                TextField::Area(el).set_stable(&n.body);
+            }
+        }
+    });
+    let task = RwSignal::new(String::new());
+    let tag = RwSignal::new(String::new());
+    let ro = move || ui.read_only.get();
+    let note_id = move || id.get_value();
+    view! {
+        <article class="editor" data-testid="editor" aria-label="Note editor">
+            <label>"Title"
+                <input data-testid="edit-title" node_ref=title_ref prop:readOnly=ro
+                    on:input=move |ev| spawn_local(api::set_text(ui, note_id(), Field::Title, event_target_value(&ev))) />
+            </label>
+            <label>"Body"
+                <textarea data-testid="edit-body" rows="10" node_ref=body_ref prop:readOnly=ro
+                    on:input=move |ev| spawn_local(api::set_text(ui, note_id(), Field::Body, event_target_value(&ev)))></textarea>
+            </label>
+            <fieldset class="tasks-box">
+                <legend>"Checklist"</legend>
+                <ul class="tasks" data-testid="tasks">
+                    {move || current().map(|n| {
+                        let len = n.tasks.len();
+                        n.tasks.into_iter().enumerate().map(|(i, t)| { let is_last = i + 1 >= len; view! {
+                            <li data-testid="task">
+                                <label><input type="checkbox" prop:checked=t.done prop:disabled=ro
+                                    on:change=move |ev| spawn_local(api::toggle_task(ui, note_id(), i, event_target_checked(&ev))) />
+                                    <span class:done=t.done>{t.text.clone()}</span></label>
+                                <Show when=move || !ro()>
+                                    <button class="icon" aria-label="Move up" prop:disabled=move || i == 0
+                                        on:click=move |_| spawn_local(api::move_task(ui, note_id(), i, i.saturating_sub(1)))>"↑"</button>
+                                    <button class="icon" aria-label="Move down" prop:disabled=is_last
+                                        on:click=move |_| if !is_last { spawn_local(api::move_task(ui, note_id(), i, i + 1)) }>"↓"</button>
+                                    <button class="icon" aria-label="Delete task"
+                                        on:click=move |_| spawn_local(api::delete_task(ui, note_id(), i))>"✕"</button>
+                                </Show>
+                            </li>
+                        }}).collect_view()
+                    })}
+                </ul>
+                <Show when=move || !ro()>
+                    <form class="inline" on:submit=move |ev: leptos::ev::SubmitEvent| {
+                        ev.prevent_default();
+                        let text = task.get_untracked();
+                        if !text.trim().is_empty() {
+                            task.set(String::new());
+                            spawn_local(api::add_task(ui, note_id(), text));
+                        }
+                    }>
+                        <input data-testid="new-task" aria-label="New task" placeholder="Add a task"
+                            prop:value=move || task.get() on:input=move |ev| task.set(event_target_value(&ev)) />
+                        <button type="submit">"Add task"</button>
+                    </form>
+                </Show>
+            </fieldset>
+            <div class="tags" data-testid="tags">
+                "Tags: "
+                {move || current().map(|n| n.tags.into_iter().map(|t| {
+                    let t2 = t.clone();
+                    view! { <span class="tag">{t.clone()}
+                        <Show when=move || !ro()>
+                            <button class="icon" aria-label=format!("Remove tag {t2}") on:click={
+                                let t3 = t2.clone();
+                                move |_| spawn_local(api::set_tag(ui, note_id(), t3.clone(), false))
+                            }>"×"</button>
+                        </Show></span> }
+                }).collect_view())}
+                <Show when=move || !ro()>
+                    <form class="inline" on:submit=move |ev: leptos::ev::SubmitEvent| {
+                        ev.prevent_default();
+                        let t = tag.get_untracked();
+                        if !t.trim().is_empty() {
+                            tag.set(String::new());
+                            spawn_local(api::set_tag(ui, note_id(), t, true));
+                        }
+                    }>
+                        <input aria-label="New tag" placeholder="tag" data-testid="new-tag" prop:value=move || tag.get()
+                            on:input=move |ev| tag.set(event_target_value(&ev)) />
+                    </form>
+                </Show>
+            </div>
+            <Show when=move || !ro()>
+                <div class="note-actions">
+                    {move || current().map(|n| {
+                        let pinned = n.pinned;
+                        let trashed = n.trashed;
+                        view! {
+                            <button data-testid="pin" on:click=move |_| spawn_local(api::set_pinned(ui, note_id(), !pinned))>
+                                {if pinned { "Unpin" } else { "Pin" }}</button>
+                            {if trashed {
+                                view! {
+                                    <button data-testid="restore" on:click=move |_| spawn_local(api::set_trashed(ui, note_id(), false))>"Restore"</button>
+                                    <button data-testid="purge" class="danger" on:click=move |_| {
+                                        if confirm("Delete this note for good? This cannot be undone (except from History).") {
+                                            spawn_local(api::purge(ui, note_id()));
+                                        }
+                                    }>"Delete forever"</button>
+                                }.into_any()
+                            } else {
+                                view! { <button data-testid="trash" on:click=move |_| spawn_local(api::set_trashed(ui, note_id(), true))>"Move to trash"</button> }.into_any()
+                            }}
+                        }
+                    })}
+                </div>
+            </Show>
+        </article>
+    }
+}
