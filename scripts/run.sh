@@ -4,8 +4,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 bash scripts/setup.sh
-step "building the web UI (trunk build --release)"
-trunk build --release --offline
+bash scripts/build-web.sh
 step "building the server"
 cargo build --release --locked -p hearth-server
 mkdir -p data

@@ -30,8 +30,7 @@ step "browser tests (wasm-bindgen-test, headless Chromium, real IndexedDB)"
 CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=120 \
   cargo test -p client-wasm --target wasm32-unknown-unknown --locked
 
-step "trunk build --release"
-trunk build --release --offline
+bash scripts/build-web.sh
 
 cargo build -p hearth-server --locked
 

@@ -6,9 +6,11 @@
 //! - [`engine`] — [`Engine`]: open/load a workspace, migrate, typed reads and durable edits, what
 //!   the sync worker needs (pending, acknowledge, apply remote, compaction), history and backup.
 //! - [`error`] — [`EngineError`], the one error type of this crate.
+//! - [`bench`] — the typing-trace workload of the benchmarks.
 //! - `bindings` (wasm32) — the `wasm-bindgen` API for plain JavaScript.
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod engine;
 pub mod error;
 pub mod storage;

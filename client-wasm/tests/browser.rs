@@ -108,3 +108,22 @@ async fn two_engines_on_one_database_see_each_others_edits_after_refresh() -> R 
     assert_eq!(b.note(&id).map(|n| n.title), Some("from tab A".to_string()));
     Ok(())
 }
+
+#[wasm_bindgen_test]
+fn a_real_quota_exceeded_dom_exception_is_reported_as_storage_full(
+) -> Result<(), wasm_bindgen::JsValue> {
+    let dom =
+        web_sys::DomException::new_with_message_and_name("quota reached", "QuotaExceededError")?;
+    let err: indexed_db_futures::error::Error = dom.into();
+    assert_eq!(
+        client_wasm::storage::idb::map_err(err),
+        client_wasm::storage::StorageError::QuotaExceeded
+    );
+    let other = web_sys::DomException::new_with_message_and_name("nope", "DataError")?;
+    let err: indexed_db_futures::error::Error = other.into();
+    assert!(matches!(
+        client_wasm::storage::idb::map_err(err),
+        client_wasm::storage::StorageError::Other(_)
+    ));
+    Ok(())
+}

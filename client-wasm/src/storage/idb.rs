@@ -26,7 +26,8 @@ pub struct IdbStore {
     db: std::rc::Rc<Database>,
 }
 
-fn map_err(e: indexed_db_futures::error::Error) -> StorageError {
+/// Classifies an IndexedDB error: `QuotaExceededError` becomes [`StorageError::QuotaExceeded`].
+pub fn map_err(e: indexed_db_futures::error::Error) -> StorageError {
     use indexed_db_futures::error::{DomException, Error};
     match e {
         Error::DomException(DomException::Other(ex))

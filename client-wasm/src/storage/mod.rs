@@ -9,7 +9,7 @@ mod memory;
 pub use memory::MemoryStore;
 
 #[cfg(target_arch = "wasm32")]
-mod idb;
+pub mod idb;
 #[cfg(target_arch = "wasm32")]
 pub use idb::IdbStore;
 

@@ -1,0 +1,57 @@
+//! Native half of the engine benchmark (`scripts/bench.sh`): for 1k, 10k and 100k typed edits,
+//! prints machine-readable lines the script joins with the browser half.
+//! `NATIVE n=… import_ms=… snapshot_bytes=… pending_bytes=… pending_count=… edit_p50_us=… edit_p99_us=…`
+
+use client_wasm::bench::typing_trace;
+use client_wasm::storage::{MemoryStore, Store};
+use client_wasm::Engine;
+use futures::executor::block_on;
+use std::time::Instant;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    for n in [1_000usize, 10_000, 100_000] {
+        block_on(async {
+            let store = MemoryStore::new();
+            let engine = Engine::create(store.clone(), "bench", 1).await?;
+            let trace = typing_trace(n);
+            let id = engine.create_note("Benchmark").await?;
+            let mut lat = Vec::with_capacity(n);
+            for e in &trace {
+                let t = Instant::now();
+                engine
+                    .splice_text(
+                        &id,
+                        shared_schema::model::Field::Body,
+                        e.start,
+                        e.end,
+                        &e.text,
+                    )
+                    .await?;
+                lat.push(t.elapsed().as_micros() as u64);
+            }
+            lat.sort_unstable();
+            let pending = store.pending(&engine.id()).await?;
+            let pending_bytes: usize = pending.iter().map(|p| p.bytes.len()).sum();
+            let snapshot = engine.snapshot()?;
+            // Native Loro import of the same snapshot bytes: the floor for "open".
+            let runs = 5;
+            let mut best = f64::MAX;
+            for _ in 0..runs {
+                let t = Instant::now();
+                let doc = loro::LoroDoc::new();
+                doc.import(&snapshot)?;
+                let _ = shared_schema::model::notes(&doc);
+                best = best.min(t.elapsed().as_secs_f64() * 1e3);
+            }
+            println!(
+                "NATIVE n={n} import_ms={best:.3} snapshot_bytes={} pending_bytes={pending_bytes} pending_count={} edit_p50_us={} edit_p99_us={}",
+                snapshot.len(),
+                pending.len(),
+                lat[lat.len() / 2],
+                lat[lat.len() * 99 / 100]
+            );
+            Ok::<_, Box<dyn std::error::Error>>(())
+        })?;
+    }
+    Ok(())
+}

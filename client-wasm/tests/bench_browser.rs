@@ -1,0 +1,67 @@
+//! Browser half of the engine benchmark (`scripts/bench.sh`, feature `bench`, release build):
+//! open time from IndexedDB to first read, wasm Loro import of the same bytes, and edit latency
+//! (call → durable in IndexedDB). Prints `BROWSER n=…` lines; asserts nothing about time.
+#![cfg(all(target_arch = "wasm32", feature = "bench"))]
+
+use client_wasm::bench::typing_trace;
+use client_wasm::storage::{IdbStore, MemoryStore, Store};
+use client_wasm::{Engine, EngineError};
+use shared_schema::model::Field;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn now() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now())
+        .unwrap_or(0.0)
+}
+
+#[wasm_bindgen_test]
+async fn engine_benchmark() -> Result<(), EngineError> {
+    for n in [1_000usize, 10_000, 100_000] {
+        // Build the workspace in memory, then store it compacted in IndexedDB.
+        let mem = Engine::create(MemoryStore::new(), "bench", 1).await?;
+        let id = mem.create_note("Benchmark").await?;
+        for e in typing_trace(n) {
+            mem.splice_text(&id, Field::Body, e.start, e.end, &e.text)
+                .await?;
+        }
+        let snapshot = mem.snapshot()?;
+        let name = format!("hearth-bench-{n}");
+        IdbStore::delete_database(&name).await?;
+        let store = IdbStore::open(&name).await?;
+        store.put_workspace(&mem.record()).await?;
+        store.compact(&mem.id(), &snapshot, 0).await?;
+        drop(store);
+        let mut open_ms = f64::MAX;
+        let mut import_ms = f64::MAX;
+        for _ in 0..3 {
+            let t = now();
+            let engine = Engine::open(IdbStore::open(&name).await?, &mem.id()).await?;
+            let notes = engine.notes();
+            open_ms = open_ms.min(now() - t);
+            assert_eq!(notes.len(), 1);
+            let t = now();
+            let doc = loro::LoroDoc::new();
+            doc.import(&snapshot)?;
+            let _ = shared_schema::model::notes(&doc);
+            import_ms = import_ms.min(now() - t);
+        }
+        let engine = Engine::open(IdbStore::open(&name).await?, &mem.id()).await?;
+        let mut lat = Vec::new();
+        for i in 0..200 {
+            let t = now();
+            engine.splice_text(&id, Field::Body, i, i, "x").await?;
+            lat.push(now() - t);
+        }
+        lat.sort_by(|a, b| a.total_cmp(b));
+        console_log!(
+            "BROWSER n={n} open_ms={open_ms:.2} wasm_import_ms={import_ms:.2} edit_p50_ms={:.2} edit_p99_ms={:.2}",
+            lat[lat.len() / 2],
+            lat[lat.len() * 99 / 100]
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Builds everything the server serves into dist/: the web UI and the sync worker (Trunk), and the
+# plain-JavaScript example of the engine (dist/js-example/, wasm-bindgen --target web).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+step "trunk build --release"
+trunk build --release --offline
+step "engine JS example (wasm-bindgen --target web)"
+cargo build -p client-wasm --target wasm32-unknown-unknown --release --locked
+wasm-bindgen --target web --out-dir dist/js-example/pkg "$TARGET_DIR/wasm32-unknown-unknown/release/client_wasm.wasm"
+cp client-wasm/example/index.html dist/js-example/index.html
