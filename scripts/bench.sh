@@ -15,7 +15,7 @@ step "1. server push benchmark"
 cargo run --release --locked -p hearth-server --bin hearth-bench -- --pg "$HEARTH_TEST_PG_URL" "$@"
 
 step "2. engine benchmark (native half)"
-cargo run --release --locked -p client-wasm --example engine_bench | tee "$out/native.txt"
+cargo run --release --locked -p client-wasm --features bench --example engine_bench | tee "$out/native.txt"
 step "2. engine benchmark (browser half: headless Chromium, real IndexedDB)"
 CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=900 \
   cargo test --release --locked -p client-wasm --features bench --target wasm32-unknown-unknown --test bench_browser -- --nocapture \

@@ -109,3 +109,39 @@ test('two tabs of one profile: one worker syncs, both show every edit', async ()
     server.stop();
   }
 });
+
+test('after many edits the syncing worker uploads a snapshot and a new device starts from it', async () => {
+  const server = await startServer();
+  const a = await profile();
+  const b = await profile();
+  try {
+    const link = await ownerWithLink(a.page, server.url, 'c0');
+    await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
+    // 210 edits, in-page (the UI's own handlers), then wait until all are on the server.
+    await a.page.evaluate(async () => {
+      const el = document.querySelector('[data-testid=new-title]');
+      for (let i = 1; i <= 210; i++) {
+        el.value = `c${i}`;
+        el.dispatchEvent(new Event('input', { bubbles: true }));
+        el.form.requestSubmit();
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    });
+    await a.page.getByTestId('note-count').filter({ hasText: '211 notes' }).waitFor({ timeout: 60_000 });
+    const token = decodeURIComponent(link.split('?t=')[1]);
+    const ws = link.match(/join\/([0-9a-f-]{36})/)[1];
+    let first = null;
+    for (let i = 0; i < 120 && first?.kind !== 1; i++) {
+      const res = await fetch(`${server.url}/v1/workspaces/${ws}/updates?after=0`, { headers: { Authorization: `Bearer ${token}` } });
+      first = parsePull(Buffer.from(await res.arrayBuffer()))[0];
+      if (first?.kind !== 1) await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.equal(first?.kind, 1, 'a pull from 0 starts with the uploaded snapshot');
+    await b.page.goto(link);
+    await b.page.getByTestId('note-count').filter({ hasText: '211 notes' }).waitFor({ timeout: 60_000 });
+  } finally {
+    await a.ctx.close();
+    await b.ctx.close();
+    server.stop();
+  }
+});

@@ -74,7 +74,7 @@ impl SyncError {
 
 /// State shared by the worker's tasks.
 pub struct Ctx {
-    store: IdbStore,
+    pub(crate) store: IdbStore,
     /// The network is believed up.
     pub online: Cell<bool>,
     channel: BroadcastChannel,

@@ -17,6 +17,9 @@ use std::rc::Rc;
 const MAX_BATCH: usize = 1024 * 1024;
 /// Poll interval when the live channel is quiet or down.
 const POLL_MS: u64 = 30_000;
+/// Pulled updates kept before the syncing worker compacts: a local snapshot, uploaded to the
+/// server with `covers = last_pulled_seq` so the server can drop what it covers.
+pub const COMPACT_AFTER: usize = 200;
 
 async fn record(ctx: &Ctx, ws: &str) -> Result<(WorkspaceRecord, String, String), SyncError> {
     let record = ctx.store.get_workspace(ws).await?.ok_or_else(|| {
@@ -131,7 +134,41 @@ pub async fn sync_once(ctx: &Ctx, ws: &str) -> Result<u64, SyncError> {
             break;
         }
     }
+    if rec.role.can_write() && ctx.store.received_len(ws).await? >= COMPACT_AFTER {
+        compact(ctx, ws, &base, &token).await?;
+    }
     Ok(rec.last_pulled_seq)
+}
+
+/// Builds a snapshot of everything stored locally, keeps it as the local snapshot (clearing
+/// `received`), and uploads it with `covers` = the last pulled seq.
+async fn compact(ctx: &Ctx, ws: &str, base: &str, token: &str) -> Result<(), SyncError> {
+    let engine = client_wasm::Engine::open(ctx.store.clone(), ws)
+        .await
+        .map_err(|e| SyncError::Network(format!("compaction: {e}")))?;
+    engine
+        .compact()
+        .await
+        .map_err(|e| SyncError::Network(format!("compaction: {e}")))?;
+    let snapshot = engine
+        .snapshot()
+        .map_err(|e| SyncError::Network(format!("compaction: {e}")))?;
+    let covers = engine.record().last_pulled_seq;
+    match http::request(
+        "PUT",
+        &format!("{base}/snapshot?covers={covers}"),
+        Some(token),
+        Some(("application/octet-stream", &snapshot)),
+    )
+    .await
+    {
+        // Another device uploaded a newer snapshot meanwhile: nothing to do.
+        Err(SyncError::Api {
+            code: shared_schema::ErrorCode::Conflict,
+            ..
+        }) => Ok(()),
+        other => other.map(|_| ()),
+    }
 }
 
 /// Waits for a wake-up or `ms`, whichever comes first. Returns false when the wake channel closed.

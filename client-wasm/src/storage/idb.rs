@@ -288,6 +288,19 @@ impl Store for IdbStore {
         tx.commit().await.map_err(map_err)
     }
 
+    async fn received_len(&self, id: &str) -> Result<usize, StorageError> {
+        let tx = self.tx(&[RECEIVED], TransactionMode::Readonly)?;
+        let store = tx.object_store(RECEIVED).map_err(map_err)?;
+        let n: u32 = store
+            .count()
+            .with_query::<String, _>(prefix_range(id))
+            .primitive()
+            .map_err(map_err)?
+            .await
+            .map_err(map_err)?;
+        Ok(n as usize)
+    }
+
     async fn compact(&self, id: &str, snapshot: &[u8], covers: u64) -> Result<(), StorageError> {
         let tx = self.tx(&[SNAPSHOTS, RECEIVED], TransactionMode::Readwrite)?;
         let snaps = tx.object_store(SNAPSHOTS).map_err(map_err)?;

@@ -117,6 +117,16 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn received_len(&self, id: &str) -> Result<usize, StorageError> {
+        Ok(self
+            .inner
+            .borrow()
+            .received
+            .keys()
+            .filter(|(ws, _)| ws == id)
+            .count())
+    }
+
     async fn compact(&self, id: &str, snapshot: &[u8], covers: u64) -> Result<(), StorageError> {
         let mut inner = self.write()?;
         inner.snapshots.insert(id.to_owned(), snapshot.to_vec());

@@ -108,6 +108,8 @@ pub trait Store {
         record: &WorkspaceRecord,
         updates: &[(u64, Vec<u8>)],
     ) -> Result<(), StorageError>;
+    /// How many pulled updates are stored since the last local snapshot.
+    async fn received_len(&self, id: &str) -> Result<usize, StorageError>;
     /// Writes a local snapshot and drops received updates it covers (`seq <= covers`).
     async fn compact(&self, id: &str, snapshot: &[u8], covers: u64) -> Result<(), StorageError>;
 }
