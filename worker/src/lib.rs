@@ -266,8 +266,17 @@ async fn handle(slot: Rc<RefCell<Option<Rc<Ctx>>>>, msg: WorkerRequest) -> Optio
             Err(e) => failed("start", e),
         },
         other => {
+            // Requests may arrive while `Start` is still opening IndexedDB: wait for it.
+            let mut ctx = ctx;
+            for _ in 0..600 {
+                if ctx.is_some() {
+                    break;
+                }
+                http::sleep_ms(25).await;
+                ctx = slot.borrow().clone();
+            }
             let Some(ctx) = ctx else {
-                return failed("request", "the worker was not started".into());
+                return failed("request", "the sync worker did not start; reload the page".into());
             };
             match other {
                 WorkerRequest::Watch { ws } => {
