@@ -18,6 +18,7 @@ test('a revoked link stops sync with the revoked status while local editing stil
     await a.page.getByTestId('link-row').filter({ hasText: 'revoked' }).waitFor({ timeout: 15_000 });
     await addNote(b.page, 'Edited after revocation');
     await status(b.page).filter({ hasText: 'token_revoked' }).waitFor({ timeout: 30_000 });
+    await b.page.getByTestId('stopped').filter({ hasText: 'This link was revoked' }).waitFor();
     await noteNamed(b.page, 'Before revocation').waitFor();
     await b.page.screenshot({ path: `${SCREENSHOTS}/revoked.png`, fullPage: true });
     await a.page.waitForTimeout(1000);

@@ -15,8 +15,11 @@ export const CHROMIUM_ARGS = [
 export const SCREENSHOTS = process.env.HEARTH_SCREENSHOTS ?? 'target/e2e';
 mkdirSync(SCREENSHOTS, { recursive: true });
 
-/** Starts hearth-server on a free port with SQLite in a temp dir; resolves to { url, proc, stop }. */
-export async function startServer({ databaseUrl, extraArgs = [], port = 0, dataDir } = {}) {
+/**
+ * Starts hearth-server on a free port; resolves to { url, proc, port, dataDir, stop }. The database
+ * is the real Postgres of scripts/test.sh (HEARTH_TEST_PG_URL) when set, else SQLite in a temp dir.
+ */
+export async function startServer({ databaseUrl = process.env.HEARTH_TEST_PG_URL || undefined, extraArgs = [], port = 0, dataDir } = {}) {
   const bin = process.env.HEARTH_SERVER_BIN;
   if (!bin) throw new Error('HEARTH_SERVER_BIN is not set: run through scripts/test.sh');
   dataDir ??= mkdtempSync(join(tmpdir(), 'hearth-e2e-'));

@@ -1,5 +1,5 @@
-// Sync between two browser profiles through the real server (SQLite here; the server's own tests
-// cover Postgres): share by link, live edits, offline edits, and a revoked link.
+// Sync between two browser profiles through the real server (on the Postgres of scripts/test.sh):
+// share by link, live edits, offline edits, read-only links.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, SCREENSHOTS, profile, status, noteNamed, addNote } from './helpers.mjs';

@@ -39,6 +39,10 @@ pub struct Ui {
     pub status: RwSignal<String>,
     /// Edits not yet on the server.
     pub pending: RwSignal<u64>,
+    /// While syncing: (updates sent so far, updates in this round), for the progress bar.
+    pub progress: RwSignal<Option<(u64, u64)>>,
+    /// Sync stopped and the user must act: (code, message).
+    pub stopped: RwSignal<Option<(String, String)>>,
     /// The workspace is shared with us read-only.
     pub read_only: RwSignal<bool>,
     /// The workspace syncs with a server.
@@ -68,6 +72,8 @@ impl Ui {
             notes: RwSignal::new(Vec::new()),
             status: RwSignal::new("local only".into()),
             pending: RwSignal::new(0),
+            progress: RwSignal::new(None),
+            stopped: RwSignal::new(None),
             read_only: RwSignal::new(false),
             synced: RwSignal::new(false),
             master: RwSignal::new(false),
@@ -427,6 +433,8 @@ fn install(ui: Ui, engine: Engine<IdbStore>) {
     ui.tokens.set(Vec::new());
     ui.status.set("local only".into());
     ui.pending.set(0);
+    ui.stopped.set(None);
+    ui.progress.set(None);
     ui.refresh_from_engine();
     send(WorkerRequest::Watch { ws });
 }

@@ -44,7 +44,28 @@ pub fn App() -> impl IntoView {
                 {move || (ui.pending.get() > 0).then(|| format!(" · {} not yet on the server", ui.pending.get()))}
             </span>
             <span class="worker" data-testid="worker-status">"worker: " {move || ui.worker.get()}</span>
+            {move || ui.progress.get().map(|(done, total)| view! {
+                <progress class="sync-progress" data-testid="sync-progress" aria-label="Sync progress"
+                    max=total.max(1).to_string() value=done.to_string()></progress>
+            })}
         </header>
+        {move || ui.stopped.get().map(|(code, message)| {
+            let title = match code.as_str() {
+                "token_revoked" => "This link was revoked",
+                "token_expired" => "This link has expired",
+                "workspace_deleted" => "This notebook was deleted on the server",
+                "chain_mismatch" => "Sync stopped: the server's data failed its integrity check",
+                "storage_full" => "Browser storage is full",
+                _ => "Sync stopped",
+            };
+            view! {
+                <div class="stopped" role="alert" data-testid="stopped" data-code=code.clone()>
+                    <strong>{title}</strong>
+                    <p>{message}</p>
+                    <p>"Your notes stay on this device and remain readable. Ask the owner for a new link, or download a backup from the Backup page."</p>
+                </div>
+            }
+        })}
         <nav class="tabs" role="tablist" aria-label="Pages">
             {tab(Page::Notes, "Notes", "tab-notes")}
             {tab(Page::History, "History", "tab-history")}

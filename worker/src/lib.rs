@@ -276,7 +276,10 @@ async fn handle(slot: Rc<RefCell<Option<Rc<Ctx>>>>, msg: WorkerRequest) -> Optio
                 ctx = slot.borrow().clone();
             }
             let Some(ctx) = ctx else {
-                return failed("request", "the sync worker did not start; reload the page".into());
+                return failed(
+                    "request",
+                    "the sync worker did not start; reload the page".into(),
+                );
             };
             match other {
                 WorkerRequest::Watch { ws } => {
