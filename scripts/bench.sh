@@ -4,6 +4,7 @@
 #   1. server: pushes/s and p50/p99 for 1 KiB updates at 1/8/64 clients vs raw INSERTs (SQLite, Postgres)
 #   2. engine: open from IndexedDB in Chromium vs native Loro import; snapshot, pending, edit latency
 #   3. sync: edit on A → visible on B vs a fetch of /healthz; bytes per edit vs raw Loro update
+#   4. web UI: first render of 10k/100k-edit notebooks from IndexedDB (cold, warm); bundle size
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$ROOT/scripts/pg.sh"
 cd "$ROOT"
@@ -15,7 +16,7 @@ step "1. server push benchmark"
 cargo run --release --locked -p hearth-server --bin hearth-bench -- --pg "$HEARTH_TEST_PG_URL" "$@"
 
 step "2. engine benchmark (native half)"
-cargo run --release --locked -p client-wasm --features bench --example engine_bench | tee "$out/native.txt"
+cargo run --release --locked -p client-wasm --features bench --example engine_bench -- --write-backups "$out" | tee "$out/native.txt"
 step "2. engine benchmark (browser half: headless Chromium, real IndexedDB)"
 CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=900 \
   cargo test --release --locked -p client-wasm --features bench --target wasm32-unknown-unknown --test bench_browser -- --nocapture \
@@ -43,3 +44,6 @@ step "3. sync latency benchmark"
 bash scripts/build-web.sh >/dev/null
 cargo build --locked -p hearth-server
 HEARTH_SERVER_BIN="$TARGET_DIR/debug/hearth-server" HEARTH_DIST="$ROOT/dist" node e2e/bench/sync-latency.mjs
+
+step "4. web UI first render benchmark"
+HEARTH_SERVER_BIN="$TARGET_DIR/debug/hearth-server" HEARTH_DIST="$ROOT/dist" node e2e/bench/first-render.mjs "$out"

@@ -9,6 +9,13 @@ use futures::executor::block_on;
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // `--write-backups DIR`: also write each workspace as a backup file (for the UI benchmark).
+    let args: Vec<String> = std::env::args().collect();
+    let backups = args
+        .iter()
+        .position(|a| a == "--write-backups")
+        .and_then(|i| args.get(i + 1))
+        .map(std::path::PathBuf::from);
     for n in [1_000usize, 10_000, 100_000] {
         block_on(async {
             let store = MemoryStore::new();
@@ -30,6 +37,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 lat.push(t.elapsed().as_micros() as u64);
             }
             lat.sort_unstable();
+            if let Some(dir) = &backups {
+                std::fs::create_dir_all(dir)?;
+                std::fs::write(
+                    dir.join(format!("bench-{n}.hearth")),
+                    engine.export_backup()?,
+                )?;
+            }
             let pending = store.pending(&engine.id()).await?;
             let pending_bytes: usize = pending.iter().map(|p| p.bytes.len()).sum();
             let snapshot = engine.snapshot()?;

@@ -187,12 +187,18 @@ pub async fn boot(ui: Ui) -> Result<(), EngineError> {
         engine
     } else {
         let existing = store.list_workspaces().await?;
-        match existing.first() {
+        let last = last_opened();
+        let pick = existing
+            .iter()
+            .find(|r| Some(&r.id) == last.as_ref())
+            .or(existing.first());
+        match pick {
             Some(record) => Engine::open(store, &record.id).await?,
             None => Engine::create(store, "My notebook", random_peer_id()).await?,
         }
     };
     let ws = engine.id();
+    remember_opened(&ws);
     ENGINE.with(|e| *e.borrow_mut() = Some(Rc::new(engine)));
     ui.refresh_from_engine();
     refresh_workspaces(ui).await;
@@ -238,6 +244,19 @@ fn start_channel(ui: Ui) {
                 } if ws == current => {
                     ui.status.set(status_text(&status));
                     ui.pending.set(pending);
+                    match &status {
+                        SyncStatus::Syncing { updates_left, .. } => ui.progress.update(|p| {
+                            let total = p.map(|(_, t)| t).unwrap_or(0).max(*updates_left);
+                            *p = Some((total - updates_left, total));
+                        }),
+                        _ => ui.progress.set(None),
+                    }
+                    ui.stopped.set(match &status {
+                        SyncStatus::Stopped { code, message } => {
+                            Some((code.clone(), message.clone()))
+                        }
+                        _ => None,
+                    });
                     if matches!(status, SyncStatus::UpToDate { .. }) {
                         ui.synced.set(true);
                     }
@@ -426,8 +445,25 @@ pub async fn refresh_workspaces(ui: Ui) {
     }
 }
 
+const LAST_OPENED: &str = "hearth.last-opened";
+
+fn last_opened() -> Option<String> {
+    web_sys::window()?
+        .local_storage()
+        .ok()??
+        .get_item(LAST_OPENED)
+        .ok()?
+}
+
+fn remember_opened(ws: &str) {
+    if let Some(Ok(Some(storage))) = web_sys::window().map(|w| w.local_storage()) {
+        let _ = storage.set_item(LAST_OPENED, ws);
+    }
+}
+
 fn install(ui: Ui, engine: Engine<IdbStore>) {
     let ws = engine.id();
+    remember_opened(&ws);
     ENGINE.with(|e| *e.borrow_mut() = Some(Rc::new(engine)));
     ui.share_link.set(None);
     ui.tokens.set(Vec::new());

@@ -1,0 +1,72 @@
+// Benchmark (prints a table, asserts nothing): time to first render of a notebook restored from a
+// backup of 10k and 100k typed edits, read from IndexedDB — cold (a new browser process on the same
+// profile) and warm (a reload) — against a notebook of one short note in the same run; and the size
+// of the shipped bundle. Backup files come from `engine_bench --write-backups DIR` (scripts/bench.sh).
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { startServer, CHROMIUM_ARGS } from '../tests/helpers.mjs';
+
+const dir = process.argv[2];
+const dist = process.env.HEARTH_DIST ?? 'dist';
+const server = await startServer({ databaseUrl: undefined });
+const launch = (profileDir) => chromium.launchPersistentContext(profileDir, { executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, headless: true });
+
+async function rendered(page) {
+  await page.getByTestId('note').first().waitFor({ timeout: 120_000 });
+  return page.evaluate(() => performance.now());
+}
+
+async function measure(file) {
+  const profileDir = mkdtempSync(join(tmpdir(), 'hearth-render-'));
+  let ctx = await launch(profileDir);
+  let page = ctx.pages()[0] ?? await ctx.newPage();
+  await page.goto(server.url + '/');
+  await page.getByTestId('workspace-name').filter({ hasText: 'My notebook' }).waitFor();
+  if (file) {
+    await page.getByTestId('tab-backup').click();
+    await page.getByTestId('restore-file').setInputFiles(file);
+    await page.getByTestId('notice').filter({ hasText: 'Backup restored' }).waitFor({ timeout: 300_000 });
+  } else {
+    await page.getByTestId('new-title').fill('one short note');
+    await page.getByRole('button', { name: 'Add', exact: true }).click();
+  }
+  await page.getByTestId('tab-notes').click();
+  await page.getByTestId('note').first().waitFor();
+  await ctx.close();
+  ctx = await launch(profileDir);
+  page = ctx.pages()[0] ?? await ctx.newPage();
+  await page.goto(server.url + '/');
+  const cold = await rendered(page);
+  await page.reload();
+  const warm = await rendered(page);
+  await ctx.close();
+  return { cold, warm };
+}
+
+try {
+  const base = await measure(null);
+  console.log('first render of a notebook from IndexedDB (navigation start → first note in the list)');
+  console.log('| notebook | cold ms | warm ms | cold ÷ one-note baseline | warm ÷ baseline |');
+  console.log('|---|---:|---:|---:|---:|');
+  console.log(`| one short note (baseline) | ${base.cold.toFixed(0)} | ${base.warm.toFixed(0)} | 1.0 | 1.0 |`);
+  for (const n of [10_000, 100_000]) {
+    const r = await measure(join(dir, `bench-${n}.hearth`));
+    console.log(`| ${n} typed edits | ${r.cold.toFixed(0)} | ${r.warm.toFixed(0)} | ${(r.cold / base.cold).toFixed(2)} | ${(r.warm / base.warm).toFixed(2)} |`);
+  }
+  console.log('');
+  console.log('| shipped file | raw bytes | gzip -9 bytes |');
+  console.log('|---|---:|---:|');
+  let raw = 0; let gz = 0;
+  for (const f of readdirSync(dist).filter((f) => /\.(wasm|js)$/.test(f))) {
+    const bytes = readFileSync(join(dist, f));
+    const z = gzipSync(bytes, { level: 9 }).length;
+    raw += statSync(join(dist, f)).size; gz += z;
+    console.log(`| ${f} | ${bytes.length} | ${z} |`);
+  }
+  console.log(`| total | ${raw} | ${gz} |`);
+} finally {
+  server.stop();
+}
