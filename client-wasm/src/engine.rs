@@ -15,7 +15,7 @@ pub use history::Version;
 pub use sync::ApplyOutcome;
 
 use crate::error::EngineError;
-use crate::storage::{PendingUpdate, Store, WorkspaceRecord};
+use crate::storage::{LoadedState, PendingUpdate, Store, WorkspaceRecord};
 use loro::{ExportMode, LoroDoc};
 use shared_schema::model::{self, Field, Flag, Note};
 use shared_schema::{Chain, Role};
@@ -53,6 +53,20 @@ pub fn random_peer_id() -> u64 {
     let (hi, _) = uuid::Uuid::new_v4().as_u64_pair();
     // Loro reserves u64::MAX; keep ids well inside the range.
     hi >> 1
+}
+
+/// Imports a loaded state into `doc` — snapshot, then received, then pending (Loro import is
+/// idempotent and order-free, so this is also how a refresh catches up) — and returns its record.
+fn import_state(doc: &LoroDoc, state: LoadedState) -> Result<WorkspaceRecord, EngineError> {
+    if let Some(snapshot) = &state.snapshot {
+        doc.import(snapshot)?;
+    }
+    let mut batch: Vec<Vec<u8>> = state.received.into_iter().map(|(_, b)| b).collect();
+    batch.extend(state.pending.into_iter().map(|p| p.bytes));
+    if !batch.is_empty() {
+        doc.import_batch(&batch)?;
+    }
+    Ok(state.record)
 }
 
 fn new_doc(peer_id: u64) -> Result<LoroDoc, EngineError> {
@@ -110,15 +124,8 @@ impl<S: Store> Engine<S> {
             .await?
             .ok_or_else(|| EngineError::UnknownWorkspace(id.to_owned()))?;
         let doc = new_doc(state.record.peer_id)?;
-        if let Some(snapshot) = &state.snapshot {
-            doc.import(snapshot)?;
-        }
-        let mut batch: Vec<Vec<u8>> = state.received.into_iter().map(|(_, b)| b).collect();
-        batch.extend(state.pending.into_iter().map(|p| p.bytes));
-        if !batch.is_empty() {
-            doc.import_batch(&batch)?;
-        }
-        let engine = Self::from_record(store, state.record, doc);
+        let record = import_state(&doc, state)?;
+        let engine = Self::from_record(store, record, doc);
         engine.migrate_and_name(None).await?;
         Ok(engine)
     }

@@ -1,7 +1,7 @@
 //! What the sync worker needs from the engine: pending updates, acknowledgements, applying pulled
 //! records after checking the integrity chain, compaction, and backup export/import.
 
-use super::{new_doc, now_ms, Engine, Origin};
+use super::{import_state, new_doc, now_ms, Engine, Origin};
 use crate::error::EngineError;
 use crate::storage::{PendingUpdate, Store, WorkspaceRecord};
 use loro::ExportMode;
@@ -96,15 +96,7 @@ impl<S: Store> Engine<S> {
         };
         let doc = self.doc();
         let vv = doc.oplog_vv();
-        if let Some(snapshot) = &state.snapshot {
-            doc.import(snapshot)?;
-        }
-        let mut batch: Vec<Vec<u8>> = state.received.into_iter().map(|(_, b)| b).collect();
-        batch.extend(state.pending.into_iter().map(|p| p.bytes));
-        if !batch.is_empty() {
-            doc.import_batch(&batch)?;
-        }
-        let mut record = state.record;
+        let mut record = import_state(&doc, state)?;
         record.peer_id = self.record.borrow().peer_id;
         *self.record.borrow_mut() = record;
         let changed = doc.oplog_vv() != vv;
