@@ -1,7 +1,9 @@
 // Hearth service worker: keeps the app shell (HTML, JS, wasm, CSS, worker) so that after one
 // visit the app opens with the network off. Network first (so a new version is picked up at once),
 // cache as fallback. The sync API (/v1/…) and health/metrics are never cached.
-const CACHE = 'hearth-shell-v1';
+// scripts/build-web.sh replaces the build id with a hash of the built files, so every release is a
+// new service worker and open pages are offered a reload.
+const CACHE = 'hearth-shell-__HEARTH_BUILD__';
 
 self.addEventListener('install', (event) => {
   event.waitUntil(caches.open(CACHE).then((c) => c.addAll(['/', '/manifest.webmanifest'])).then(() => self.skipWaiting()));

@@ -19,11 +19,11 @@ mkdirSync(SCREENSHOTS, { recursive: true });
  * Starts hearth-server on a free port; resolves to { url, proc, port, dataDir, stop }. The database
  * is the real Postgres of scripts/test.sh (HEARTH_TEST_PG_URL) when set, else SQLite in a temp dir.
  */
-export async function startServer({ databaseUrl = process.env.HEARTH_TEST_PG_URL || undefined, extraArgs = [], port = 0, dataDir } = {}) {
+export async function startServer({ databaseUrl = process.env.HEARTH_TEST_PG_URL || undefined, extraArgs = [], port = 0, dataDir, staticDir } = {}) {
   const bin = process.env.HEARTH_SERVER_BIN;
   if (!bin) throw new Error('HEARTH_SERVER_BIN is not set: run through scripts/test.sh');
   dataDir ??= mkdtempSync(join(tmpdir(), 'hearth-e2e-'));
-  const args = ['--bind', `127.0.0.1:${port}`, '--data-dir', dataDir, '--static-dir', process.env.HEARTH_DIST ?? 'dist', ...extraArgs];
+  const args = ['--bind', `127.0.0.1:${port}`, '--data-dir', dataDir, '--static-dir', staticDir ?? process.env.HEARTH_DIST ?? 'dist', ...extraArgs];
   if (databaseUrl) args.push('--database-url', databaseUrl);
   const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { RUST_LOG: 'warn', ...process.env } });
   const url = await new Promise((resolve, reject) => {

@@ -31,3 +31,32 @@ test('after one visit the app opens offline, keeps new edits and syncs them when
     server.stop();
   }
 });
+
+test('a new release offers a reload instead of breaking the open page', async () => {
+  const { cpSync, mkdtempSync, readFileSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const staticDir = mkdtempSync(join(tmpdir(), 'hearth-dist-'));
+  cpSync(process.env.HEARTH_DIST ?? 'dist', staticDir, { recursive: true });
+  const server = await startServer({ staticDir });
+  const a = await profile();
+  try {
+    await a.page.goto(server.url + '/');
+    await a.page.getByTestId('workspace-name').filter({ hasText: 'My notebook' }).waitFor();
+    await a.page.evaluate(() => navigator.serviceWorker.ready);
+    await a.page.reload();
+    await a.page.getByTestId('workspace-name').filter({ hasText: 'My notebook' }).waitFor();
+    await a.page.waitForFunction(() => navigator.serviceWorker.controller !== null);
+    // Deploy a new release: a new service worker build id.
+    const sw = join(staticDir, 'sw.js');
+    writeFileSync(sw, readFileSync(sw, 'utf8').replace(/hearth-shell-[^']*/, 'hearth-shell-next-release'));
+    await a.page.evaluate(() => navigator.serviceWorker.getRegistration().then((r) => r.update()));
+    await a.page.getByTestId('update').waitFor({ timeout: 30_000 });
+    await a.page.screenshot({ path: `${SCREENSHOTS}/update-offer.png`, fullPage: true });
+    await a.page.getByTestId('update').getByRole('button', { name: 'Reload' }).click();
+    await a.page.getByTestId('workspace-name').filter({ hasText: 'My notebook' }).waitFor();
+  } finally {
+    await a.ctx.close();
+    server.stop();
+  }
+});

@@ -209,7 +209,6 @@ pub async fn boot(ui: Ui) -> Result<(), EngineError> {
     });
     send(WorkerRequest::Watch { ws });
     watch_online();
-    register_service_worker();
     Ok(())
 }
 
@@ -426,13 +425,6 @@ pub fn revoke(ui: Ui, token_id: String) {
         ws: ui.ws.get_untracked(),
         token_id,
     });
-}
-
-/// Registers the service worker that keeps the app shell for offline starts.
-pub fn register_service_worker() {
-    if let Some(w) = web_sys::window() {
-        let _ = w.navigator().service_worker().register("/sw.js");
-    }
 }
 
 /// Re-reads the list of workspaces stored in this browser.
