@@ -56,6 +56,31 @@ pub async fn verify(state: &AppState, req: &HttpRequest, ws: &str) -> Result<Cla
     state.auth.verify(header, ws, state.store.as_ref()).await
 }
 
+/// What a route needs of the token.
+#[derive(Clone, Copy)]
+enum Need {
+    Read,
+    Write,
+    Master,
+}
+
+/// Parses the workspace id of the path, verifies the token for it and checks its role.
+async fn authorize(
+    state: &AppState,
+    req: &HttpRequest,
+    raw: &str,
+    need: Need,
+) -> Result<(String, Claims), ApiError> {
+    let ws = workspace_id(raw)?;
+    let claims = verify(state, req, &ws).await?;
+    match need {
+        Need::Read => {}
+        Need::Write => require_write(&claims)?,
+        Need::Master => require_master(&claims)?,
+    }
+    Ok((ws, claims))
+}
+
 /// Reads a body of at most `limit` bytes; 413 past it.
 async fn read_body(
     req: &HttpRequest,
@@ -81,8 +106,7 @@ async fn read_body(
     Ok(body)
 }
 
-async fn audit(state: &AppState, claims: Option<&Claims>, action: &str, ws: &str, bytes: usize) {
-    let token = claims.map(|c| c.sub.as_str());
+async fn audit(state: &AppState, token: Option<&str>, action: &str, ws: &str, bytes: usize) {
     if let Err(e) = state
         .store
         .audit(token, action, Some(ws), bytes as i64, now_secs())
@@ -119,11 +143,7 @@ async fn create_workspace(
     };
     let (row, token) = state.auth.mint(&ws, Role::Master, None, "owner")?;
     state.store.create_workspace(&ws, &row, now_secs()).await?;
-    state
-        .store
-        .audit(Some(&row.id), "create", Some(&ws), 0, now_secs())
-        .await
-        .ok();
+    audit(&state, Some(&row.id), "create", &ws, 0).await;
     Ok(HttpResponse::Created().json(CreatedWorkspace {
         workspace_id: ws,
         master_token: token,
@@ -135,8 +155,7 @@ async fn workspace_info(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let ws = workspace_id(&path)?;
-    let claims = verify(&state, &req, &ws).await?;
+    let (ws, claims) = authorize(&state, &req, &path, Need::Read).await?;
     let head = state.store.head(&ws).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "workspace_id": ws, "role": claims.role, "head_seq": head, "expires_at": claims.exp,
@@ -148,12 +167,10 @@ async fn delete_workspace(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let ws = workspace_id(&path)?;
-    let claims = verify(&state, &req, &ws).await?;
-    require_master(&claims)?;
+    let (ws, claims) = authorize(&state, &req, &path, Need::Master).await?;
     state.store.delete_workspace(&ws, now_secs()).await?;
     state.auth.invalidate(&[]);
-    audit(&state, Some(&claims), "delete", &ws, 0).await;
+    audit(&state, Some(&claims.sub), "delete", &ws, 0).await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -163,9 +180,7 @@ async fn push(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let ws = workspace_id(&path)?;
-    let claims = verify(&state, &req, &ws).await?;
-    require_write(&claims)?;
+    let (ws, claims) = authorize(&state, &req, &path, Need::Write).await?;
     let body = read_body(&req, payload, state.config.max_update_bytes).await?;
     let records = frame::decode_push_batch(&body)
         .map_err(|e| ApiError::new(ErrorCode::MalformedFrame, e.to_string()))?;
@@ -177,7 +192,7 @@ async fn push(
         .metrics
         .updates_stored
         .fetch_add(records.len() as u64, Ordering::Relaxed);
-    audit(&state, Some(&claims), "push", &ws, body.len()).await;
+    audit(&state, Some(&claims.sub), "push", &ws, body.len()).await;
     Ok(HttpResponse::Ok().json(reply))
 }
 
@@ -194,8 +209,7 @@ async fn pull(
     path: web::Path<String>,
     query: web::Query<PullQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let ws = workspace_id(&path)?;
-    verify(&state, &req, &ws).await?;
+    let (ws, _) = authorize(&state, &req, &path, Need::Read).await?;
     let limit = query
         .limit_bytes
         .unwrap_or(state.config.max_pull_bytes)
@@ -233,9 +247,7 @@ async fn put_snapshot(
     query: web::Query<SnapshotQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let ws = workspace_id(&path)?;
-    let claims = verify(&state, &req, &ws).await?;
-    require_write(&claims)?;
+    let (ws, claims) = authorize(&state, &req, &path, Need::Write).await?;
     let body = read_body(&req, payload, state.config.max_snapshot_bytes).await?;
     if body.is_empty() {
         return Err(ApiError::bad_request("the snapshot is empty"));
@@ -245,7 +257,7 @@ async fn put_snapshot(
         .store
         .put_snapshot(&ws, query.covers, &body, now_secs(), retain_before)
         .await?;
-    audit(&state, Some(&claims), "snapshot", &ws, body.len()).await;
+    audit(&state, Some(&claims.sub), "snapshot", &ws, body.len()).await;
     Ok(HttpResponse::Ok().json(SnapshotReply {
         covers: query.covers,
         size: body.len() as u64,
@@ -258,9 +270,7 @@ async fn mint_token(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let ws = workspace_id(&path)?;
-    let claims = verify(&state, &req, &ws).await?;
-    require_master(&claims)?;
+    let (ws, claims) = authorize(&state, &req, &path, Need::Master).await?;
     let request: MintTokenRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!(
             "expected {{\"role\":\"read\"|\"write\",\"expires_in\":SECONDS,\"label\":TEXT}}: {e}"
@@ -278,7 +288,7 @@ async fn mint_token(
         .auth
         .mint(&ws, request.role, request.expires_in, &request.label)?;
     state.store.insert_token(&row).await?;
-    audit(&state, Some(&claims), "mint", &ws, 0).await;
+    audit(&state, Some(&claims.sub), "mint", &ws, 0).await;
     Ok(HttpResponse::Created().json(MintedToken {
         id: row.id,
         token,
@@ -292,9 +302,7 @@ async fn list_tokens(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let ws = workspace_id(&path)?;
-    let claims = verify(&state, &req, &ws).await?;
-    require_master(&claims)?;
+    let (ws, _) = authorize(&state, &req, &path, Need::Master).await?;
     let tokens = state.store.list_tokens(&ws).await?;
     Ok(HttpResponse::Ok().json(TokenList { tokens }))
 }
@@ -305,9 +313,7 @@ async fn revoke_token(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (raw, jti) = path.into_inner();
-    let ws = workspace_id(&raw)?;
-    let claims = verify(&state, &req, &ws).await?;
-    require_master(&claims)?;
+    let (ws, claims) = authorize(&state, &req, &raw, Need::Master).await?;
     if !state.store.revoke_token(&ws, &jti, now_secs()).await? {
         return Err(ApiError::new(
             ErrorCode::NotFound,
@@ -315,7 +321,7 @@ async fn revoke_token(
         ));
     }
     state.auth.invalidate(&[jti]);
-    audit(&state, Some(&claims), "revoke", &ws, 0).await;
+    audit(&state, Some(&claims.sub), "revoke", &ws, 0).await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -324,9 +330,7 @@ async fn rotate_master(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let ws = workspace_id(&path)?;
-    let claims = verify(&state, &req, &ws).await?;
-    require_master(&claims)?;
+    let (ws, claims) = authorize(&state, &req, &path, Need::Master).await?;
     let (row, token) = state.auth.mint(&ws, Role::Master, None, "owner")?;
     state.store.insert_token(&row).await?;
     state
@@ -334,7 +338,7 @@ async fn rotate_master(
         .revoke_masters_except(&ws, &row.id, now_secs())
         .await?;
     state.auth.invalidate(&[]);
-    audit(&state, Some(&claims), "rotate", &ws, 0).await;
+    audit(&state, Some(&claims.sub), "rotate", &ws, 0).await;
     Ok(HttpResponse::Created().json(MintedToken {
         id: row.id,
         token,
@@ -348,9 +352,7 @@ async fn download_backup(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let ws = workspace_id(&path)?;
-    let claims = verify(&state, &req, &ws).await?;
-    require_master(&claims)?;
+    let (ws, claims) = authorize(&state, &req, &path, Need::Master).await?;
     let page = state.store.pull(&ws, 0, usize::MAX).await?;
     let (head_seq, chain_head) = page
         .records
@@ -366,7 +368,7 @@ async fn download_backup(
     };
     let file = backup::encode(&header, &page.records)
         .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
-    audit(&state, Some(&claims), "backup", &ws, file.len()).await;
+    audit(&state, Some(&claims.sub), "backup", &ws, file.len()).await;
     Ok(HttpResponse::Ok()
         .content_type("application/octet-stream")
         .insert_header((
@@ -386,17 +388,7 @@ async fn import_backup(
     let ws = uuid::Uuid::new_v4().to_string();
     let (row, token) = state.auth.mint(&ws, Role::Master, None, "owner")?;
     state.store.import(&ws, &row, &parsed, now_secs()).await?;
-    state
-        .store
-        .audit(
-            Some(&row.id),
-            "import",
-            Some(&ws),
-            body.len() as i64,
-            now_secs(),
-        )
-        .await
-        .ok();
+    audit(&state, Some(&row.id), "import", &ws, body.len()).await;
     Ok(HttpResponse::Created().json(CreatedWorkspace {
         workspace_id: ws,
         master_token: token,
