@@ -19,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for n in [1_000usize, 10_000, 100_000] {
         block_on(async {
             let store = MemoryStore::new();
-            let engine = Engine::create(store.clone(), "bench", 1).await?;
+            let engine = Engine::create(store.clone(), "bench").await?;
             let trace = typing_trace(n);
             let id = engine.create_note("Benchmark").await?;
             let mut lat = Vec::with_capacity(n);

@@ -10,7 +10,7 @@
 //! ws.subscribe(() => render(JSON.parse(ws.notesJson())));
 //! ```
 
-use crate::engine::{random_peer_id, Engine, Origin};
+use crate::engine::{Engine, Origin};
 use crate::error::EngineError;
 use crate::storage::{IdbStore, Store};
 use js_sys::{Function, Promise, Uint8Array};
@@ -60,7 +60,7 @@ impl HearthEngine {
     /// Creates a new workspace in the database `db_name`.
     pub async fn create(db_name: String, name: String) -> Result<HearthEngine, JsValue> {
         let store = IdbStore::open(&db_name).await.map_err(js_err)?;
-        let engine = Engine::create(store, &name, random_peer_id())
+        let engine = Engine::create(store, &name)
             .await
             .map_err(js_err)?;
         Ok(Self {
@@ -81,7 +81,7 @@ impl HearthEngine {
     #[wasm_bindgen(js_name = importBackup)]
     pub async fn import_backup(db_name: String, bytes: Vec<u8>) -> Result<HearthEngine, JsValue> {
         let store = IdbStore::open(&db_name).await.map_err(js_err)?;
-        let engine = Engine::import_backup(store, &bytes, None, random_peer_id())
+        let engine = Engine::import_backup(store, &bytes, None)
             .await
             .map_err(js_err)?;
         Ok(Self {

@@ -1,24 +1,28 @@
 //! [`Engine`]: one open workspace — its Loro document and its local storage (design §2).
 //!
 //! - Open = import snapshot, then `received`, then `pending` (Loro import is idempotent and
-//!   order-free, so replay after a crash is safe), then run schema migrations.
+//!   order-free, so replay after a crash is safe), then run schema migrations. A remote record that
+//!   cannot be read never fails an open: it is quarantined (kept, counted, never applied) and the
+//!   rest applies. A pulled snapshot is merged like any update, never substituted for local state.
+//! - Every engine session (each tab, each reopen, each rollback) has its own Loro peer id, so two
+//!   sessions never create different ops with the same id.
 //! - Every edit is one Loro commit whose update bytes are in `pending` **before** the call returns.
 //!   If storage refuses the write (full quota), the document is rolled back to its state before the
 //!   edit and the error is returned; nothing stored before is touched.
-//! - The sync worker reads `pending`, acknowledges keys, and applies pulled records after checking
-//!   the integrity chain.
+//! - The sync worker ([`crate::sync`]) moves bytes between the store and the server; tabs learn of
+//!   new records and [`Engine::refresh`]. Compaction builds the snapshot the worker uploads.
 
 mod history;
 mod sync;
 
+pub use crate::ids::random_peer_id;
 pub use history::Version;
-pub use sync::ApplyOutcome;
 
 use crate::error::EngineError;
-use crate::storage::{LoadedState, PendingUpdate, Store, WorkspaceRecord};
+use crate::storage::{Change, LoadedState, RemoteRecord, Store, WorkspaceRecord};
 use loro::{ExportMode, LoroDoc};
 use shared_schema::model::{self, Field, Flag, Note};
-use shared_schema::{Chain, Role};
+use shared_schema::Role;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -48,25 +52,42 @@ pub fn now_ms() -> i64 {
     }
 }
 
-/// A fresh random Loro peer id for a new device or workspace.
-pub fn random_peer_id() -> u64 {
-    let (hi, _) = uuid::Uuid::new_v4().as_u64_pair();
-    // Loro reserves u64::MAX; keep ids well inside the range.
-    hi >> 1
+/// Imports remote records into `doc`, all at once when they all decode, else one by one; returns
+/// the seqs of those that could not be read (they change nothing).
+fn import_remote(doc: &LoroDoc, records: &[RemoteRecord]) -> Vec<u64> {
+    let batch: Vec<Vec<u8>> = records.iter().map(|r| r.bytes.clone()).collect();
+    if batch.is_empty() || doc.import_batch(&batch).is_ok() {
+        return Vec::new();
+    }
+    records
+        .iter()
+        .filter(|r| doc.import(&r.bytes).is_err())
+        .map(|r| r.seq)
+        .collect()
 }
 
 /// Imports a loaded state into `doc` — snapshot, then received, then pending (Loro import is
-/// idempotent and order-free, so this is also how a refresh catches up) — and returns its record.
-fn import_state(doc: &LoroDoc, state: LoadedState) -> Result<WorkspaceRecord, EngineError> {
+/// idempotent and order-free, so this is also how a refresh catches up). Returns the remote seqs
+/// that could not be read. Only a damaged *local* snapshot fails.
+fn import_state(doc: &LoroDoc, state: &LoadedState) -> Result<Vec<u64>, EngineError> {
     if let Some(snapshot) = &state.snapshot {
         doc.import(snapshot)?;
     }
-    let mut batch: Vec<Vec<u8>> = state.received.into_iter().map(|(_, b)| b).collect();
-    batch.extend(state.pending.into_iter().map(|p| p.bytes));
-    if !batch.is_empty() {
-        doc.import_batch(&batch)?;
+    let received: Vec<RemoteRecord> = state
+        .received
+        .iter()
+        .filter(|r| !state.quarantined.contains(&r.seq))
+        .cloned()
+        .collect();
+    let bad = import_remote(doc, &received);
+    let pending: Vec<Vec<u8>> = state.pending.iter().map(|p| p.bytes.clone()).collect();
+    if !pending.is_empty() && doc.import_batch(&pending).is_err() {
+        // Our own updates: import what can be read, keep every byte stored for a backup.
+        for p in &pending {
+            let _ = doc.import(p);
+        }
     }
-    Ok(state.record)
+    Ok(bad)
 }
 
 fn new_doc(peer_id: u64) -> Result<LoroDoc, EngineError> {
@@ -85,49 +106,50 @@ pub struct Engine<S: Store> {
     doc: RefCell<LoroDoc>,
     listeners: RefCell<Vec<(u64, Listener)>>,
     next_listener: std::cell::Cell<u64>,
-    seq: std::cell::Cell<u64>,
+    quarantined: RefCell<Vec<u64>>,
 }
 
 impl<S: Store> Engine<S> {
     /// Creates a new local workspace owned by this device (role `master`, no server yet).
-    pub async fn create(store: S, name: &str, peer_id: u64) -> Result<Self, EngineError> {
-        let record = WorkspaceRecord {
-            id: uuid::Uuid::new_v4().to_string(),
-            name: name.to_owned(),
-            role: Role::Master,
-            token: None,
-            server_url: None,
-            last_pulled_seq: 0,
-            chain_head: Chain::genesis(),
-            schema_version: 0,
-            peer_id,
-        };
-        let engine = Self::from_record(store, record, new_doc(peer_id)?);
-        engine.store.put_workspace(&engine.record()).await?;
+    pub async fn create(store: S, name: &str) -> Result<Self, EngineError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let record = WorkspaceRecord::new_local(&id, name);
+        if !store.create_workspace(&record).await? {
+            return Err(EngineError::Storage(crate::storage::StorageError::Other(
+                "a workspace with this id already exists".into(),
+            )));
+        }
+        let engine = Self::from_record(store, record, new_doc(random_peer_id())?);
         engine.migrate_and_name(Some(name)).await?;
         Ok(engine)
     }
 
-    /// Registers a workspace that lives on a server (a joined share link, or one created there)
-    /// and opens it. Its content arrives by sync.
-    pub async fn join(store: S, record: WorkspaceRecord) -> Result<Self, EngineError> {
-        if store.get_workspace(&record.id).await?.is_none() {
-            store.put_workspace(&record).await?;
-        }
-        Self::open(store, &record.id).await
-    }
-
-    /// Opens a stored workspace: snapshot, then received, then pending, then migrations.
+    /// Opens a stored workspace: snapshot, then received, then pending, then migrations. Remote
+    /// records that cannot be read are quarantined, never a reason to fail.
     pub async fn open(store: S, id: &str) -> Result<Self, EngineError> {
         let state = store
             .load(id)
             .await?
             .ok_or_else(|| EngineError::UnknownWorkspace(id.to_owned()))?;
-        let doc = new_doc(state.record.peer_id)?;
-        let record = import_state(&doc, state)?;
-        let engine = Self::from_record(store, record, doc);
+        let doc = new_doc(random_peer_id())?;
+        let bad = import_state(&doc, &state)?;
+        let engine = Self::from_record(store, state.record.clone(), doc);
+        engine.quarantine(&state, bad).await;
         engine.migrate_and_name(None).await?;
         Ok(engine)
+    }
+
+    /// Moves unreadable remote records into quarantine (best effort: if storage refuses, they stay
+    /// in `received` and are skipped again next time).
+    async fn quarantine(&self, state: &LoadedState, bad: Vec<u64>) {
+        if !bad.is_empty() {
+            let _ = self.store.quarantine(&state.record.id, &bad).await;
+        }
+        let mut all = state.quarantined.clone();
+        all.extend(bad);
+        all.sort_unstable();
+        all.dedup();
+        *self.quarantined.borrow_mut() = all;
     }
 
     fn from_record(store: S, record: WorkspaceRecord, doc: LoroDoc) -> Self {
@@ -137,12 +159,13 @@ impl<S: Store> Engine<S> {
             doc: RefCell::new(doc),
             listeners: RefCell::new(Vec::new()),
             next_listener: std::cell::Cell::new(0),
-            seq: std::cell::Cell::new(0),
+            quarantined: RefCell::new(Vec::new()),
         }
     }
 
     /// Runs pending migrations as one durable edit (read-only members only read).
     async fn migrate_and_name(&self, name: Option<&str>) -> Result<(), EngineError> {
+        model::check_schema(&self.doc())?;
         if self.is_read_only() {
             return Ok(());
         }
@@ -173,11 +196,7 @@ impl<S: Store> Engine<S> {
         let bytes = doc
             .export(ExportMode::updates(vv))
             .map_err(|e| EngineError::Encode(e.to_string()))?;
-        let update = PendingUpdate {
-            key: self.next_key(),
-            bytes,
-        };
-        if let Err(e) = self.store.append_pending(&self.id(), &update).await {
+        if let Err(e) = self.store.append_pending(&self.id(), &bytes).await {
             self.rollback(&before)?;
             return Err(e.into());
         }
@@ -190,9 +209,9 @@ impl<S: Store> Engine<S> {
             .fork_at(to)?
             .export(ExportMode::Snapshot)
             .map_err(|e| EngineError::Encode(e.to_string()))?;
-        // A fresh doc with the same peer, holding only what was stored. Reusing the peer is safe:
-        // the dropped change never left this device, so its counters are free again.
-        let doc = new_doc(self.record.borrow().peer_id)?;
+        // A fresh doc with a fresh peer, holding only what was stored: the dropped change's ids
+        // are never reused, even if its write did reach storage after all.
+        let doc = new_doc(random_peer_id())?;
         doc.import(&bytes)?;
         self.doc.replace(doc);
         Ok(())
@@ -201,18 +220,6 @@ impl<S: Store> Engine<S> {
     /// The current document handle (cheap clone of a shared handle).
     pub fn doc(&self) -> LoroDoc {
         self.doc.borrow().clone()
-    }
-
-    fn next_key(&self) -> String {
-        let n = self.seq.get();
-        self.seq.set(n + 1);
-        // Sorts by time, unique across tabs and devices, ≤ 64 bytes.
-        format!(
-            "{:013}-{:04}-{}",
-            now_ms().max(0),
-            n % 10_000,
-            &uuid::Uuid::new_v4().simple().to_string()[..12]
-        )
     }
 }
 
@@ -231,6 +238,11 @@ impl<S: Store> Engine<S> {
     /// The storage this engine writes to.
     pub fn store(&self) -> &S {
         &self.store
+    }
+
+    /// Seqs of remote records that could not be read (kept, never applied).
+    pub fn quarantined(&self) -> Vec<u64> {
+        self.quarantined.borrow().clone()
     }
 
     /// True when this device may only read.
@@ -311,7 +323,11 @@ impl<S: Store> Engine<S> {
     /// Renames the workspace.
     pub async fn rename(&self, name: &str) -> Result<(), EngineError> {
         self.edit("rename workspace", |d, _| model::set_name(d, name))
-            .await
+            .await?;
+        self.store
+            .update_workspace(&self.id(), &Change::Name(name.to_owned()))
+            .await?;
+        Ok(())
     }
 
     /// Creates a note; returns its id.

@@ -1,22 +1,33 @@
-//! # client-wasm — the Hearth engine
+//! # client-wasm — the Hearth client
 //!
-//! Loro CRDT state of each workspace, persisted locally (design §2):
+//! Loro CRDT state of each workspace, persisted locally (design §2), and the sync core that moves
+//! it to and from the server:
 //!
 //! - [`storage`] — the [`storage::Store`] trait, its in-memory twin and (wasm32) IndexedDB.
-//! - [`engine`] — [`Engine`]: open/load a workspace, migrate, typed reads and durable edits, what
-//!   the sync worker needs (pending, acknowledge, apply remote, compaction), history and backup.
-//! - [`error`] — [`EngineError`], the one error type of this crate.
+//! - [`sync`] — [`sync::SyncCore`]: the one push/pull/verify/store path, over a
+//!   [`sync::Transport`]; Loro-free, so the sync worker links it without Loro.
+//! - [`ids`] — random peer ids and key tails (seedable for the simulation).
+//! - [`engine`] (feature `engine`) — [`Engine`]: open a workspace (quarantining unreadable remote
+//!   records), migrate, typed reads and durable edits, refresh, compaction, history and backup.
+//! - [`error`] (feature `engine`) — [`EngineError`], the engine's error type.
 //! - [`bench`] — the typing-trace workload of the benchmarks.
-//! - `bindings` (wasm32) — the `wasm-bindgen` API for plain JavaScript.
+//! - `bindings` (wasm32 + `engine`) — the `wasm-bindgen` API for plain JavaScript.
 #![warn(missing_docs)]
 
 pub mod bench;
-pub mod engine;
-pub mod error;
+pub mod ids;
 pub mod storage;
+pub mod sync;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(feature = "engine")]
+pub mod engine;
+#[cfg(feature = "engine")]
+pub mod error;
+
+#[cfg(all(target_arch = "wasm32", feature = "engine"))]
 pub mod bindings;
 
+#[cfg(feature = "engine")]
 pub use engine::Engine;
+#[cfg(feature = "engine")]
 pub use error::EngineError;

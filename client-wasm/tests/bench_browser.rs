@@ -22,7 +22,7 @@ fn now() -> f64 {
 async fn engine_benchmark() -> Result<(), EngineError> {
     for n in [1_000usize, 10_000, 100_000] {
         // Build the workspace in memory, then store it compacted in IndexedDB.
-        let mem = Engine::create(MemoryStore::new(), "bench", 1).await?;
+        let mem = Engine::create(MemoryStore::new(), "bench").await?;
         let id = mem.create_note("Benchmark").await?;
         for e in typing_trace(n) {
             mem.splice_text(&id, Field::Body, e.start, e.end, &e.text)
@@ -32,8 +32,17 @@ async fn engine_benchmark() -> Result<(), EngineError> {
         let name = format!("hearth-bench-{n}");
         IdbStore::delete_database(&name).await?;
         let store = IdbStore::open(&name).await?;
-        store.put_workspace(&mem.record()).await?;
-        store.compact(&mem.id(), &snapshot, 0).await?;
+        store.create_workspace(&mem.record()).await?;
+        store
+            .compact(
+                &mem.id(),
+                &client_wasm::storage::Compaction {
+                    snapshot,
+                    covers: 0,
+                    upload: false,
+                },
+            )
+            .await?;
         drop(store);
         let mut open_ms = f64::MAX;
         let mut import_ms = f64::MAX;

@@ -157,9 +157,12 @@ async fn workspace_info(
 ) -> Result<HttpResponse, ApiError> {
     let (ws, claims) = authorize(&state, &req, &path, Need::Read).await?;
     let head = state.store.head(&ws).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "workspace_id": ws, "role": claims.role, "head_seq": head, "expires_at": claims.exp,
-    })))
+    Ok(HttpResponse::Ok().json(shared_schema::api::JoinInfo {
+        workspace_id: ws,
+        role: claims.role,
+        head_seq: head,
+        expires_at: claims.exp,
+    }))
 }
 
 async fn delete_workspace(
@@ -247,7 +250,9 @@ async fn put_snapshot(
     query: web::Query<SnapshotQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let (ws, claims) = authorize(&state, &req, &path, Need::Write).await?;
+    // Only the owner's device may replace history for every new device (a write token could
+    // otherwise upload a garbage snapshot that new members start from).
+    let (ws, claims) = authorize(&state, &req, &path, Need::Master).await?;
     let body = read_body(&req, payload, state.config.max_snapshot_bytes).await?;
     if body.is_empty() {
         return Err(ApiError::bad_request("the snapshot is empty"));

@@ -487,6 +487,15 @@ async fn every_bad_input_gets_its_status_and_code_and_changes_nothing() -> R {
         .send()
         .await?;
     expect_error(res, 403, "forbidden").await?;
+    // A write token may not replace history for every new device with its own snapshot.
+    let res = s
+        .client
+        .put(s.ws_url(id, "/snapshot?covers=0"))
+        .bearer_auth(w)
+        .body("garbage snapshot")
+        .send()
+        .await?;
+    expect_error(res, 403, "forbidden").await?;
     let res = s
         .client
         .get(s.ws_url(id, "/backup"))

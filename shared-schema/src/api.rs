@@ -88,6 +88,20 @@ pub struct TokenList {
     pub tokens: Vec<TokenInfo>,
 }
 
+/// Reply of `GET /v1/workspaces/{id}` (the join check).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinInfo {
+    /// The workspace id.
+    pub workspace_id: String,
+    /// The role of the token that asked.
+    pub role: Role,
+    /// The workspace's head seq.
+    pub head_seq: u64,
+    /// Expiry of the token, seconds since the Unix epoch.
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+}
+
 /// An event on the live channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveEvent {

@@ -9,6 +9,7 @@
 //! - [`claims`] — JWT claims and roles of master and access tokens.
 //! - [`api`] — JSON request and response bodies of `/v1`.
 //! - [`sync`] — pulled-page verification, push batching, backoff, sync status.
+//! - [`log`] — the server's log rules (seqs, key dedupe, page cut, snapshot covers).
 //! - [`backup`] — the self-describing backup file shared by server and client.
 //! - [`model`] — the workspace (notebook) schema on Loro and its migrations (feature `model`).
 #![warn(missing_docs)]
@@ -19,6 +20,7 @@ pub mod chain;
 pub mod claims;
 pub mod error;
 pub mod frame;
+pub mod log;
 #[cfg(feature = "model")]
 pub mod model;
 pub mod sync;

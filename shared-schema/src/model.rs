@@ -105,6 +105,15 @@ pub fn schema_version(doc: &LoroDoc) -> i64 {
     }
 }
 
+/// Refuses a document written by a newer app (`TooNew`: reload to update).
+pub fn check_schema(doc: &LoroDoc) -> Result<(), ModelError> {
+    let found = schema_version(doc);
+    if found > SCHEMA_VERSION {
+        return Err(ModelError::TooNew { found });
+    }
+    Ok(())
+}
+
 /// A migration: its target version and the pure function that performs it.
 pub struct Migration {
     /// The version the document has after it.

@@ -156,29 +156,119 @@ pub enum SyncStatus {
     },
     /// Sync stopped; the user must act. Local data is kept and editable (unless read-only).
     Stopped {
-        /// Machine-readable reason: `token_revoked`, `token_expired`, `workspace_deleted`,
-        /// `chain_mismatch`, `storage_full`, `forbidden`, `invalid_token`.
-        code: String,
-        /// What to do.
+        /// Why.
+        reason: StopReason,
+        /// What happened, in the server's or the client's words.
         message: String,
     },
 }
 
-impl SyncStatus {
-    /// The stop status for a server error code that needs the user, if it does.
-    pub fn for_error_code(code: ErrorCode, message: &str) -> Option<Self> {
-        let code = match code {
-            ErrorCode::TokenRevoked => "token_revoked",
-            ErrorCode::TokenExpired => "token_expired",
-            ErrorCode::NotFound => "workspace_deleted",
-            ErrorCode::InvalidToken => "invalid_token",
-            ErrorCode::Forbidden | ErrorCode::WrongWorkspace => "forbidden",
+/// Why sync stopped until the user acts. The one list of stop reasons: the worker produces them,
+/// the UI words them, and their wire names (`as_str`) are the status codes in the UI and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The owner revoked this device's link.
+    TokenRevoked,
+    /// The link expired.
+    TokenExpired,
+    /// The owner deleted the workspace on the server.
+    WorkspaceDeleted,
+    /// The token is not valid for this server.
+    InvalidToken,
+    /// The token may not do this (e.g. a read link pushing).
+    Forbidden,
+    /// The server's data failed the integrity chain (after one re-pull).
+    ChainMismatch,
+    /// The browser's storage is full.
+    StorageFull,
+    /// A local update is larger than the server accepts, even alone.
+    TooLarge,
+    /// The workspace was removed from this device.
+    Forgotten,
+}
+
+impl StopReason {
+    /// Every reason.
+    pub const ALL: [StopReason; 9] = [
+        Self::TokenRevoked,
+        Self::TokenExpired,
+        Self::WorkspaceDeleted,
+        Self::InvalidToken,
+        Self::Forbidden,
+        Self::ChainMismatch,
+        Self::StorageFull,
+        Self::TooLarge,
+        Self::Forgotten,
+    ];
+
+    /// The snake_case wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TokenRevoked => "token_revoked",
+            Self::TokenExpired => "token_expired",
+            Self::WorkspaceDeleted => "workspace_deleted",
+            Self::InvalidToken => "invalid_token",
+            Self::Forbidden => "forbidden",
+            Self::ChainMismatch => "chain_mismatch",
+            Self::StorageFull => "storage_full",
+            Self::TooLarge => "too_large",
+            Self::Forgotten => "forgotten",
+        }
+    }
+
+    /// One sentence for a person: what happened.
+    pub fn headline(self) -> &'static str {
+        match self {
+            Self::TokenRevoked => "This link was revoked",
+            Self::TokenExpired => "This link has expired",
+            Self::WorkspaceDeleted => "This notebook was deleted on the server",
+            Self::InvalidToken => "This link is not valid for this server",
+            Self::Forbidden => "This link does not allow that",
+            Self::ChainMismatch => "Sync stopped: the server's data failed its integrity check",
+            Self::StorageFull => "Browser storage is full",
+            Self::TooLarge => "An edit is too large for the server",
+            Self::Forgotten => "This notebook was removed from this browser",
+        }
+    }
+
+    /// What the person can do; local data is always kept.
+    pub fn action(self) -> &'static str {
+        match self {
+            Self::TokenRevoked | Self::TokenExpired | Self::InvalidToken | Self::Forbidden => {
+                "Ask the owner for a new link. Your copy stays on this device; download a backup to keep edits made here."
+            }
+            Self::WorkspaceDeleted => {
+                "Your copy stays on this device; download a backup or restore it as a new notebook."
+            }
+            Self::ChainMismatch => {
+                "Your local data is kept. Tell the server's operator; download a backup to be safe."
+            }
+            Self::StorageFull => "Free space (delete old notebooks or site data), then reload.",
+            Self::TooLarge => {
+                "Download a backup, then ask the server's operator to raise HEARTH_MAX_UPDATE_BYTES."
+            }
+            Self::Forgotten => "Open it again from a link or a backup.",
+        }
+    }
+
+    /// The stop reason for a server error code that needs the user, if it does.
+    pub fn for_error_code(code: ErrorCode) -> Option<Self> {
+        Some(match code {
+            ErrorCode::TokenRevoked => Self::TokenRevoked,
+            ErrorCode::TokenExpired => Self::TokenExpired,
+            ErrorCode::NotFound => Self::WorkspaceDeleted,
+            ErrorCode::InvalidToken | ErrorCode::MissingToken => Self::InvalidToken,
+            ErrorCode::Forbidden | ErrorCode::WrongWorkspace => Self::Forbidden,
+            ErrorCode::PayloadTooLarge => Self::TooLarge,
             _ => return None,
-        };
-        Some(Self::Stopped {
-            code: code.into(),
-            message: message.into(),
         })
+    }
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -261,13 +351,42 @@ mod tests {
     }
 
     #[test]
-    fn user_action_errors_map_to_stopped_statuses() {
-        assert!(
-            matches!(SyncStatus::for_error_code(ErrorCode::TokenRevoked, "m"), Some(SyncStatus::Stopped { code, .. }) if code == "token_revoked")
+    fn user_action_errors_map_to_stop_reasons_and_retryable_ones_do_not() {
+        assert_eq!(
+            StopReason::for_error_code(ErrorCode::TokenRevoked),
+            Some(StopReason::TokenRevoked)
         );
         assert_eq!(
-            SyncStatus::for_error_code(ErrorCode::RateLimited, "m"),
-            None
+            StopReason::for_error_code(ErrorCode::PayloadTooLarge),
+            Some(StopReason::TooLarge)
         );
+        for code in [
+            ErrorCode::RateLimited,
+            ErrorCode::StorageUnavailable,
+            ErrorCode::Internal,
+            ErrorCode::Conflict,
+        ] {
+            assert_eq!(StopReason::for_error_code(code), None);
+        }
+    }
+
+    #[test]
+    fn stop_reasons_travel_under_their_documented_wire_names() -> Result<(), serde_json::Error> {
+        let documented = [
+            "token_revoked",
+            "token_expired",
+            "workspace_deleted",
+            "invalid_token",
+            "forbidden",
+            "chain_mismatch",
+            "storage_full",
+            "too_large",
+            "forgotten",
+        ];
+        for (reason, name) in StopReason::ALL.iter().zip(documented) {
+            assert_eq!(serde_json::to_string(reason)?, format!("\"{name}\""));
+            assert_eq!(reason.as_str(), name);
+        }
+        Ok(())
     }
 }

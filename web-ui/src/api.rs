@@ -2,15 +2,14 @@
 //! `hearth-sync` BroadcastChannel and browser events. Pages call these functions and read the
 //! signals in [`Ui`]; nothing else touches the engine, the worker or the network.
 
-use client_wasm::engine::random_peer_id;
 use client_wasm::storage::{IdbStore, Store, WorkspaceRecord};
 use client_wasm::{Engine, EngineError};
 use gloo_worker::{Spawnable, WorkerBridge};
 use leptos::prelude::*;
 use shared_schema::api::TokenInfo;
 use shared_schema::model::{Field, Note};
-use shared_schema::sync::SyncStatus;
-use shared_schema::{Chain, Role};
+use shared_schema::sync::{StopReason, SyncStatus};
+use shared_schema::Role;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -41,8 +40,10 @@ pub struct Ui {
     pub pending: RwSignal<u64>,
     /// While syncing: (updates sent so far, updates in this round), for the progress bar.
     pub progress: RwSignal<Option<(u64, u64)>>,
-    /// Sync stopped and the user must act: (code, message).
-    pub stopped: RwSignal<Option<(String, String)>>,
+    /// Sync stopped and the user must act: (reason, details).
+    pub stopped: RwSignal<Option<(StopReason, String)>>,
+    /// Seqs of updates from the server that could not be read (quarantined).
+    pub quarantined: RwSignal<Vec<u64>>,
     /// The workspace is shared with us read-only.
     pub read_only: RwSignal<bool>,
     /// The workspace syncs with a server.
@@ -74,6 +75,7 @@ impl Ui {
             pending: RwSignal::new(0),
             progress: RwSignal::new(None),
             stopped: RwSignal::new(None),
+            quarantined: RwSignal::new(Vec::new()),
             read_only: RwSignal::new(false),
             synced: RwSignal::new(false),
             master: RwSignal::new(false),
@@ -95,6 +97,7 @@ impl Ui {
             self.read_only.set(e.is_read_only());
             self.synced.set(record.server_url.is_some());
             self.master.set(record.role == Role::Master);
+            self.quarantined.set(e.quarantined());
         }
     }
 }
@@ -135,20 +138,6 @@ fn join_link() -> Option<(String, String)> {
     Some((ws.to_owned(), query.split('&').next()?.to_owned()))
 }
 
-/// The role inside a JWT (unverified: the server enforces it; this only decides what to show).
-fn role_of(token: &str) -> Role {
-    let payload = token.split('.').nth(1).unwrap_or("");
-    let mut b64: String = payload.replace('-', "+").replace('_', "/");
-    while !b64.len().is_multiple_of(4) {
-        b64.push('=');
-    }
-    web_sys::window()
-        .and_then(|w| w.atob(&b64).ok())
-        .and_then(|json| serde_json::from_str::<serde_json::Value>(&json).ok())
-        .and_then(|v| v["role"].as_str().and_then(Role::parse))
-        .unwrap_or(Role::Read)
-}
-
 fn status_text(status: &SyncStatus) -> String {
     match status {
         SyncStatus::LocalOnly => "local only".into(),
@@ -157,7 +146,7 @@ fn status_text(status: &SyncStatus) -> String {
         SyncStatus::Connecting { reason: Some(r) } => format!("retrying: {r}"),
         SyncStatus::Syncing { updates_left, .. } => format!("syncing ({updates_left} left)"),
         SyncStatus::UpToDate { .. } => "up to date".into(),
-        SyncStatus::Stopped { code, message } => format!("sync stopped ({code}): {message}"),
+        SyncStatus::Stopped { reason, .. } => format!("sync stopped ({reason})"),
     }
 }
 
@@ -165,37 +154,15 @@ fn status_text(status: &SyncStatus) -> String {
 /// starts the worker and the BroadcastChannel listener.
 pub async fn boot(ui: Ui) -> Result<(), EngineError> {
     let store = IdbStore::open(DB_NAME).await?;
-    let engine = if let Some((ws, token)) = join_link() {
-        let record = WorkspaceRecord {
-            id: ws.clone(),
-            name: "Shared notebook".into(),
-            role: role_of(&token),
-            token: Some(token),
-            server_url: Some(origin()),
-            last_pulled_seq: 0,
-            chain_head: Chain::genesis(),
-            schema_version: 0,
-            peer_id: random_peer_id(),
-        };
-        let engine = Engine::join(store, record.clone()).await?;
-        engine
-            .set_remote(record.server_url, record.token, record.role)
-            .await?;
-        if let Some(w) = web_sys::window() {
-            let _ = w.location().set_hash("");
-        }
-        engine
-    } else {
-        let existing = store.list_workspaces().await?;
-        let last = last_opened();
-        let pick = existing
-            .iter()
-            .find(|r| Some(&r.id) == last.as_ref())
-            .or(existing.first());
-        match pick {
-            Some(record) => Engine::open(store, &record.id).await?,
-            None => Engine::create(store, "My notebook", random_peer_id()).await?,
-        }
+    let existing = store.list_workspaces().await?;
+    let last = last_opened();
+    let pick = existing
+        .iter()
+        .find(|r| Some(&r.id) == last.as_ref())
+        .or(existing.first());
+    let engine = match pick {
+        Some(record) => Engine::open(store, &record.id).await?,
+        None => Engine::create(store, "My notebook").await?,
     };
     let ws = engine.id();
     remember_opened(&ws);
@@ -209,7 +176,25 @@ pub async fn boot(ui: Ui) -> Result<(), EngineError> {
     });
     send(WorkerRequest::Watch { ws });
     watch_online();
+    take_join_link(ui);
     Ok(())
+}
+
+/// Hands a share link in the URL to the worker, which checks the token with the server before
+/// anything is stored; the notebook opens when it answers `Joined`.
+fn take_join_link(ui: Ui) {
+    let Some((ws, token)) = join_link() else {
+        return;
+    };
+    if let Some(w) = web_sys::window() {
+        let _ = w.location().set_hash("");
+    }
+    ui.notice.set(Some("Opening the shared notebook…".into()));
+    send(WorkerRequest::Join {
+        ws,
+        server_url: origin(),
+        token,
+    });
 }
 
 fn start_channel(ui: Ui) {
@@ -233,6 +218,11 @@ fn start_channel(ui: Ui) {
                                 Ok(_) => ui.refresh_from_engine(),
                                 Err(err) => ui.error.set(Some(err.to_string())),
                             }
+                            // Enough pulled records: fold them into the local snapshot (on the
+                            // owner's device, queued for upload) and wake the worker.
+                            if let Ok(true) = e.compact_if_due().await {
+                                broadcast(&Broadcast::Local { ws: e.id() });
+                            }
                         }
                     });
                 }
@@ -251,9 +241,7 @@ fn start_channel(ui: Ui) {
                         _ => ui.progress.set(None),
                     }
                     ui.stopped.set(match &status {
-                        SyncStatus::Stopped { code, message } => {
-                            Some((code.clone(), message.clone()))
-                        }
+                        SyncStatus::Stopped { reason, message } => Some((*reason, message.clone())),
                         _ => None,
                     });
                     if matches!(status, SyncStatus::UpToDate { .. }) {
@@ -279,6 +267,14 @@ fn start_worker(ui: Ui) {
                         ui.refresh_from_engine();
                     }
                 });
+            }
+            WorkerResponse::Joined { ws, .. } => {
+                ui.notice.set(None);
+                leptos::task::spawn_local(async move { open_workspace(ui, ws).await });
+            }
+            WorkerResponse::JoinFailed { message, .. } => {
+                ui.notice.set(None);
+                ui.error.set(Some(message));
             }
             WorkerResponse::Minted { ws, token, .. } => {
                 ui.share_link
@@ -484,7 +480,7 @@ pub async fn open_workspace(ui: Ui, id: String) {
 pub async fn create_workspace(ui: Ui, name: String) {
     let result = async {
         let store = IdbStore::open(DB_NAME).await?;
-        Engine::create(store, &name, random_peer_id()).await
+        Engine::create(store, &name).await
     }
     .await;
     match result {
@@ -502,6 +498,14 @@ pub async fn rename(ui: Ui, name: String) {
     refresh_workspaces(ui).await;
 }
 
+/// Edits of the open workspace that are not on the server yet.
+pub async fn unsynced_edits() -> usize {
+    match engine() {
+        Some(e) => e.pending_updates().await.map(|p| p.len()).unwrap_or(0),
+        None => 0,
+    }
+}
+
 /// Forgets a workspace in this browser (the server copy, if any, stays).
 pub async fn leave_workspace(ui: Ui, id: String) {
     let result = async {
@@ -510,7 +514,7 @@ pub async fn leave_workspace(ui: Ui, id: String) {
         let rest = store.list_workspaces().await?;
         let engine = match rest.first() {
             Some(r) => Engine::open(store, &r.id).await?,
-            None => Engine::create(store, "My notebook", random_peer_id()).await?,
+            None => Engine::create(store, "My notebook").await?,
         };
         Ok::<_, EngineError>(engine)
     }
@@ -635,7 +639,7 @@ pub async fn restore_backup(ui: Ui, file: web_sys::File) {
             .map_err(|_| "could not read the file".to_string())?;
         let bytes = js_sys::Uint8Array::new(&buf).to_vec();
         let store = IdbStore::open(DB_NAME).await.map_err(|e| e.to_string())?;
-        Engine::import_backup(store, &bytes, None, random_peer_id())
+        Engine::import_backup(store, &bytes, None)
             .await
             .map_err(|e| e.to_string())
     }

@@ -49,23 +49,35 @@ pub fn App() -> impl IntoView {
                     max=total.max(1).to_string() value=done.to_string()></progress>
             })}
         </header>
-        {move || ui.stopped.get().map(|(code, message)| {
-            let title = match code.as_str() {
-                "token_revoked" => "This link was revoked",
-                "token_expired" => "This link has expired",
-                "workspace_deleted" => "This notebook was deleted on the server",
-                "chain_mismatch" => "Sync stopped: the server's data failed its integrity check",
-                "storage_full" => "Browser storage is full",
-                _ => "Sync stopped",
-            };
+        {move || ui.stopped.get().map(|(reason, message)| {
+            let read_only = ui.read_only.get();
             view! {
-                <div class="stopped" role="alert" data-testid="stopped" data-code=code.clone()>
-                    <strong>{title}</strong>
+                <div class="stopped" role="alert" data-testid="stopped" data-code=reason.as_str()>
+                    <strong>{reason.headline()}</strong>
                     <p>{message}</p>
-                    <p>"Your notes stay on this device and remain readable. Ask the owner for a new link, or download a backup from the Backup page."</p>
+                    <p>{reason.action()}</p>
+                    {(!read_only && ui.pending.get() > 0).then(|| view! {
+                        <p data-testid="stopped-pending">{format!(
+                            "{} edits made here are not on the server. They are kept on this device and in a backup you download.",
+                            ui.pending.get()
+                        )}</p>
+                    })}
                 </div>
             }
         })}
+        {move || {
+            let q = ui.quarantined.get();
+            (!q.is_empty()).then(|| {
+                let seqs = q.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+                view! {
+                    <p class="quarantine" role="status" data-testid="quarantine">{format!(
+                        "{} update{} from this server could not be read (seq {seqs}); everything else is shown. They are kept aside, not applied.",
+                        q.len(),
+                        if q.len() == 1 { "" } else { "s" }
+                    )}</p>
+                }
+            })
+        }}
         <nav class="tabs" role="tablist" aria-label="Pages">
             {tab(Page::Notes, "Notes", "tab-notes")}
             {tab(Page::History, "History", "tab-history")}

@@ -1,8 +1,9 @@
-//! `fetch` from the worker: JSON and octet-stream requests with the bearer token, error bodies
-//! decoded into [`SyncError`]s, and sleeping.
+//! `fetch` from the worker: [`FetchTransport`], the browser's [`Transport`] for the sync core, and
+//! the streaming request of the live channel. Error bodies become typed [`TransportError`]s.
 
-use crate::SyncError;
+use client_wasm::sync::{Pulled, Remote, Transport, TransportError};
 use js_sys::{Promise, Uint8Array};
+use shared_schema::api::{CreatedWorkspace, JoinInfo, MintedToken, PushReply, HEADER_MORE};
 use shared_schema::{ErrorBody, ErrorCode};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -13,8 +14,8 @@ pub fn global() -> WorkerGlobalScope {
     js_sys::global().unchecked_into()
 }
 
-fn js(e: JsValue) -> SyncError {
-    SyncError::Network(e.as_string().unwrap_or_else(|| format!("{e:?}")))
+fn js(e: JsValue) -> TransportError {
+    TransportError::Network(e.as_string().unwrap_or_else(|| format!("{e:?}")))
 }
 
 /// Sleeps `ms` milliseconds.
@@ -30,8 +31,6 @@ pub async fn sleep_ms(ms: u64) {
 
 /// A successful reply.
 pub struct Reply {
-    /// Status.
-    pub status: u16,
     /// Headers.
     pub headers: Headers,
     /// Body.
@@ -44,7 +43,7 @@ pub async fn send(
     url: &str,
     token: Option<&str>,
     body: Option<(&str, &[u8])>,
-) -> Result<Response, SyncError> {
+) -> Result<Response, TransportError> {
     let headers = Headers::new().map_err(js)?;
     if let Some(t) = token {
         headers
@@ -61,26 +60,25 @@ pub async fn send(
     let request = Request::new_with_str_and_init(url, &init).map_err(js)?;
     let response = JsFuture::from(global().fetch_with_request(&request))
         .await
-        .map_err(|_| SyncError::Network(format!("cannot reach {url}")))?;
+        .map_err(|_| TransportError::Network("the server did not answer".into()))?;
     response.dyn_into().map_err(js)
 }
 
-/// Sends a request, reads the body, and turns error replies into [`SyncError::Api`].
+/// Sends a request, reads the body, and turns error replies into [`TransportError::Api`].
 pub async fn request(
     method: &str,
     url: &str,
     token: Option<&str>,
     body: Option<(&str, &[u8])>,
-) -> Result<Reply, SyncError> {
+) -> Result<Reply, TransportError> {
     let response = send(method, url, token, body).await?;
     let buf = JsFuture::from(response.array_buffer().map_err(js)?)
         .await
-        .map_err(|_| SyncError::Network("the connection dropped during the reply".into()))?;
+        .map_err(|_| TransportError::Network("the connection dropped during the reply".into()))?;
     let body = Uint8Array::new(&buf).to_vec();
     let status = response.status();
     if (200..300).contains(&status) {
         return Ok(Reply {
-            status,
             headers: response.headers(),
             body,
         });
@@ -89,21 +87,92 @@ pub async fn request(
 }
 
 /// Decodes an error reply.
-pub fn api_error(status: u16, body: &[u8]) -> SyncError {
+pub fn api_error(status: u16, body: &[u8]) -> TransportError {
     match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(e) => SyncError::Api {
+        Ok(e) => TransportError::Api {
             status,
             code: e.error.code,
             message: e.error.message,
         },
-        Err(_) => SyncError::Api {
+        Err(_) => TransportError::Api {
             status,
-            code: if status >= 500 {
-                ErrorCode::StorageUnavailable
-            } else {
-                ErrorCode::BadRequest
+            code: match status {
+                413 => ErrorCode::PayloadTooLarge,
+                429 => ErrorCode::RateLimited,
+                s if s >= 500 => ErrorCode::StorageUnavailable,
+                _ => ErrorCode::BadRequest,
             },
             message: format!("the server answered {status}"),
         },
+    }
+}
+
+fn json<T: serde::de::DeserializeOwned>(reply: &Reply) -> Result<T, TransportError> {
+    serde_json::from_slice(&reply.body)
+        .map_err(|e| TransportError::Network(format!("an unexpected reply: {e}")))
+}
+
+/// The browser's transport: `fetch` with the bearer header.
+pub struct FetchTransport;
+
+impl Transport for FetchTransport {
+    async fn push(&self, remote: &Remote, body: Vec<u8>) -> Result<PushReply, TransportError> {
+        let reply = request(
+            "POST",
+            &remote.url("/updates"),
+            Some(&remote.token),
+            Some(("application/octet-stream", &body)),
+        )
+        .await?;
+        json(&reply)
+    }
+
+    async fn pull(&self, remote: &Remote, after: u64) -> Result<Pulled, TransportError> {
+        let reply = request(
+            "GET",
+            &remote.url(&format!("/updates?after={after}")),
+            Some(&remote.token),
+            None,
+        )
+        .await?;
+        let more = reply.headers.get(HEADER_MORE).ok().flatten().is_some();
+        Ok(Pulled {
+            body: reply.body,
+            more,
+        })
+    }
+
+    async fn put_snapshot(
+        &self,
+        remote: &Remote,
+        covers: u64,
+        bytes: Vec<u8>,
+    ) -> Result<(), TransportError> {
+        request(
+            "PUT",
+            &remote.url(&format!("/snapshot?covers={covers}")),
+            Some(&remote.token),
+            Some(("application/octet-stream", &bytes)),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn join(&self, remote: &Remote) -> Result<JoinInfo, TransportError> {
+        json(&request("GET", &remote.url(""), Some(&remote.token), None).await?)
+    }
+
+    async fn create(
+        &self,
+        server_url: &str,
+        ws: &str,
+    ) -> Result<CreatedWorkspace, TransportError> {
+        let body = serde_json::json!({ "workspace_id": ws }).to_string();
+        let url = format!("{server_url}/v1/workspaces");
+        json(&request("POST", &url, None, Some(("application/json", body.as_bytes()))).await?)
+    }
+
+    async fn rotate(&self, remote: &Remote) -> Result<MintedToken, TransportError> {
+        json(&request("POST", &remote.url("/tokens/rotate"), Some(&remote.token), None).await?)
     }
 }

@@ -2,11 +2,12 @@
 //!
 //! A `gloo-worker` in a dedicated Web Worker, started by the web UI. The UI never talks to the
 //! server; this worker does (design §6). It moves encoded Loro bytes between IndexedDB and the
-//! server without decoding them.
+//! server without decoding them, through the shared sync core ([`client_wasm::sync`]); it does
+//! not link Loro.
 //!
 //! - [`protocol`] — page ↔ worker messages and the `hearth-sync` BroadcastChannel messages.
-//! - [`sync`] — the per-workspace loop (push, pull, verify, notify, live channel, backoff).
-//! - [`http`] — `fetch` helpers.
+//! - [`sync`] — the per-workspace loop (rounds of the sync core, live channel, backoff, status).
+//! - [`http`] — `fetch`: the browser's transport.
 //!
 //! One worker syncs a workspace at a time across all tabs: each worker asks the Web Locks API for
 //! `hearth-sync-{workspace}` and only the holder runs the loop; when its tab closes the lock passes
@@ -17,64 +18,25 @@ pub mod http;
 pub mod protocol;
 pub mod sync;
 
-use client_wasm::storage::{IdbStore, StorageError, Store};
+use client_wasm::storage::{IdbStore, Store};
+use client_wasm::sync::{self as core, SyncCore, TransportError};
 use futures::channel::mpsc::{unbounded, UnboundedSender};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
+use http::FetchTransport;
 use protocol::{Broadcast, WorkerRequest, WorkerResponse, CHANNEL};
-use shared_schema::api::{CreatedWorkspace, MintTokenRequest, MintedToken, TokenList};
+use shared_schema::api::{MintTokenRequest, MintedToken, TokenList};
 use shared_schema::sync::SyncStatus;
-use shared_schema::{ErrorCode, Role};
+use shared_schema::Role;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
-use thiserror::Error;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{BroadcastChannel, MessageEvent};
 
-/// Why a sync step failed.
-#[derive(Debug, Error)]
-pub enum SyncError {
-    /// The server could not be reached or the connection dropped.
-    #[error("network: {0}")]
-    Network(String),
-    /// The server answered with an error.
-    #[error("{message}")]
-    Api {
-        /// HTTP status.
-        status: u16,
-        /// Error code.
-        code: ErrorCode,
-        /// Server message.
-        message: String,
-    },
-    /// Local storage failed.
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-    /// Sync must stop until the user acts.
-    #[error("sync stopped")]
-    Stop(SyncStatus),
-}
-
-impl SyncError {
-    /// The status to show when this error stops sync (token revoked, workspace deleted, chain
-    /// mismatch, storage full); `None` when a retry may succeed.
-    pub fn stop_status(&self) -> Option<SyncStatus> {
-        match self {
-            SyncError::Stop(s) => Some(s.clone()),
-            SyncError::Api { code, message, .. } => SyncStatus::for_error_code(*code, message),
-            SyncError::Storage(StorageError::QuotaExceeded) => Some(SyncStatus::Stopped {
-                code: "storage_full".into(),
-                message: "browser storage is full: free space, then reload".into(),
-            }),
-            _ => None,
-        }
-    }
-}
-
 /// State shared by the worker's tasks.
 pub struct Ctx {
-    pub(crate) store: IdbStore,
+    pub(crate) core: SyncCore<IdbStore, FetchTransport>,
     /// The network is believed up.
     pub online: Cell<bool>,
     channel: BroadcastChannel,
@@ -225,7 +187,7 @@ async fn start(slot: &Rc<RefCell<Option<Rc<Ctx>>>>, db_name: &str) -> Result<Rc<
     });
     channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     let ctx = Rc::new(Ctx {
-        store,
+        core: SyncCore::new(store, FetchTransport),
         online: Cell::new(http::global().navigator().on_line()),
         channel,
         wakers: RefCell::new(HashMap::new()),
@@ -235,6 +197,7 @@ async fn start(slot: &Rc<RefCell<Option<Rc<Ctx>>>>, db_name: &str) -> Result<Rc<
     *weak.borrow_mut() = Some(Rc::downgrade(&ctx));
     *slot.borrow_mut() = Some(ctx.clone());
     let records = ctx
+        .core
         .store
         .list_workspaces()
         .await
@@ -295,14 +258,41 @@ async fn handle(slot: Rc<RefCell<Option<Rc<Ctx>>>>, msg: WorkerRequest) -> Optio
                     None
                 }
                 WorkerRequest::Connect { ws, server_url } => {
-                    match connect(&ctx, &ws, &server_url).await {
-                        Ok(()) => {
+                    match core::connect(&ctx.core.store, &ctx.core.transport, &server_url, &ws)
+                        .await
+                    {
+                        Ok(_) => {
                             watch(&ctx, ws.clone());
                             Some(WorkerResponse::Connected { ws })
                         }
                         Err(e) => failed("connect", e.to_string()),
                     }
                 }
+                WorkerRequest::Join {
+                    ws,
+                    server_url,
+                    token,
+                } => match core::join(
+                    &ctx.core.store,
+                    &ctx.core.transport,
+                    &server_url,
+                    &ws,
+                    &token,
+                )
+                .await
+                {
+                    Ok(record) => {
+                        watch(&ctx, ws.clone());
+                        Some(WorkerResponse::Joined {
+                            ws,
+                            role: record.role,
+                        })
+                    }
+                    Err(e) => Some(WorkerResponse::JoinFailed {
+                        ws,
+                        message: join_message(&e),
+                    }),
+                },
                 WorkerRequest::Mint {
                     ws,
                     role,
@@ -336,7 +326,13 @@ async fn handle(slot: Rc<RefCell<Option<Rc<Ctx>>>>, msg: WorkerRequest) -> Optio
                         Err(e) => failed("tokens", e.to_string()),
                     }
                 }
-                WorkerRequest::Rotate { ws } => match rotate(&ctx, &ws).await {
+                WorkerRequest::Rotate { ws } => match core::rotate(
+                    &ctx.core.store,
+                    &ctx.core.transport,
+                    &ws,
+                )
+                .await
+                {
                     Ok(()) => Some(WorkerResponse::Rotated { ws }),
                     Err(e) => failed("rotate", e.to_string()),
                 },
@@ -361,28 +357,26 @@ async fn handle(slot: Rc<RefCell<Option<Rc<Ctx>>>>, msg: WorkerRequest) -> Optio
     }
 }
 
-async fn connect(ctx: &Ctx, ws: &str, server_url: &str) -> Result<(), SyncError> {
-    let mut record = ctx
-        .store
-        .get_workspace(ws)
-        .await?
-        .ok_or_else(|| SyncError::Network("unknown workspace".into()))?;
-    let body = serde_json::json!({ "workspace_id": ws }).to_string();
-    let url = format!("{}/v1/workspaces", server_url.trim_end_matches('/'));
-    let reply = http::request(
-        "POST",
-        &url,
-        None,
-        Some(("application/json", body.as_bytes())),
-    )
-    .await?;
-    let created: CreatedWorkspace = serde_json::from_slice(&reply.body)
-        .map_err(|e| SyncError::Network(format!("unexpected reply: {e}")))?;
-    record.server_url = Some(server_url.trim_end_matches('/').to_owned());
-    record.token = Some(created.master_token);
-    record.role = Role::Master;
-    ctx.store.put_workspace(&record).await?;
-    Ok(())
+/// One sentence for a join that failed; nothing was stored.
+fn join_message(e: &core::SyncError) -> String {
+    use shared_schema::sync::StopReason;
+    match e.stop_reason() {
+        Some(StopReason::TokenRevoked) => "This link was revoked by the notebook's owner.".into(),
+        Some(StopReason::TokenExpired) => "This link has expired; ask the owner for a new one.".into(),
+        Some(StopReason::WorkspaceDeleted) => {
+            "This notebook does not exist on the server (it may have been deleted).".into()
+        }
+        Some(StopReason::InvalidToken) | Some(StopReason::Forbidden) => {
+            "This link is not valid for this server.".into()
+        }
+        _ => match e {
+            core::SyncError::BadLink(m) => format!("This link is not a Hearth share link: {m}."),
+            core::SyncError::Transport(TransportError::Network(_)) => {
+                "The server cannot be reached; open the link again when you are online.".into()
+            }
+            other => format!("The link could not be opened: {other}."),
+        },
+    }
 }
 
 async fn master_call(
@@ -391,14 +385,16 @@ async fn master_call(
     method: &str,
     path: &str,
     body: Option<&[u8]>,
-) -> Result<http::Reply, SyncError> {
+) -> Result<http::Reply, TransportError> {
     let record = ctx
+        .core
         .store
         .get_workspace(ws)
-        .await?
-        .ok_or_else(|| SyncError::Network("unknown workspace".into()))?;
+        .await
+        .map_err(|e| TransportError::Network(e.to_string()))?
+        .ok_or_else(|| TransportError::Network("unknown workspace".into()))?;
     let (Some(url), Some(token)) = (record.server_url, record.token) else {
-        return Err(SyncError::Network(
+        return Err(TransportError::Network(
             "this workspace is not on a server yet".into(),
         ));
     };
@@ -417,28 +413,14 @@ async fn mint(
     role: Role,
     expires_in: Option<u64>,
     label: String,
-) -> Result<MintedToken, SyncError> {
+) -> Result<MintedToken, TransportError> {
     let body = serde_json::to_vec(&MintTokenRequest {
         role,
         expires_in,
         label,
     })
-    .map_err(|e| SyncError::Network(e.to_string()))?;
+    .map_err(|e| TransportError::Network(e.to_string()))?;
     let reply = master_call(ctx, ws, "POST", "/tokens", Some(&body)).await?;
     serde_json::from_slice(&reply.body)
-        .map_err(|e| SyncError::Network(format!("unexpected reply: {e}")))
-}
-
-async fn rotate(ctx: &Ctx, ws: &str) -> Result<(), SyncError> {
-    let reply = master_call(ctx, ws, "POST", "/tokens/rotate", None).await?;
-    let minted: MintedToken = serde_json::from_slice(&reply.body)
-        .map_err(|e| SyncError::Network(format!("unexpected reply: {e}")))?;
-    let mut record = ctx
-        .store
-        .get_workspace(ws)
-        .await?
-        .ok_or_else(|| SyncError::Network("unknown workspace".into()))?;
-    record.token = Some(minted.token);
-    ctx.store.put_workspace(&record).await?;
-    Ok(())
+        .map_err(|e| TransportError::Network(format!("unexpected reply: {e}")))
 }

@@ -34,6 +34,16 @@ pub enum WorkerRequest {
         /// Server base URL, e.g. `http://127.0.0.1:8080`.
         server_url: String,
     },
+    /// Join a workspace from a share link: the token is checked with the server, then stored —
+    /// never over a stronger or equal token — and the workspace syncs.
+    Join {
+        /// Workspace id (from the link; validated).
+        ws: String,
+        /// Server base URL.
+        server_url: String,
+        /// The link's token.
+        token: String,
+    },
     /// Mint a share token (master only).
     Mint {
         /// Workspace id.
@@ -90,6 +100,20 @@ pub enum WorkerResponse {
     Connected {
         /// Workspace id.
         ws: String,
+    },
+    /// A share link was accepted; the workspace is stored and syncing.
+    Joined {
+        /// Workspace id.
+        ws: String,
+        /// The role this device has now.
+        role: Role,
+    },
+    /// A share link could not be used; nothing was stored.
+    JoinFailed {
+        /// Workspace id from the link.
+        ws: String,
+        /// One sentence for the person.
+        message: String,
     },
     /// A minted share token.
     Minted {

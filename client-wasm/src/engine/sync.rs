@@ -1,151 +1,101 @@
-//! What the sync worker needs from the engine: pending updates, acknowledgements, applying pulled
-//! records after checking the integrity chain, compaction, and backup export/import.
+//! The engine's side of sync: catching up with what the worker (or another tab) stored, building
+//! the compaction snapshot the worker uploads, and backup export/import. The network side is
+//! [`crate::sync`], which never decodes Loro.
 
-use super::{import_state, new_doc, now_ms, Engine, Origin};
+use super::{import_remote, import_state, new_doc, now_ms, random_peer_id, Engine, Origin};
 use crate::error::EngineError;
-use crate::storage::{PendingUpdate, Store, WorkspaceRecord};
-use loro::ExportMode;
+use crate::storage::{Compaction, RemoteRecord, Store, WorkspaceRecord};
+use loro::{ExportMode, IdSpan, LoroDoc};
 use shared_schema::backup::{self, BackupHeader};
 use shared_schema::frame::{PullRecord, PullRecordKind};
-use shared_schema::sync::{verify_page, PageError};
-use shared_schema::{Chain, Role};
+use shared_schema::model;
+use shared_schema::Role;
 
-/// What [`Engine::apply_remote`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ApplyOutcome {
-    /// Records imported (duplicates of already-pulled seqs are skipped).
-    pub applied: usize,
-    /// Last pulled seq after the call.
-    pub last_pulled_seq: u64,
+/// Remote records kept before an engine compacts them into its local snapshot (and, on the
+/// owner's device, queues that snapshot for upload so the server can drop what it covers).
+pub const COMPACT_AFTER: usize = 200;
+
+/// Largest pending update an import queues; bigger histories are split into several.
+pub const MAX_PENDING_CHUNK: usize = 256 * 1024;
+
+fn encode_err(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Encode(e.to_string())
 }
 
 impl<S: Store> Engine<S> {
     /// Local updates not yet acknowledged by the server, oldest first.
-    pub async fn pending_updates(&self) -> Result<Vec<PendingUpdate>, EngineError> {
+    pub async fn pending_updates(&self) -> Result<Vec<crate::storage::PendingUpdate>, EngineError> {
         Ok(self.store.pending(&self.id()).await?)
     }
 
-    /// Deletes pending updates the server acknowledged.
-    pub async fn acknowledge(&self, keys: &[String]) -> Result<(), EngineError> {
-        Ok(self.store.ack_pending(&self.id(), keys).await?)
-    }
-
-    /// Verifies pulled records against the integrity chain, then imports and stores them with the
-    /// new pull position. On a chain mismatch or a gap nothing is imported or stored.
-    pub async fn apply_remote(&self, records: &[PullRecord]) -> Result<ApplyOutcome, EngineError> {
-        let mut record = self.record();
-        let page = verify_page(record.last_pulled_seq, record.chain_head, records).map_err(
-            |e| match e {
-                PageError::Chain(c) => EngineError::Chain(c),
-                PageError::OutOfOrder { expected, got } => {
-                    EngineError::OutOfOrder { expected, got }
-                }
-            },
-        )?;
-        let snapshot = page.snapshot;
-        let updates: Vec<(u64, Vec<u8>)> = page
-            .updates
-            .iter()
-            .map(|r| (r.seq, r.bytes.clone()))
-            .collect();
-        let (seq, chain) = (page.seq, page.chain);
-        let applied = updates.len() + usize::from(snapshot.is_some());
-        if applied == 0 {
-            return Ok(ApplyOutcome {
-                applied,
-                last_pulled_seq: record.last_pulled_seq,
-            });
-        }
-        // Decode everything on a scratch copy first, so malformed bytes import nothing.
-        let doc = self.doc();
-        let scratch = doc.fork();
-        if let Some(s) = snapshot {
-            scratch.import(&s.bytes)?;
-        }
-        let batch: Vec<Vec<u8>> = updates.iter().map(|(_, b)| b.clone()).collect();
-        if !batch.is_empty() {
-            scratch.import_batch(&batch)?;
-        }
-        if let Some(s) = snapshot {
-            doc.import(&s.bytes)?;
-        }
-        if !batch.is_empty() {
-            doc.import_batch(&batch)?;
-        }
-        record.last_pulled_seq = seq;
-        record.chain_head = chain;
-        self.store.put_received(&record, &updates).await?;
-        if snapshot.is_some() {
-            let snap = doc
-                .export(ExportMode::Snapshot)
-                .map_err(|e| EngineError::Encode(e.to_string()))?;
-            self.store.compact(&record.id, &snap, seq).await?;
-        }
-        *self.record.borrow_mut() = record;
-        self.notify(Origin::Remote);
-        Ok(ApplyOutcome {
-            applied,
-            last_pulled_seq: seq,
-        })
-    }
-
-    /// Re-reads storage (another tab or the worker wrote to it) and imports what is new.
+    /// Re-reads storage (the worker or another tab wrote to it) and imports what is new. Never
+    /// fails because of a remote record (those are quarantined); fails with `TooNew` when the
+    /// document now needs a newer app, like `open`.
     pub async fn refresh(&self) -> Result<bool, EngineError> {
         let Some(state) = self.store.load(&self.id()).await? else {
             return Err(EngineError::UnknownWorkspace(self.id()));
         };
         let doc = self.doc();
         let vv = doc.oplog_vv();
-        let mut record = import_state(&doc, state)?;
-        record.peer_id = self.record.borrow().peer_id;
-        *self.record.borrow_mut() = record;
+        let bad = import_state(&doc, &state)?;
+        *self.record.borrow_mut() = state.record.clone();
+        self.quarantine(&state, bad).await;
         let changed = doc.oplog_vv() != vv;
         if changed {
             self.notify(Origin::Remote);
         }
+        model::check_schema(&doc)?;
         Ok(changed)
     }
 
-    /// Stores new sync settings (server, token, role) for this workspace.
-    pub async fn set_remote(
-        &self,
-        server_url: Option<String>,
-        token: Option<String>,
-        role: Role,
-    ) -> Result<(), EngineError> {
-        let mut record = self.record();
-        record.server_url = server_url;
-        record.token = token;
-        record.role = role;
-        self.store.put_workspace(&record).await?;
-        *self.record.borrow_mut() = record;
-        Ok(())
-    }
-
-    /// The document's version vector, encoded (for the worker and diagnostics).
-    pub fn version_vector(&self) -> Vec<u8> {
-        self.doc().oplog_vv().encode()
-    }
-
-    /// A full snapshot of the document (for upload with `covers = last_pulled_seq`).
+    /// A full snapshot of this engine's document (local edits included).
     pub fn snapshot(&self) -> Result<Vec<u8>, EngineError> {
-        self.doc()
-            .export(ExportMode::Snapshot)
-            .map_err(|e| EngineError::Encode(e.to_string()))
+        self.doc().export(ExportMode::Snapshot).map_err(encode_err)
     }
 
-    /// Writes a local snapshot and clears the `received` updates it covers.
-    pub async fn compact(&self) -> Result<(), EngineError> {
-        let snap = self.snapshot()?;
-        let record = self.record();
-        Ok(self
-            .store
-            .compact(&record.id, &snap, record.last_pulled_seq)
-            .await?)
+    /// Compacts when enough remote records piled up; see [`Self::compact`].
+    pub async fn compact_if_due(&self) -> Result<bool, EngineError> {
+        if self.store.received_len(&self.id()).await? < COMPACT_AFTER {
+            return Ok(false);
+        }
+        self.compact().await
+    }
+
+    /// Replaces the local snapshot with one holding exactly the stored snapshot and the received
+    /// records up to the cursor `N` — never local pending edits, so devices that start from it
+    /// see only what the server has — and drops those records. On the owner's device the
+    /// snapshot is also queued for upload with `covers = N`. False when another tab compacted
+    /// further meanwhile.
+    pub async fn compact(&self) -> Result<bool, EngineError> {
+        let Some(state) = self.store.load(&self.id()).await? else {
+            return Err(EngineError::UnknownWorkspace(self.id()));
+        };
+        let covers = state.record.last_pulled_seq;
+        let doc = LoroDoc::new();
+        if let Some(s) = &state.snapshot {
+            doc.import(s)?;
+        }
+        let upto: Vec<RemoteRecord> = state
+            .received
+            .iter()
+            .filter(|r| r.seq <= covers && !state.quarantined.contains(&r.seq))
+            .cloned()
+            .collect();
+        let bad = import_remote(&doc, &upto);
+        if !bad.is_empty() {
+            let _ = self.store.quarantine(&state.record.id, &bad).await;
+        }
+        let snapshot = doc.export(ExportMode::Snapshot).map_err(encode_err)?;
+        let compaction = Compaction {
+            snapshot,
+            covers,
+            upload: state.record.role == Role::Master && state.record.server_url.is_some(),
+        };
+        Ok(self.store.compact(&state.record.id, &compaction).await?)
     }
 
     /// Exports the workspace as one backup file (design §5 format): a snapshot record at the last
-    /// pulled seq. Works with no server.
+    /// pulled seq, holding everything on this device. Works with no server.
     pub fn export_backup(&self) -> Result<Vec<u8>, EngineError> {
         let record = self.record();
         let header = BackupHeader {
@@ -165,48 +115,76 @@ impl<S: Store> Engine<S> {
     }
 
     /// Imports a backup file (from a server or a client) as a new local workspace owned by this
-    /// device. The file's integrity chain is verified first.
+    /// device. The file's integrity chain is verified first. Its content is queued for the server
+    /// as pending updates of at most [`MAX_PENDING_CHUNK`] bytes each (one huge update could never
+    /// be pushed).
     pub async fn import_backup(
         store: S,
         bytes: &[u8],
         name: Option<&str>,
-        peer_id: u64,
     ) -> Result<Self, EngineError> {
         let parsed = backup::decode(bytes)?;
-        let doc = new_doc(peer_id)?;
+        let doc = new_doc(random_peer_id())?;
         let batch: Vec<Vec<u8>> = parsed.records.iter().map(|r| r.bytes.clone()).collect();
         if !batch.is_empty() {
             doc.import_batch(&batch)?;
         }
-        let snapshot = doc
-            .export(ExportMode::Snapshot)
-            .map_err(|e| EngineError::Encode(e.to_string()))?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let title = name
+            .map(str::to_owned)
+            .unwrap_or_else(|| model::name(&doc));
         let record = WorkspaceRecord {
-            id: uuid::Uuid::new_v4().to_string(),
-            name: name
-                .map(str::to_owned)
-                .unwrap_or_else(|| shared_schema::model::name(&doc)),
-            role: Role::Master,
-            token: None,
-            server_url: None,
-            last_pulled_seq: 0,
-            chain_head: Chain::genesis(),
-            schema_version: shared_schema::model::schema_version(&doc),
-            peer_id,
+            schema_version: model::schema_version(&doc),
+            ..WorkspaceRecord::new_local(&id, &title)
         };
-        store.put_workspace(&record).await?;
-        store.compact(&record.id, &snapshot, 0).await?;
-        // The imported content is local-only until pushed: queue it as one pending update.
-        let update = PendingUpdate {
-            key: format!("{:013}-import", now_ms().max(0)),
-            bytes: snapshot,
-        };
-        store.append_pending(&record.id, &update).await?;
-        let id = record.id.clone();
+        store.create_workspace(&record).await?;
+        for chunk in history_chunks(&doc, MAX_PENDING_CHUNK)? {
+            store.append_pending(&id, &chunk).await?;
+        }
         let engine = Self::open(store, &id).await?;
         if let Some(name) = name {
             engine.rename(name).await?;
         }
         Ok(engine)
     }
+}
+
+/// The whole history of `doc` as updates of at most `max` bytes (a single change larger than
+/// that stays whole), cut along Lamport order so every chunk's dependencies are in it or in an
+/// earlier chunk: pushed in this order, the server's log stays causal.
+pub fn history_chunks(doc: &LoroDoc, max: usize) -> Result<Vec<Vec<u8>>, EngineError> {
+    let all = doc.export(ExportMode::all_updates()).map_err(encode_err)?;
+    if all.len() <= max {
+        return Ok(vec![all]);
+    }
+    let mut changes: Vec<(u32, IdSpan)> = Vec::new();
+    for (peer, end) in doc.oplog_vv().iter() {
+        let mut counter = 0;
+        while counter < *end {
+            let Some(change) = doc.get_change(loro::ID::new(*peer, counter)) else {
+                break;
+            };
+            let next = change.id.counter + change.len as i32;
+            changes.push((change.lamport, IdSpan::new(*peer, change.id.counter, next)));
+            counter = next.max(counter + 1);
+        }
+    }
+    changes.sort_by_key(|(lamport, span)| (*lamport, span.peer));
+    let mut out = Vec::new();
+    let (mut at, mut take) = (0usize, 64usize);
+    while at < changes.len() {
+        let end = (at + take).min(changes.len());
+        let spans: Vec<IdSpan> = changes[at..end].iter().map(|(_, s)| *s).collect();
+        let bytes = doc
+            .export(ExportMode::updates_in_range(spans))
+            .map_err(encode_err)?;
+        if bytes.len() > max && end - at > 1 {
+            take = ((end - at) / 2).max(1);
+            continue;
+        }
+        out.push(bytes);
+        at = end;
+        take = take.saturating_mul(2);
+    }
+    Ok(out)
 }

@@ -1,11 +1,18 @@
 //! The IndexedDB [`Store`] (wasm32 only), on `indexed_db_futures`.
 //!
-//! One database per origin (default name `hearth`), version 1, four object stores with string
-//! keys: `workspaces` (`{id}` → JSON), `snapshots` (`{id}` → bytes), `pending`
-//! (`{id}/{key}` → bytes) and `received` (`{id}/{seq:020}` → bytes). Every method runs in one
-//! transaction that is committed explicitly (indexed_db_futures rolls back by default).
+//! One database per origin (default name `hearth`), version 2, object stores with string keys:
+//! `workspaces` (`{id}` → JSON), `snapshots` (`{id}` → bytes), `pending` (`{id}/{key}` → bytes),
+//! `received` (`{id}/{seq:020}` → update bytes), `remote_snapshots` (`{id}/{seq:020}` → pulled
+//! snapshot bytes), `quarantine` (`{id}/{seq:020}` → bytes) and `outbox` (`{id}/{covers:020}` →
+//! snapshot bytes, at most one per workspace). Version 1 databases are upgraded by adding the new
+//! stores; nothing is rewritten. Every method runs in one transaction that is committed explicitly
+//! (indexed_db_futures rolls back by default); read-modify-writes of a record happen inside it.
 
-use super::{LoadedState, PendingUpdate, StorageError, Store, WorkspaceRecord};
+use super::{
+    apply_change, pending_key, Change, Compaction, LoadedState, Page, PendingUpdate, RemoteRecord,
+    StorageError, Store, Updated, WorkspaceRecord,
+};
+use shared_schema::frame::PullRecordKind;
 use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
@@ -17,8 +24,19 @@ const WORKSPACES: &str = "workspaces";
 const SNAPSHOTS: &str = "snapshots";
 const PENDING: &str = "pending";
 const RECEIVED: &str = "received";
-const ALL: [&str; 4] = [WORKSPACES, SNAPSHOTS, PENDING, RECEIVED];
-const DB_VERSION: u32 = 1;
+const REMOTE_SNAPSHOTS: &str = "remote_snapshots";
+const QUARANTINE: &str = "quarantine";
+const OUTBOX: &str = "outbox";
+const ALL: [&str; 7] = [
+    WORKSPACES,
+    SNAPSHOTS,
+    PENDING,
+    RECEIVED,
+    REMOTE_SNAPSHOTS,
+    QUARANTINE,
+    OUTBOX,
+];
+const DB_VERSION: u32 = 2;
 
 /// IndexedDB-backed store. Cheap to clone (one connection).
 #[derive(Clone)]
@@ -68,6 +86,96 @@ fn js_bytes(b: &[u8]) -> JsValue {
 
 fn prefix_range(id: &str) -> KeyRange<String> {
     KeyRange::Bound(format!("{id}/"), false, format!("{id}/\u{ffff}"), false)
+}
+
+fn seq_key(id: &str, seq: u64) -> String {
+    format!("{id}/{seq:020}")
+}
+
+/// Keys `{id}/…` with a seq ≤ `upto`.
+fn upto_range(id: &str, upto: u64) -> KeyRange<String> {
+    KeyRange::Bound(format!("{id}/"), false, seq_key(id, upto), false)
+}
+
+fn parse_seq(key: &str) -> Result<u64, StorageError> {
+    key.parse::<u64>()
+        .map_err(|_| StorageError::Corrupt(format!("bad seq key {key}")))
+}
+
+type Tx<'a> = indexed_db_futures::transaction::Transaction<'a>;
+
+async fn get_record(tx: &Tx<'_>, id: &str) -> Result<Option<WorkspaceRecord>, StorageError> {
+    let store = tx.object_store(WORKSPACES).map_err(map_err)?;
+    let v: Option<JsValue> = store
+        .get(id.to_owned())
+        .primitive()
+        .map_err(map_err)?
+        .await
+        .map_err(map_err)?;
+    v.map(record_from).transpose()
+}
+
+fn put_record(tx: &Tx<'_>, record: &WorkspaceRecord) -> Result<(), StorageError> {
+    let store = tx.object_store(WORKSPACES).map_err(map_err)?;
+    store
+        .put(record_js(record)?)
+        .with_key(record.id.clone())
+        .primitive()
+        .map_err(map_err)?;
+    Ok(())
+}
+
+fn put_bytes(tx: &Tx<'_>, store: &str, key: String, bytes: &[u8]) -> Result<(), StorageError> {
+    tx.object_store(store)
+        .map_err(map_err)?
+        .put(js_bytes(bytes))
+        .with_key(key)
+        .primitive()
+        .map_err(map_err)?;
+    Ok(())
+}
+
+fn delete_key(tx: &Tx<'_>, store: &str, key: String) -> Result<(), StorageError> {
+    tx.object_store(store)
+        .map_err(map_err)?
+        .delete(key)
+        .primitive()
+        .map_err(map_err)?;
+    Ok(())
+}
+
+fn delete_range(tx: &Tx<'_>, store: &str, range: KeyRange<String>) -> Result<(), StorageError> {
+    tx.object_store(store)
+        .map_err(map_err)?
+        .delete::<String, _>(range)
+        .primitive()
+        .map_err(map_err)?;
+    Ok(())
+}
+
+async fn get_bytes(tx: &Tx<'_>, store: &str, key: String) -> Result<Option<Vec<u8>>, StorageError> {
+    let v: Option<JsValue> = tx
+        .object_store(store)
+        .map_err(map_err)?
+        .get(key)
+        .primitive()
+        .map_err(map_err)?
+        .await
+        .map_err(map_err)?;
+    v.map(bytes_of).transpose()
+}
+
+async fn count(tx: &Tx<'_>, store: &str, id: &str) -> Result<usize, StorageError> {
+    let n: u32 = tx
+        .object_store(store)
+        .map_err(map_err)?
+        .count()
+        .with_query::<String, _>(prefix_range(id))
+        .primitive()
+        .map_err(map_err)?
+        .await
+        .map_err(map_err)?;
+    Ok(n as usize)
 }
 
 fn record_from(v: JsValue) -> Result<WorkspaceRecord, StorageError> {
@@ -138,27 +246,19 @@ impl IdbStore {
 }
 
 impl Store for IdbStore {
-    async fn put_workspace(&self, record: &WorkspaceRecord) -> Result<(), StorageError> {
+    async fn create_workspace(&self, record: &WorkspaceRecord) -> Result<bool, StorageError> {
         let tx = self.tx(&[WORKSPACES], TransactionMode::Readwrite)?;
-        let store = tx.object_store(WORKSPACES).map_err(map_err)?;
-        store
-            .put(record_js(record)?)
-            .with_key(record.id.clone())
-            .primitive()
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)
+        if get_record(&tx, &record.id).await?.is_some() {
+            return Ok(false);
+        }
+        put_record(&tx, record)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
     }
 
     async fn get_workspace(&self, id: &str) -> Result<Option<WorkspaceRecord>, StorageError> {
         let tx = self.tx(&[WORKSPACES], TransactionMode::Readonly)?;
-        let store = tx.object_store(WORKSPACES).map_err(map_err)?;
-        let v: Option<JsValue> = store
-            .get(id.to_owned())
-            .primitive()
-            .map_err(map_err)?
-            .await
-            .map_err(map_err)?;
-        v.map(record_from).transpose()
+        get_record(&tx, id).await
     }
 
     async fn list_workspaces(&self) -> Result<Vec<WorkspaceRecord>, StorageError> {
@@ -175,74 +275,84 @@ impl Store for IdbStore {
         all.into_iter().map(record_from).collect()
     }
 
+    async fn update_workspace(&self, id: &str, change: &Change) -> Result<Updated, StorageError> {
+        let tx = self.tx(&[WORKSPACES], TransactionMode::Readwrite)?;
+        let Some(mut record) = get_record(&tx, id).await? else {
+            return Ok(Updated::Missing);
+        };
+        if !apply_change(&mut record, change) {
+            return Ok(Updated::Unchanged(record));
+        }
+        put_record(&tx, &record)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(Updated::Changed(record))
+    }
+
     async fn delete_workspace(&self, id: &str) -> Result<(), StorageError> {
         let tx = self.tx(&ALL, TransactionMode::Readwrite)?;
         for name in [WORKSPACES, SNAPSHOTS] {
-            let store = tx.object_store(name).map_err(map_err)?;
-            store.delete(id.to_owned()).primitive().map_err(map_err)?;
+            delete_key(&tx, name, id.to_owned())?;
         }
-        for name in [PENDING, RECEIVED] {
-            let store = tx.object_store(name).map_err(map_err)?;
-            store
-                .delete::<String, _>(prefix_range(id))
-                .primitive()
-                .map_err(map_err)?;
+        for name in [PENDING, RECEIVED, REMOTE_SNAPSHOTS, QUARANTINE, OUTBOX] {
+            delete_range(&tx, name, prefix_range(id))?;
         }
         tx.commit().await.map_err(map_err)
     }
 
     async fn load(&self, id: &str) -> Result<Option<LoadedState>, StorageError> {
         let tx = self.tx(&ALL, TransactionMode::Readonly)?;
-        let ws = tx.object_store(WORKSPACES).map_err(map_err)?;
-        let Some(record) = ws
-            .get(id.to_owned())
-            .primitive()
-            .map_err(map_err)?
-            .await
-            .map_err(map_err)?
-        else {
+        let Some(record) = get_record(&tx, id).await? else {
             return Ok(None);
         };
-        let record = record_from(record)?;
-        let snaps = tx.object_store(SNAPSHOTS).map_err(map_err)?;
-        let snapshot: Option<JsValue> = snaps
-            .get(id.to_owned())
-            .primitive()
-            .map_err(map_err)?
-            .await
-            .map_err(map_err)?;
-        let snapshot = snapshot.map(bytes_of).transpose()?;
-        let received = read_range(&tx, RECEIVED, id)
-            .await?
-            .into_iter()
-            .map(|(k, v)| {
-                k.parse::<u64>()
-                    .map(|seq| (seq, v))
-                    .map_err(|_| StorageError::Corrupt(format!("bad received key {k}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let snapshot = get_bytes(&tx, SNAPSHOTS, id.to_owned()).await?;
+        let mut received = Vec::new();
+        for (store, kind) in [
+            (REMOTE_SNAPSHOTS, PullRecordKind::Snapshot),
+            (RECEIVED, PullRecordKind::Update),
+        ] {
+            for (k, bytes) in read_range(&tx, store, id).await? {
+                received.push(RemoteRecord {
+                    seq: parse_seq(&k)?,
+                    kind,
+                    bytes,
+                });
+            }
+        }
+        received.sort_by_key(|r| r.seq);
         let pending = read_range(&tx, PENDING, id)
             .await?
             .into_iter()
             .map(|(key, bytes)| PendingUpdate { key, bytes })
             .collect();
+        let quarantined = read_keys(&tx, QUARANTINE, id)
+            .await?
+            .iter()
+            .map(|k| parse_seq(k))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(LoadedState {
             record,
             snapshot,
             received,
             pending,
+            quarantined,
         }))
     }
 
-    async fn append_pending(&self, id: &str, update: &PendingUpdate) -> Result<(), StorageError> {
-        let tx = self.tx(&[PENDING], TransactionMode::Readwrite)?;
-        let store = tx.object_store(PENDING).map_err(map_err)?;
-        store
-            .put(js_bytes(&update.bytes))
-            .with_key(format!("{id}/{}", update.key))
-            .primitive()
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)
+    async fn append_pending(&self, id: &str, bytes: &[u8]) -> Result<PendingUpdate, StorageError> {
+        let random = crate::ids::random_u64();
+        let tx = self.tx(&[WORKSPACES, PENDING], TransactionMode::Readwrite)?;
+        let mut record = get_record(&tx, id)
+            .await?
+            .ok_or_else(|| StorageError::Other(format!("workspace {id} is not stored")))?;
+        let key = pending_key(record.next_pending, random);
+        record.next_pending += 1;
+        put_record(&tx, &record)?;
+        put_bytes(&tx, PENDING, format!("{id}/{key}"), bytes)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(PendingUpdate {
+            key,
+            bytes: bytes.to_vec(),
+        })
     }
 
     async fn pending(&self, id: &str) -> Result<Vec<PendingUpdate>, StorageError> {
@@ -254,81 +364,110 @@ impl Store for IdbStore {
             .collect())
     }
 
-    async fn ack_pending(&self, id: &str, keys: &[String]) -> Result<(), StorageError> {
-        let tx = self.tx(&[PENDING], TransactionMode::Readwrite)?;
-        let store = tx.object_store(PENDING).map_err(map_err)?;
-        for key in keys {
-            store
-                .delete(format!("{id}/{key}"))
-                .primitive()
-                .map_err(map_err)?;
+    async fn acknowledge(&self, id: &str, acks: &[(String, u64)]) -> Result<(), StorageError> {
+        let tx = self.tx(&[WORKSPACES, PENDING, RECEIVED], TransactionMode::Readwrite)?;
+        let cursor = get_record(&tx, id)
+            .await?
+            .map_or(0, |r| r.last_pulled_seq);
+        for (key, seq) in acks {
+            let pending_key = format!("{id}/{key}");
+            let Some(bytes) = get_bytes(&tx, PENDING, pending_key.clone()).await? else {
+                continue;
+            };
+            if *seq > cursor && get_bytes(&tx, RECEIVED, seq_key(id, *seq)).await?.is_none() {
+                put_bytes(&tx, RECEIVED, seq_key(id, *seq), &bytes)?;
+            }
+            delete_key(&tx, PENDING, pending_key)?;
         }
         tx.commit().await.map_err(map_err)
     }
 
-    async fn put_received(
-        &self,
-        record: &WorkspaceRecord,
-        updates: &[(u64, Vec<u8>)],
-    ) -> Result<(), StorageError> {
-        let tx = self.tx(&[WORKSPACES, RECEIVED], TransactionMode::Readwrite)?;
-        let store = tx.object_store(RECEIVED).map_err(map_err)?;
-        for (seq, bytes) in updates {
-            store
-                .put(js_bytes(bytes))
-                .with_key(format!("{}/{seq:020}", record.id))
-                .primitive()
-                .map_err(map_err)?;
+    async fn store_page(&self, id: &str, page: &Page) -> Result<bool, StorageError> {
+        let tx = self.tx(
+            &[WORKSPACES, RECEIVED, REMOTE_SNAPSHOTS],
+            TransactionMode::Readwrite,
+        )?;
+        let Some(mut record) = get_record(&tx, id).await? else {
+            return Ok(false);
+        };
+        if (record.last_pulled_seq, record.chain_head) != page.from {
+            return Ok(false);
         }
-        let ws = tx.object_store(WORKSPACES).map_err(map_err)?;
-        ws.put(record_js(record)?)
-            .with_key(record.id.clone())
-            .primitive()
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)
+        (record.last_pulled_seq, record.chain_head) = page.to;
+        for r in &page.records {
+            let store = match r.kind {
+                PullRecordKind::Update => RECEIVED,
+                PullRecordKind::Snapshot => REMOTE_SNAPSHOTS,
+            };
+            put_bytes(&tx, store, seq_key(id, r.seq), &r.bytes)?;
+        }
+        put_record(&tx, &record)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
     }
 
     async fn received_len(&self, id: &str) -> Result<usize, StorageError> {
-        let tx = self.tx(&[RECEIVED], TransactionMode::Readonly)?;
-        let store = tx.object_store(RECEIVED).map_err(map_err)?;
-        let n: u32 = store
-            .count()
-            .with_query::<String, _>(prefix_range(id))
-            .primitive()
-            .map_err(map_err)?
-            .await
-            .map_err(map_err)?;
-        Ok(n as usize)
+        let tx = self.tx(&[RECEIVED, REMOTE_SNAPSHOTS], TransactionMode::Readonly)?;
+        Ok(count(&tx, RECEIVED, id).await? + count(&tx, REMOTE_SNAPSHOTS, id).await?)
     }
 
-    async fn compact(&self, id: &str, snapshot: &[u8], covers: u64) -> Result<(), StorageError> {
-        let tx = self.tx(&[SNAPSHOTS, RECEIVED], TransactionMode::Readwrite)?;
-        let snaps = tx.object_store(SNAPSHOTS).map_err(map_err)?;
-        snaps
-            .put(js_bytes(snapshot))
-            .with_key(id.to_owned())
-            .primitive()
-            .map_err(map_err)?;
-        let received = tx.object_store(RECEIVED).map_err(map_err)?;
-        received
-            .delete::<String, _>(KeyRange::Bound(
-                format!("{id}/"),
-                false,
-                format!("{id}/{covers:020}"),
-                false,
-            ))
-            .primitive()
-            .map_err(map_err)?;
+    async fn compact(&self, id: &str, c: &Compaction) -> Result<bool, StorageError> {
+        let tx = self.tx(
+            &[WORKSPACES, SNAPSHOTS, RECEIVED, REMOTE_SNAPSHOTS, OUTBOX],
+            TransactionMode::Readwrite,
+        )?;
+        let Some(mut record) = get_record(&tx, id).await? else {
+            return Ok(false);
+        };
+        if c.covers < record.snapshot_covers || c.covers > record.last_pulled_seq {
+            return Ok(false);
+        }
+        record.snapshot_covers = c.covers;
+        put_record(&tx, &record)?;
+        put_bytes(&tx, SNAPSHOTS, id.to_owned(), &c.snapshot)?;
+        delete_range(&tx, RECEIVED, upto_range(id, c.covers))?;
+        delete_range(&tx, REMOTE_SNAPSHOTS, upto_range(id, c.covers))?;
+        if c.upload {
+            delete_range(&tx, OUTBOX, prefix_range(id))?;
+            put_bytes(&tx, OUTBOX, seq_key(id, c.covers), &c.snapshot)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn quarantine(&self, id: &str, seqs: &[u64]) -> Result<(), StorageError> {
+        let tx = self.tx(
+            &[RECEIVED, REMOTE_SNAPSHOTS, QUARANTINE],
+            TransactionMode::Readwrite,
+        )?;
+        for seq in seqs {
+            for store in [RECEIVED, REMOTE_SNAPSHOTS] {
+                if let Some(bytes) = get_bytes(&tx, store, seq_key(id, *seq)).await? {
+                    put_bytes(&tx, QUARANTINE, seq_key(id, *seq), &bytes)?;
+                    delete_key(&tx, store, seq_key(id, *seq))?;
+                }
+            }
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn outbox(&self, id: &str) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
+        let tx = self.tx(&[OUTBOX], TransactionMode::Readonly)?;
+        match read_range(&tx, OUTBOX, id).await?.into_iter().next() {
+            Some((k, bytes)) => Ok(Some((parse_seq(&k)?, bytes))),
+            None => Ok(None),
+        }
+    }
+
+    async fn clear_outbox(&self, id: &str, covers: u64) -> Result<(), StorageError> {
+        let tx = self.tx(&[OUTBOX], TransactionMode::Readwrite)?;
+        delete_key(&tx, OUTBOX, seq_key(id, covers))?;
         tx.commit().await.map_err(map_err)
     }
 }
 
-/// Reads `(key without the "{id}/" prefix, bytes)` of every record under a workspace.
-async fn read_range(
-    tx: &indexed_db_futures::transaction::Transaction<'_>,
-    store_name: &str,
-    id: &str,
-) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+/// Reads the keys (without the "{id}/" prefix) of every record under a workspace.
+async fn read_keys(tx: &Tx<'_>, store_name: &str, id: &str) -> Result<Vec<String>, StorageError> {
     let store = tx.object_store(store_name).map_err(map_err)?;
     let keys: Vec<String> = store
         .get_all_keys::<String>()
@@ -339,6 +478,21 @@ async fn read_range(
         .map_err(map_err)?
         .collect::<Result<Vec<String>, _>>()
         .map_err(map_err)?;
+    let prefix = format!("{id}/");
+    Ok(keys
+        .into_iter()
+        .map(|k| k.strip_prefix(&prefix).unwrap_or(&k).to_owned())
+        .collect())
+}
+
+/// Reads `(key without the "{id}/" prefix, bytes)` of every record under a workspace.
+async fn read_range(
+    tx: &Tx<'_>,
+    store_name: &str,
+    id: &str,
+) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+    let keys = read_keys(tx, store_name, id).await?;
+    let store = tx.object_store(store_name).map_err(map_err)?;
     let values: Vec<JsValue> = store
         .get_all::<JsValue>()
         .with_query::<String, _>(prefix_range(id))
@@ -353,12 +507,8 @@ async fn read_range(
             "keys and values changed during a read".into(),
         ));
     }
-    let prefix = format!("{id}/");
     keys.into_iter()
         .zip(values)
-        .map(|(k, v)| {
-            let short = k.strip_prefix(&prefix).unwrap_or(&k).to_owned();
-            Ok((short, bytes_of(v)?))
-        })
+        .map(|(k, v)| Ok((k, bytes_of(v)?)))
         .collect()
 }

@@ -1,17 +1,24 @@
-//! In-memory [`Store`], the twin of the IndexedDB store for native tests. It can be told to fail
-//! writes with a full quota, to test that errors surface and nothing is lost.
+//! In-memory [`Store`], the twin of the IndexedDB store for native tests and the fault simulation.
+//! Clones share the same data, like tabs on one database. It can be told to fail writes with a full
+//! quota, to test that errors surface and nothing is lost.
 
-use super::{LoadedState, PendingUpdate, StorageError, Store, WorkspaceRecord};
+use super::{
+    apply_change, pending_key, Change, Compaction, LoadedState, Page, PendingUpdate, RemoteRecord,
+    StorageError, Store, Updated, WorkspaceRecord,
+};
+use shared_schema::frame::PullRecordKind;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Inner {
     workspaces: BTreeMap<String, WorkspaceRecord>,
     snapshots: BTreeMap<String, Vec<u8>>,
     pending: BTreeMap<(String, String), Vec<u8>>,
-    received: BTreeMap<(String, u64), Vec<u8>>,
+    received: BTreeMap<(String, u64), (PullRecordKind, Vec<u8>)>,
+    quarantine: BTreeMap<(String, u64), Vec<u8>>,
+    outbox: BTreeMap<String, (u64, Vec<u8>)>,
 }
 
 /// An in-memory store. Clones share the same data, like two tabs on one database.
@@ -32,20 +39,31 @@ impl MemoryStore {
         self.full.set(full);
     }
 
-    fn write(&self) -> Result<std::cell::RefMut<'_, Inner>, StorageError> {
+    /// Runs one write transaction: on an error nothing changes.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Inner) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
         if self.full.get() {
             return Err(StorageError::QuotaExceeded);
         }
-        Ok(self.inner.borrow_mut())
+        let mut inner = self.inner.borrow_mut();
+        let mut tx = inner.clone();
+        let out = f(&mut tx)?;
+        *inner = tx;
+        Ok(out)
     }
 }
 
 impl Store for MemoryStore {
-    async fn put_workspace(&self, record: &WorkspaceRecord) -> Result<(), StorageError> {
-        self.write()?
-            .workspaces
-            .insert(record.id.clone(), record.clone());
-        Ok(())
+    async fn create_workspace(&self, record: &WorkspaceRecord) -> Result<bool, StorageError> {
+        self.write(|i| {
+            if i.workspaces.contains_key(&record.id) {
+                return Ok(false);
+            }
+            i.workspaces.insert(record.id.clone(), record.clone());
+            Ok(true)
+        })
     }
 
     async fn get_workspace(&self, id: &str) -> Result<Option<WorkspaceRecord>, StorageError> {
@@ -56,12 +74,28 @@ impl Store for MemoryStore {
         Ok(self.inner.borrow().workspaces.values().cloned().collect())
     }
 
+    async fn update_workspace(&self, id: &str, change: &Change) -> Result<Updated, StorageError> {
+        let current = self.inner.borrow().workspaces.get(id).cloned();
+        let Some(mut record) = current else {
+            return Ok(Updated::Missing);
+        };
+        if !apply_change(&mut record, change) {
+            return Ok(Updated::Unchanged(record));
+        }
+        self.write(|i| {
+            i.workspaces.insert(id.to_owned(), record.clone());
+            Ok(Updated::Changed(record))
+        })
+    }
+
     async fn delete_workspace(&self, id: &str) -> Result<(), StorageError> {
         let mut inner = self.inner.borrow_mut();
         inner.workspaces.remove(id);
         inner.snapshots.remove(id);
+        inner.outbox.remove(id);
         inner.pending.retain(|(ws, _), _| ws != id);
         inner.received.retain(|(ws, _), _| ws != id);
+        inner.quarantine.retain(|(ws, _), _| ws != id);
         Ok(())
     }
 
@@ -75,46 +109,76 @@ impl Store for MemoryStore {
             snapshot: inner.snapshots.get(id).cloned(),
             received: inner
                 .received
-                .iter()
-                .filter(|((ws, _), _)| ws == id)
-                .map(|((_, seq), b)| (*seq, b.clone()))
+                .range((id.to_owned(), 0)..=(id.to_owned(), u64::MAX))
+                .map(|((_, seq), (kind, bytes))| RemoteRecord {
+                    seq: *seq,
+                    kind: *kind,
+                    bytes: bytes.clone(),
+                })
                 .collect(),
             pending: pending_of(&inner, id),
+            quarantined: inner
+                .quarantine
+                .range((id.to_owned(), 0)..=(id.to_owned(), u64::MAX))
+                .map(|((_, seq), _)| *seq)
+                .collect(),
         }))
     }
 
-    async fn append_pending(&self, id: &str, update: &PendingUpdate) -> Result<(), StorageError> {
-        self.write()?
-            .pending
-            .insert((id.to_owned(), update.key.clone()), update.bytes.clone());
-        Ok(())
+    async fn append_pending(&self, id: &str, bytes: &[u8]) -> Result<PendingUpdate, StorageError> {
+        let random = crate::ids::random_u64();
+        self.write(|i| {
+            let record = i
+                .workspaces
+                .get_mut(id)
+                .ok_or_else(|| StorageError::Other(format!("workspace {id} is not stored")))?;
+            let key = pending_key(record.next_pending, random);
+            record.next_pending += 1;
+            i.pending
+                .insert((id.to_owned(), key.clone()), bytes.to_vec());
+            Ok(PendingUpdate {
+                key,
+                bytes: bytes.to_vec(),
+            })
+        })
     }
 
     async fn pending(&self, id: &str) -> Result<Vec<PendingUpdate>, StorageError> {
         Ok(pending_of(&self.inner.borrow(), id))
     }
 
-    async fn ack_pending(&self, id: &str, keys: &[String]) -> Result<(), StorageError> {
-        let mut inner = self.inner.borrow_mut();
-        for key in keys {
-            inner.pending.remove(&(id.to_owned(), key.clone()));
-        }
-        Ok(())
+    async fn acknowledge(&self, id: &str, acks: &[(String, u64)]) -> Result<(), StorageError> {
+        self.write(|i| {
+            let cursor = i.workspaces.get(id).map_or(0, |r| r.last_pulled_seq);
+            for (key, seq) in acks {
+                let Some(bytes) = i.pending.remove(&(id.to_owned(), key.clone())) else {
+                    continue;
+                };
+                if *seq > cursor {
+                    i.received
+                        .entry((id.to_owned(), *seq))
+                        .or_insert((PullRecordKind::Update, bytes));
+                }
+            }
+            Ok(())
+        })
     }
 
-    async fn put_received(
-        &self,
-        record: &WorkspaceRecord,
-        updates: &[(u64, Vec<u8>)],
-    ) -> Result<(), StorageError> {
-        let mut inner = self.write()?;
-        for (seq, bytes) in updates {
-            inner
-                .received
-                .insert((record.id.clone(), *seq), bytes.clone());
-        }
-        inner.workspaces.insert(record.id.clone(), record.clone());
-        Ok(())
+    async fn store_page(&self, id: &str, page: &Page) -> Result<bool, StorageError> {
+        self.write(|i| {
+            let Some(record) = i.workspaces.get_mut(id) else {
+                return Ok(false);
+            };
+            if (record.last_pulled_seq, record.chain_head) != page.from {
+                return Ok(false);
+            }
+            (record.last_pulled_seq, record.chain_head) = page.to;
+            for r in &page.records {
+                i.received
+                    .insert((id.to_owned(), r.seq), (r.kind, r.bytes.clone()));
+            }
+            Ok(true)
+        })
     }
 
     async fn received_len(&self, id: &str) -> Result<usize, StorageError> {
@@ -122,26 +186,60 @@ impl Store for MemoryStore {
             .inner
             .borrow()
             .received
-            .keys()
-            .filter(|(ws, _)| ws == id)
+            .range((id.to_owned(), 0)..=(id.to_owned(), u64::MAX))
             .count())
     }
 
-    async fn compact(&self, id: &str, snapshot: &[u8], covers: u64) -> Result<(), StorageError> {
-        let mut inner = self.write()?;
-        inner.snapshots.insert(id.to_owned(), snapshot.to_vec());
-        inner
-            .received
-            .retain(|(ws, seq), _| ws != id || *seq > covers);
-        Ok(())
+    async fn compact(&self, id: &str, c: &Compaction) -> Result<bool, StorageError> {
+        self.write(|i| {
+            let Some(record) = i.workspaces.get_mut(id) else {
+                return Ok(false);
+            };
+            if c.covers < record.snapshot_covers || c.covers > record.last_pulled_seq {
+                return Ok(false);
+            }
+            record.snapshot_covers = c.covers;
+            i.snapshots.insert(id.to_owned(), c.snapshot.clone());
+            i.received
+                .retain(|(ws, seq), _| ws != id || *seq > c.covers);
+            if c.upload {
+                i.outbox
+                    .insert(id.to_owned(), (c.covers, c.snapshot.clone()));
+            }
+            Ok(true)
+        })
+    }
+
+    async fn quarantine(&self, id: &str, seqs: &[u64]) -> Result<(), StorageError> {
+        self.write(|i| {
+            for seq in seqs {
+                if let Some((_, bytes)) = i.received.remove(&(id.to_owned(), *seq)) {
+                    i.quarantine.insert((id.to_owned(), *seq), bytes);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    async fn outbox(&self, id: &str) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
+        Ok(self.inner.borrow().outbox.get(id).cloned())
+    }
+
+    async fn clear_outbox(&self, id: &str, covers: u64) -> Result<(), StorageError> {
+        self.write(|i| {
+            if i.outbox.get(id).is_some_and(|(c, _)| *c == covers) {
+                i.outbox.remove(id);
+            }
+            Ok(())
+        })
     }
 }
 
 fn pending_of(inner: &Inner, id: &str) -> Vec<PendingUpdate> {
     inner
         .pending
-        .iter()
-        .filter(|((ws, _), _)| ws == id)
+        .range((id.to_owned(), String::new())..)
+        .take_while(|((ws, _), _)| ws == id)
         .map(|((_, key), bytes)| PendingUpdate {
             key: key.clone(),
             bytes: bytes.clone(),

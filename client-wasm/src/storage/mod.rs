@@ -1,9 +1,15 @@
-//! Local storage of workspaces (design §2), behind one small async trait.
+//! Local storage of workspaces (design §2), behind one small async trait. Loro-free: the sync
+//! worker uses it too, and moves bytes only.
 //!
-//! Four logical stores: `workspaces` (metadata), `snapshots` (latest local snapshot),
-//! `pending` (local updates not yet acknowledged by the server) and `received` (remote updates
-//! applied since the last local snapshot). [`MemoryStore`] is the in-memory twin used by native
-//! tests; `IdbStore` (wasm32 only) keeps them in IndexedDB.
+//! Logical stores: `workspaces` (metadata), `snapshots` (latest local snapshot), `pending` (local
+//! updates not yet acknowledged by the server), `received` (remote updates and snapshots since the
+//! local snapshot), `quarantine` (remote records the engine could not read: kept, never applied)
+//! and `outbox` (a compaction snapshot waiting to be uploaded).
+//!
+//! Every method is one atomic transaction, and every change to a record is a read-modify-write
+//! *inside* that transaction ([`apply_change`], [`Store::store_page`]'s cursor check): no caller
+//! ever writes back a record it read before an `await`. [`MemoryStore`] is the in-memory twin used
+//! by native tests and the fault simulation; `IdbStore` (wasm32 only) keeps them in IndexedDB.
 
 mod memory;
 pub use memory::MemoryStore;
@@ -14,6 +20,7 @@ pub mod idb;
 pub use idb::IdbStore;
 
 use serde::{Deserialize, Serialize};
+use shared_schema::frame::PullRecordKind;
 use shared_schema::{Chain, Role};
 use thiserror::Error;
 
@@ -51,22 +58,55 @@ pub struct WorkspaceRecord {
     pub token: Option<String>,
     /// Server base URL, if the workspace syncs.
     pub server_url: Option<String>,
-    /// Highest seq pulled from the server.
+    /// Highest seq pulled from the server. Never decreases.
     pub last_pulled_seq: u64,
     /// Chain value at `last_pulled_seq`.
     pub chain_head: Chain,
     /// Schema version of the document after the last open.
     pub schema_version: i64,
-    /// This device's Loro peer id for this workspace.
-    pub peer_id: u64,
+    /// Counter of the next pending key: pending order is causal order on this device.
+    #[serde(default)]
+    pub next_pending: u64,
+    /// The seq the local snapshot covers (received records ≤ it are in the snapshot).
+    #[serde(default)]
+    pub snapshot_covers: u64,
+}
+
+impl WorkspaceRecord {
+    /// A new local workspace owned by this device, with no server yet.
+    pub fn new_local(id: &str, name: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            role: Role::Master,
+            token: None,
+            server_url: None,
+            last_pulled_seq: 0,
+            chain_head: Chain::genesis(),
+            schema_version: 0,
+            next_pending: 0,
+            snapshot_covers: 0,
+        }
+    }
 }
 
 /// A local update waiting for the server's acknowledgement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingUpdate {
-    /// Idempotency key (also its order: keys sort by creation time).
+    /// Idempotency key; keys sort in the order the updates were made on this device.
     pub key: String,
     /// Loro update bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// A record pulled from the server (or acknowledged by it), kept until a local snapshot covers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteRecord {
+    /// Server seq (a snapshot's `covers`).
+    pub seq: u64,
+    /// Update or snapshot.
+    pub kind: PullRecordKind,
+    /// Opaque bytes, exactly as the server stores them.
     pub bytes: Vec<u8>,
 }
 
@@ -75,41 +115,218 @@ pub struct PendingUpdate {
 pub struct LoadedState {
     /// Metadata.
     pub record: WorkspaceRecord,
-    /// Latest local snapshot.
+    /// Latest local snapshot (covers `record.snapshot_covers`).
     pub snapshot: Option<Vec<u8>>,
-    /// Remote updates since the snapshot, by seq.
-    pub received: Vec<(u64, Vec<u8>)>,
-    /// Local updates not yet acknowledged.
+    /// Remote records since the snapshot, by seq.
+    pub received: Vec<RemoteRecord>,
+    /// Local updates not yet acknowledged, in causal order.
     pub pending: Vec<PendingUpdate>,
+    /// Seqs of remote records that could not be read.
+    pub quarantined: Vec<u64>,
+}
+
+/// A verified pull page to store: it applies only if the cursor is still `from`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// Cursor (seq, chain) the page was pulled after.
+    pub from: (u64, Chain),
+    /// Cursor after the page.
+    pub to: (u64, Chain),
+    /// Its records.
+    pub records: Vec<RemoteRecord>,
+}
+
+/// A compaction: the local snapshot becomes `snapshot`, which holds exactly the previous local
+/// snapshot and the received records ≤ `covers`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compaction {
+    /// Snapshot bytes.
+    pub snapshot: Vec<u8>,
+    /// The seq it covers.
+    pub covers: u64,
+    /// Also queue it for upload to the server (master devices only).
+    pub upload: bool,
+}
+
+/// One change to a workspace's metadata, applied inside the store's transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Sync with a server under a token (join link, or registering the workspace). Applies only
+    /// when the device has no token yet or the new role is stronger: a link never replaces a
+    /// stronger or equal token.
+    Remote {
+        /// Server base URL.
+        server_url: String,
+        /// Token.
+        token: String,
+        /// Its role.
+        role: Role,
+    },
+    /// A rotated token replaces `old` (and only `old`).
+    Token {
+        /// The token the rotation was made with.
+        old: String,
+        /// The new token.
+        new: String,
+    },
+    /// The display name.
+    Name(String),
+    /// The document's schema version after an open.
+    SchemaVersion(i64),
+}
+
+/// What [`Store::update_workspace`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Updated {
+    /// The change applied; the record as stored now.
+    Changed(WorkspaceRecord),
+    /// The change did not apply (a weaker token, a stale rotation); the record as stored.
+    Unchanged(WorkspaceRecord),
+    /// No such workspace.
+    Missing,
+}
+
+fn rank(role: Role) -> u8 {
+    match role {
+        Role::Read => 0,
+        Role::Write => 1,
+        Role::Master => 2,
+    }
+}
+
+/// Applies a change to a record; false when the rules refuse it (the one statement of those rules,
+/// used by every store inside its transaction).
+pub fn apply_change(record: &mut WorkspaceRecord, change: &Change) -> bool {
+    match change {
+        Change::Remote {
+            server_url,
+            token,
+            role,
+        } => {
+            // A local-only workspace (no token) is owned here: only a master token may attach it.
+            let stronger = match record.token {
+                None => rank(*role) >= rank(record.role),
+                Some(_) => rank(*role) > rank(record.role),
+            };
+            let same_server = record.server_url.is_none()
+                || record.server_url.as_deref() == Some(server_url.as_str());
+            if !stronger || !same_server {
+                return false;
+            }
+            record.server_url = Some(server_url.clone());
+            record.token = Some(token.clone());
+            record.role = *role;
+            true
+        }
+        Change::Token { old, new } => {
+            if record.token.as_deref() != Some(old.as_str()) {
+                return false;
+            }
+            record.token = Some(new.clone());
+            true
+        }
+        Change::Name(name) => {
+            let changed = &record.name != name;
+            record.name = name.clone();
+            changed
+        }
+        Change::SchemaVersion(v) => {
+            let changed = record.schema_version != *v;
+            record.schema_version = *v;
+            changed
+        }
+    }
+}
+
+/// The idempotency key of the `n`-th pending update of a device: sorts by `n` (and after keys of
+/// older versions, which started with a digit), unique across devices by its random tail.
+pub fn pending_key(n: u64, random: u64) -> String {
+    format!("c{n:016x}-{:012x}", random & 0xffff_ffff_ffff)
 }
 
 /// Async storage of workspaces. Every method is one atomic transaction.
 #[allow(async_fn_in_trait)]
 pub trait Store {
-    /// Creates or replaces a workspace's metadata.
-    async fn put_workspace(&self, record: &WorkspaceRecord) -> Result<(), StorageError>;
+    /// Stores a new workspace; false (and nothing written) when the id is taken.
+    async fn create_workspace(&self, record: &WorkspaceRecord) -> Result<bool, StorageError>;
     /// Reads one workspace's metadata.
     async fn get_workspace(&self, id: &str) -> Result<Option<WorkspaceRecord>, StorageError>;
     /// Lists every workspace.
     async fn list_workspaces(&self) -> Result<Vec<WorkspaceRecord>, StorageError>;
+    /// Changes one field group of a workspace's metadata ([`apply_change`]).
+    async fn update_workspace(&self, id: &str, change: &Change) -> Result<Updated, StorageError>;
     /// Forgets a workspace and all its data.
     async fn delete_workspace(&self, id: &str) -> Result<(), StorageError>;
     /// Loads everything of a workspace in one read transaction.
     async fn load(&self, id: &str) -> Result<Option<LoadedState>, StorageError>;
-    /// Appends one local update.
-    async fn append_pending(&self, id: &str, update: &PendingUpdate) -> Result<(), StorageError>;
-    /// Lists pending updates in key order.
+    /// Appends one local update under the next causal key (allocated in the same transaction).
+    async fn append_pending(&self, id: &str, bytes: &[u8]) -> Result<PendingUpdate, StorageError>;
+    /// Lists pending updates in causal order.
     async fn pending(&self, id: &str) -> Result<Vec<PendingUpdate>, StorageError>;
-    /// Deletes acknowledged pending updates.
-    async fn ack_pending(&self, id: &str, keys: &[String]) -> Result<(), StorageError>;
-    /// Stores pulled updates and the new pull position together.
-    async fn put_received(
-        &self,
-        record: &WorkspaceRecord,
-        updates: &[(u64, Vec<u8>)],
-    ) -> Result<(), StorageError>;
-    /// How many pulled updates are stored since the last local snapshot.
+    /// The server stored these pending updates at these seqs: each moves from `pending` to
+    /// `received` (so the edit stays on this device until a snapshot covers it).
+    async fn acknowledge(&self, id: &str, acks: &[(String, u64)]) -> Result<(), StorageError>;
+    /// Stores a verified page and moves the cursor, only if the cursor is still `page.from`;
+    /// false otherwise (another tab or worker stored it first).
+    async fn store_page(&self, id: &str, page: &Page) -> Result<bool, StorageError>;
+    /// How many remote records are stored since the last local snapshot.
     async fn received_len(&self, id: &str) -> Result<usize, StorageError>;
-    /// Writes a local snapshot and drops received updates it covers (`seq <= covers`).
-    async fn compact(&self, id: &str, snapshot: &[u8], covers: u64) -> Result<(), StorageError>;
+    /// Replaces the local snapshot and drops the received records it covers; false (nothing
+    /// written) when a snapshot covering more is already stored or `covers` is past the cursor.
+    async fn compact(&self, id: &str, compaction: &Compaction) -> Result<bool, StorageError>;
+    /// Moves remote records that cannot be read out of `received` into `quarantine`.
+    async fn quarantine(&self, id: &str, seqs: &[u64]) -> Result<(), StorageError>;
+    /// The compaction snapshot waiting for upload: (covers, bytes).
+    async fn outbox(&self, id: &str) -> Result<Option<(u64, Vec<u8>)>, StorageError>;
+    /// Drops the outbox snapshot if it still covers `covers`.
+    async fn clear_outbox(&self, id: &str, covers: u64) -> Result<(), StorageError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_never_replaces_a_stronger_or_equal_token() {
+        let mut r = WorkspaceRecord::new_local("w", "n");
+        let remote = |token: &str, role| Change::Remote {
+            server_url: "http://s".into(),
+            token: token.into(),
+            role,
+        };
+        assert!(apply_change(&mut r, &remote("m", Role::Master)));
+        assert!(!apply_change(&mut r, &remote("junk", Role::Read)));
+        assert!(!apply_change(&mut r, &remote("other-master", Role::Master)));
+        assert_eq!(r.token.as_deref(), Some("m"));
+        let mut owned_here = WorkspaceRecord::new_local("w", "n");
+        assert!(!apply_change(&mut owned_here, &remote("junk", Role::Read)));
+        let mut reader = WorkspaceRecord {
+            role: Role::Read,
+            ..WorkspaceRecord::new_local("w", "n")
+        };
+        assert!(apply_change(&mut reader, &remote("r", Role::Read)));
+        assert!(apply_change(&mut reader, &remote("w", Role::Write)));
+        assert_eq!((reader.role, reader.token.as_deref()), (Role::Write, Some("w")));
+    }
+
+    #[test]
+    fn a_stale_rotation_does_not_write_back_an_old_token() {
+        let mut r = WorkspaceRecord::new_local("w", "n");
+        r.token = Some("t2".into());
+        let stale = Change::Token {
+            old: "t1".into(),
+            new: "t1b".into(),
+        };
+        assert!(!apply_change(&mut r, &stale));
+        assert_eq!(r.token.as_deref(), Some("t2"));
+    }
+
+    #[test]
+    fn pending_keys_sort_by_counter_and_after_old_time_keys() {
+        let a = pending_key(9, 0xffff_ffff_ffff_ffff);
+        let b = pending_key(10, 0);
+        assert!(a < b);
+        assert!("1763900000000-0001-abcdefabcdef" < a.as_str());
+        assert!(b.len() <= 64);
+    }
 }

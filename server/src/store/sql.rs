@@ -53,14 +53,10 @@ macro_rules! impl_store {
             async fn push(&self, ws: &str, token_id: &str, records: &[PushRecord], now: i64) -> Result<PushReply, StoreError> {
                 let _guard = self.write_guard().await;
                 let mut tx = self.pool.begin().await?;
-                let (mut head, chain_bytes) = lock_workspace(&mut tx, ws).await?;
-                let mut chain = chain_of(&chain_bytes)?;
-                let start_head = head;
-                let mut seqs = Vec::with_capacity(records.len());
-                let mut fresh: std::collections::HashMap<&[u8], u64> = Default::default();
+                let (start_head, chain_bytes) = lock_workspace(&mut tx, ws).await?;
+                let mut known: std::collections::HashMap<Vec<u8>, u64> = Default::default();
                 for r in records {
-                    if let Some(seq) = fresh.get(r.key.as_slice()) {
-                        seqs.push(*seq);
+                    if known.contains_key(&r.key) {
                         continue;
                     }
                     let existing: Option<(i64,)> = sqlx::query_as(
@@ -71,28 +67,29 @@ macro_rules! impl_store {
                     .fetch_optional(&mut *tx)
                     .await?;
                     if let Some((seq,)) = existing {
-                        seqs.push(to_u64(seq));
-                        continue;
+                        known.insert(r.key.clone(), to_u64(seq));
                     }
-                    head += 1;
-                    chain = chain.next(&r.bytes);
+                }
+                let assigned = shared_schema::log::assign_batch(start_head, chain_of(&chain_bytes)?, records, &known)
+                    .map_err(|e| StoreError::Conflict(e.to_string()))?;
+                for f in &assigned.fresh {
+                    let r = &records[f.index];
                     sqlx::query(
                         "INSERT INTO updates (workspace_id, seq, bytes, size, idempotency_key, chain, token_id, created_at) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                     )
                     .bind(ws)
-                    .bind(to_i64(head))
+                    .bind(to_i64(f.seq))
                     .bind(r.bytes.as_slice())
                     .bind(i32::try_from(r.bytes.len()).unwrap_or(i32::MAX))
                     .bind(r.key.as_slice())
-                    .bind(chain.as_bytes().to_vec())
+                    .bind(f.chain.as_bytes().to_vec())
                     .bind(token_id)
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
-                    fresh.insert(r.key.as_slice(), head);
-                    seqs.push(head);
                 }
+                let (head, chain, seqs) = (assigned.head, assigned.chain, assigned.seqs);
                 if head != start_head {
                     sqlx::query("UPDATE workspaces SET head_seq = $1, chain = $2 WHERE id = $3")
                         .bind(to_i64(head))
@@ -122,7 +119,7 @@ macro_rules! impl_store {
                     .fetch_optional(&self.pool)
                     .await?;
                     if let Some((seq, chain, bytes)) = snap {
-                        size += bytes.len();
+                        size += shared_schema::log::record_size(bytes.len());
                         records.push(PullRecord { kind: PullRecordKind::Snapshot, seq: to_u64(seq), chain: chain_of(&chain)?, bytes });
                         after = to_u64(seq);
                     }
@@ -138,11 +135,11 @@ macro_rules! impl_store {
                     .await?;
                     let n = rows.len();
                     for (seq, chain, bytes) in rows {
-                        if !records.is_empty() && size + bytes.len() > limit_bytes {
+                        if !shared_schema::log::page_admits(records.len(), size, bytes.len(), limit_bytes) {
                             more = true;
                             break;
                         }
-                        size += bytes.len();
+                        size += shared_schema::log::record_size(bytes.len());
                         after = to_u64(seq);
                         records.push(PullRecord { kind: PullRecordKind::Update, seq: after, chain: chain_of(&chain)?, bytes });
                     }
@@ -165,12 +162,8 @@ macro_rules! impl_store {
                     .bind(ws)
                     .fetch_one(&mut *tx)
                     .await?;
-                if covers > head {
-                    return Err(StoreError::Conflict(format!("covers={covers} is past the head seq {head}: pull first")));
-                }
-                if covers < to_u64(old_covers) {
-                    return Err(StoreError::Conflict(format!("a newer snapshot (covers={old_covers}) is already stored")));
-                }
+                shared_schema::log::check_covers(covers, head, to_u64(old_covers))
+                    .map_err(|e| StoreError::Conflict(e.to_string()))?;
                 let chain: Vec<u8> = if covers == 0 {
                     Chain::genesis().as_bytes().to_vec()
                 } else {

@@ -60,9 +60,20 @@ pub fn NotebooksPage(ui: Ui, on_open: impl Fn() + Copy + Send + Sync + 'static) 
                 </form>
             </Show>
             <button data-testid="leave" on:click=move |_| {
-                if confirm("Forget this notebook on this device? Copies on the server and other devices stay.") {
-                    spawn_local(api::leave_workspace(ui, ui.ws.get_untracked()));
-                }
+                spawn_local(async move {
+                    let unsynced = api::unsynced_edits().await;
+                    let question = if unsynced > 0 {
+                        format!("{unsynced} edits of this notebook are only on this device (not on the server). Forget it anyway? A backup of this device's copy is downloaded first.")
+                    } else {
+                        "Forget this notebook on this device? Copies on the server and other devices stay.".to_string()
+                    };
+                    if confirm(&question) {
+                        if unsynced > 0 {
+                            api::download_local_backup(ui);
+                        }
+                        api::leave_workspace(ui, ui.ws.get_untracked()).await;
+                    }
+                });
             }>"Forget on this device"</button>
             <Show when=move || ui.synced.get() && ui.master.get()>
                 <button data-testid="delete-remote" class="danger" on:click=move |_| {

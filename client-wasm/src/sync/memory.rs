@@ -1,0 +1,359 @@
+//! [`MemoryServer`]: the in-memory twin of `hearth-server`, as [`MemoryStore`] is the twin of
+//! IndexedDB. It keeps workspaces, tokens and logs in memory and applies the server's own log rules
+//! (`shared_schema::log`: seqs, key dedupe, page cut, snapshot covers) and its role checks, so the
+//! sync core's tests and the fault simulation run against the rules production runs. It never
+//! decodes Loro.
+//!
+//! [`MemoryStore`]: crate::storage::MemoryStore
+
+use super::{Pulled, Remote, Transport, TransportError};
+use shared_schema::api::{CreatedWorkspace, JoinInfo, MintedToken, PushReply};
+use shared_schema::frame::{self, PullRecord, PullRecordKind};
+use shared_schema::log::{self, LogError};
+use shared_schema::{Chain, ErrorCode, Role};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+/// One stored update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredUpdate {
+    /// Idempotency key.
+    pub key: Vec<u8>,
+    /// Bytes.
+    pub bytes: Vec<u8>,
+    /// Chain after it.
+    pub chain: Chain,
+    /// When it was stored (server clock, seconds).
+    pub at: u64,
+}
+
+/// One workspace's log.
+#[derive(Debug, Clone, Default)]
+pub struct Log {
+    /// Head seq.
+    pub head: u64,
+    /// Chain at the head.
+    pub chain: Chain,
+    /// Stored updates by seq.
+    pub updates: BTreeMap<u64, StoredUpdate>,
+    /// Every idempotency key ever stored → its seq (kept after the update is dropped).
+    pub keys: HashMap<Vec<u8>, u64>,
+    /// The snapshot: (covers, chain at covers, bytes, stored at).
+    pub snapshot: Option<(u64, Chain, Vec<u8>, u64)>,
+}
+
+#[derive(Debug, Clone)]
+struct Token {
+    ws: String,
+    role: Role,
+    revoked: bool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    logs: BTreeMap<String, Log>,
+    tokens: HashMap<String, Token>,
+    minted: u64,
+    now: u64,
+}
+
+/// Limits of the twin, as the server's configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest push body (`HEARTH_MAX_UPDATE_BYTES`).
+    pub max_push: usize,
+    /// Largest pull page (`HEARTH_MAX_PULL_BYTES`).
+    pub max_pull: usize,
+    /// Seconds a covered update is kept after its snapshot (`HEARTH_RETENTION_SECS`).
+    pub retention: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_push: 4 * 1024 * 1024,
+            max_pull: 8 * 1024 * 1024,
+            retention: 7 * 24 * 3600,
+        }
+    }
+}
+
+/// The in-memory server. Clones share state (several clients of one server).
+#[derive(Clone, Default)]
+pub struct MemoryServer {
+    state: Rc<RefCell<State>>,
+    limits: Rc<RefCell<Limits>>,
+}
+
+fn api(code: ErrorCode, message: impl Into<String>) -> TransportError {
+    TransportError::Api {
+        status: code.http_status(),
+        code,
+        message: message.into(),
+    }
+}
+
+impl MemoryServer {
+    /// A server with the default limits.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Changes the limits.
+    pub fn set_limits(&self, limits: Limits) {
+        *self.limits.borrow_mut() = limits;
+    }
+
+    /// Moves the server clock forward (retention).
+    pub fn advance_clock(&self, secs: u64) {
+        self.state.borrow_mut().now += secs;
+    }
+
+    /// Mints a token for `ws` (as the owner would).
+    pub fn mint(&self, ws: &str, role: Role) -> String {
+        let mut s = self.state.borrow_mut();
+        s.minted += 1;
+        let token = format!("h.{}.{}", s.minted, ws.replace('-', ""));
+        s.tokens.insert(
+            token.clone(),
+            Token {
+                ws: ws.to_owned(),
+                role,
+                revoked: false,
+            },
+        );
+        token
+    }
+
+    /// Revokes a token.
+    pub fn revoke(&self, token: &str) {
+        if let Some(t) = self.state.borrow_mut().tokens.get_mut(token) {
+            t.revoked = true;
+        }
+    }
+
+    /// A copy of a workspace's log.
+    pub fn log(&self, ws: &str) -> Option<Log> {
+        self.state.borrow().logs.get(ws).cloned()
+    }
+
+    /// The whole log as a pull from seq 0 would return it (snapshot first), unpaged.
+    pub fn records(&self, ws: &str) -> Vec<PullRecord> {
+        let Some(l) = self.log(ws) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut after = 0;
+        if let Some((covers, chain, bytes, _)) = &l.snapshot {
+            out.push(PullRecord {
+                kind: PullRecordKind::Snapshot,
+                seq: *covers,
+                chain: *chain,
+                bytes: bytes.clone(),
+            });
+            after = *covers;
+        }
+        out.extend(l.updates.range(after + 1..).map(|(seq, u)| PullRecord {
+            kind: PullRecordKind::Update,
+            seq: *seq,
+            chain: u.chain,
+            bytes: u.bytes.clone(),
+        }));
+        out
+    }
+
+    fn authorize(&self, remote: &Remote, need: Role) -> Result<Role, TransportError> {
+        let s = self.state.borrow();
+        let t = s
+            .tokens
+            .get(&remote.token)
+            .ok_or_else(|| api(ErrorCode::InvalidToken, "not a token of this server"))?;
+        if t.ws != remote.ws {
+            return Err(api(ErrorCode::WrongWorkspace, "the token is for another workspace"));
+        }
+        if !s.logs.contains_key(&remote.ws) {
+            return Err(api(ErrorCode::NotFound, "workspace not found"));
+        }
+        if t.revoked {
+            return Err(api(ErrorCode::TokenRevoked, "the token was revoked"));
+        }
+        let allowed = match need {
+            Role::Read => true,
+            Role::Write => t.role.can_write(),
+            Role::Master => t.role == Role::Master,
+        };
+        if !allowed {
+            return Err(api(ErrorCode::Forbidden, "the token's role may not do this"));
+        }
+        Ok(t.role)
+    }
+}
+
+fn conflict(e: LogError) -> TransportError {
+    match e {
+        LogError::SeqOverflow { .. } => api(ErrorCode::BadRequest, e.to_string()),
+        _ => api(ErrorCode::Conflict, e.to_string()),
+    }
+}
+
+impl Transport for MemoryServer {
+    async fn push(&self, remote: &Remote, body: Vec<u8>) -> Result<PushReply, TransportError> {
+        self.authorize(remote, Role::Write)?;
+        if body.len() > self.limits.borrow().max_push {
+            return Err(api(ErrorCode::PayloadTooLarge, "the batch is over the limit"));
+        }
+        let records = frame::decode_push_batch(&body)
+            .map_err(|e| api(ErrorCode::MalformedFrame, e.to_string()))?;
+        let mut s = self.state.borrow_mut();
+        let now = s.now;
+        let l = s
+            .logs
+            .get_mut(&remote.ws)
+            .ok_or_else(|| api(ErrorCode::NotFound, "workspace not found"))?;
+        let known: HashMap<Vec<u8>, u64> = records
+            .iter()
+            .filter_map(|r| l.keys.get(&r.key).map(|seq| (r.key.clone(), *seq)))
+            .collect();
+        let assigned = log::assign_batch(l.head, l.chain, &records, &known).map_err(conflict)?;
+        for f in &assigned.fresh {
+            let r = &records[f.index];
+            l.keys.insert(r.key.clone(), f.seq);
+            l.updates.insert(
+                f.seq,
+                StoredUpdate {
+                    key: r.key.clone(),
+                    bytes: r.bytes.clone(),
+                    chain: f.chain,
+                    at: now,
+                },
+            );
+        }
+        (l.head, l.chain) = (assigned.head, assigned.chain);
+        Ok(PushReply {
+            seqs: assigned.seqs,
+            head_seq: l.head,
+            chain: l.chain,
+        })
+    }
+
+    async fn pull(&self, remote: &Remote, after: u64) -> Result<Pulled, TransportError> {
+        self.authorize(remote, Role::Read)?;
+        let limit = self.limits.borrow().max_pull;
+        let s = self.state.borrow();
+        let l = s
+            .logs
+            .get(&remote.ws)
+            .ok_or_else(|| api(ErrorCode::NotFound, "workspace not found"))?;
+        let mut body = Vec::new();
+        let (mut count, mut size, mut after, mut more) = (0usize, 0usize, after, false);
+        let encode = |body: &mut Vec<u8>, kind, seq, chain: &Chain, bytes: &[u8]| {
+            frame::encode_pull_record(body, kind, seq, chain, bytes)
+                .map_err(|e| api(ErrorCode::Internal, e.to_string()))
+        };
+        if let Some((covers, chain, bytes, _)) = &l.snapshot {
+            if after < *covers {
+                encode(&mut body, PullRecordKind::Snapshot, *covers, chain, bytes)?;
+                count += 1;
+                size += log::record_size(bytes.len());
+                after = *covers;
+            }
+        }
+        for (seq, u) in l.updates.range(after + 1..) {
+            if !log::page_admits(count, size, u.bytes.len(), limit) {
+                more = true;
+                break;
+            }
+            encode(&mut body, PullRecordKind::Update, *seq, &u.chain, &u.bytes)?;
+            count += 1;
+            size += log::record_size(u.bytes.len());
+        }
+        Ok(Pulled { body, more })
+    }
+
+    async fn put_snapshot(
+        &self,
+        remote: &Remote,
+        covers: u64,
+        bytes: Vec<u8>,
+    ) -> Result<(), TransportError> {
+        self.authorize(remote, Role::Master)?;
+        if bytes.is_empty() {
+            return Err(api(ErrorCode::BadRequest, "the snapshot is empty"));
+        }
+        let retention = self.limits.borrow().retention;
+        let mut s = self.state.borrow_mut();
+        let now = s.now;
+        let l = s
+            .logs
+            .get_mut(&remote.ws)
+            .ok_or_else(|| api(ErrorCode::NotFound, "workspace not found"))?;
+        let stored = l.snapshot.as_ref().map_or(0, |(c, ..)| *c);
+        log::check_covers(covers, l.head, stored).map_err(conflict)?;
+        let chain = if covers == 0 {
+            Chain::genesis()
+        } else if let Some(u) = l.updates.get(&covers) {
+            u.chain
+        } else if let Some((c, chain, ..)) = &l.snapshot {
+            if *c != covers {
+                return Err(api(ErrorCode::Conflict, format!("seq {covers} is no longer stored")));
+            }
+            *chain
+        } else {
+            return Err(api(ErrorCode::Conflict, format!("seq {covers} is no longer stored")));
+        };
+        l.snapshot = Some((covers, chain, bytes, now));
+        // Retention counts from the snapshot: covered updates go once it is old enough. The twin
+        // drops them at the next snapshot after the window.
+        let cutoff = now.saturating_sub(retention);
+        l.updates.retain(|seq, u| *seq > covers || u.at > cutoff);
+        Ok(())
+    }
+
+    async fn join(&self, remote: &Remote) -> Result<JoinInfo, TransportError> {
+        let role = self.authorize(remote, Role::Read)?;
+        let head = self.state.borrow().logs.get(&remote.ws).map_or(0, |l| l.head);
+        Ok(JoinInfo {
+            workspace_id: remote.ws.clone(),
+            role,
+            head_seq: head,
+            expires_at: None,
+        })
+    }
+
+    async fn create(
+        &self,
+        _server_url: &str,
+        ws: &str,
+    ) -> Result<CreatedWorkspace, TransportError> {
+        if self.state.borrow().logs.contains_key(ws) {
+            return Err(api(ErrorCode::Conflict, "a workspace with this id already exists"));
+        }
+        self.state
+            .borrow_mut()
+            .logs
+            .insert(ws.to_owned(), Log::default());
+        let master_token = self.mint(ws, Role::Master);
+        Ok(CreatedWorkspace {
+            workspace_id: ws.to_owned(),
+            master_token,
+        })
+    }
+
+    async fn rotate(&self, remote: &Remote) -> Result<MintedToken, TransportError> {
+        self.authorize(remote, Role::Master)?;
+        let token = self.mint(&remote.ws, Role::Master);
+        let mut s = self.state.borrow_mut();
+        for (t, info) in s.tokens.iter_mut() {
+            if info.ws == remote.ws && info.role == Role::Master && *t != token {
+                info.revoked = true;
+            }
+        }
+        Ok(MintedToken {
+            id: token.clone(),
+            token,
+            role: Role::Master,
+            expires_at: None,
+        })
+    }
+}

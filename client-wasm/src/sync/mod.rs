@@ -1,0 +1,467 @@
+//! The client sync core: one path for pushing, pulling, verifying and storing, shared by the
+//! browser worker (over `fetch` and IndexedDB) and the tests and fault simulation (in-process
+//! transport, [`crate::storage::MemoryStore`]). Loro-free: it moves opaque bytes only; decoding,
+//! quarantine and building snapshots happen in the engine.
+//!
+//! - [`Transport`] — the server calls (push, pull, put snapshot, join, create, rotate).
+//! - [`SyncCore`] — one round for one workspace: push pending in batches and acknowledge what the
+//!   server stored; pull pages after the cursor, verify the integrity chain (re-pulling once before
+//!   calling a gap a mismatch) and store each page in one transaction; upload the compaction
+//!   snapshot the engine left in the outbox (master devices only).
+//! - [`join`], [`connect`], [`rotate`] — attach a workspace to a server, never weakening a token.
+//! - [`memory`] — [`memory::MemoryServer`], the in-memory twin of the server (its log rules are
+//!   `shared_schema::log`, the same the SQL stores run) for tests and the fault simulation.
+
+pub mod memory;
+
+use crate::storage::{Change, Page, RemoteRecord, StorageError, Store, Updated, WorkspaceRecord};
+use shared_schema::api::{CreatedWorkspace, JoinInfo, MintedToken, PushReply};
+use shared_schema::frame::{self, PullRecordKind, PushRecord};
+use shared_schema::sync::{batch_len, verify_page, PageError, StopReason};
+use shared_schema::{ErrorCode, Role};
+use thiserror::Error;
+
+/// Largest push batch the client sends, bytes of frame.
+pub const MAX_BATCH: usize = 1024 * 1024;
+
+/// Where and as whom a workspace syncs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remote {
+    /// Server base URL (no trailing slash).
+    pub server_url: String,
+    /// Workspace id.
+    pub ws: String,
+    /// Bearer token.
+    pub token: String,
+}
+
+impl Remote {
+    /// `{server}/v1/workspaces/{ws}{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/v1/workspaces/{}{path}", self.server_url, self.ws)
+    }
+}
+
+/// A pulled page as it came off the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pulled {
+    /// The pull-stream body.
+    pub body: Vec<u8>,
+    /// `Hearth-More: 1` was set.
+    pub more: bool,
+}
+
+/// A server call failed.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum TransportError {
+    /// The server could not be reached, or the connection dropped (the request may or may not
+    /// have been applied).
+    #[error("cannot reach the server: {0}")]
+    Network(String),
+    /// The server answered with an error.
+    #[error("{message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// Error code.
+        code: ErrorCode,
+        /// The server's message.
+        message: String,
+    },
+}
+
+/// The server, as the sync core sees it. `?Send`: on wasm32 it runs on one thread.
+#[allow(async_fn_in_trait)]
+pub trait Transport {
+    /// `POST …/updates` with a push batch.
+    async fn push(&self, remote: &Remote, body: Vec<u8>) -> Result<PushReply, TransportError>;
+    /// `GET …/updates?after=N`.
+    async fn pull(&self, remote: &Remote, after: u64) -> Result<Pulled, TransportError>;
+    /// `PUT …/snapshot?covers=N`.
+    async fn put_snapshot(
+        &self,
+        remote: &Remote,
+        covers: u64,
+        bytes: Vec<u8>,
+    ) -> Result<(), TransportError>;
+    /// `GET /v1/workspaces/{id}`: checks the token.
+    async fn join(&self, remote: &Remote) -> Result<JoinInfo, TransportError>;
+    /// `POST /v1/workspaces` with the workspace's own id.
+    async fn create(&self, server_url: &str, ws: &str)
+        -> Result<CreatedWorkspace, TransportError>;
+    /// `POST …/tokens/rotate`.
+    async fn rotate(&self, remote: &Remote) -> Result<MintedToken, TransportError>;
+}
+
+/// A sync step failed.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum SyncError {
+    /// The server could not be reached; retry with backoff.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// Local storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The workspace has no server or token: nothing to sync.
+    #[error("this notebook is only on this device")]
+    LocalOnly,
+    /// A share link is malformed.
+    #[error("this link is not a Hearth share link: {0}")]
+    BadLink(String),
+    /// Sync must stop until the user acts.
+    #[error("{message}")]
+    Stop {
+        /// Why.
+        reason: StopReason,
+        /// Details.
+        message: String,
+    },
+}
+
+impl SyncError {
+    fn stop(reason: StopReason, message: impl Into<String>) -> Self {
+        SyncError::Stop {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    /// Why this error stops sync until the user acts; `None` when a retry may succeed.
+    pub fn stop_reason(&self) -> Option<StopReason> {
+        match self {
+            SyncError::Stop { reason, .. } => Some(*reason),
+            SyncError::Transport(TransportError::Api { code, .. }) => {
+                StopReason::for_error_code(*code)
+            }
+            SyncError::Storage(StorageError::QuotaExceeded) => Some(StopReason::StorageFull),
+            _ => None,
+        }
+    }
+}
+
+/// What one round did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Round {
+    /// Pending updates the server acknowledged.
+    pub pushed: usize,
+    /// Records pulled and stored.
+    pub pulled: usize,
+    /// The cursor after the round.
+    pub seq: u64,
+    /// A compaction snapshot was uploaded.
+    pub uploaded: bool,
+}
+
+/// The sync core of one device: a store and a transport.
+pub struct SyncCore<S: Store, T: Transport> {
+    /// Local storage.
+    pub store: S,
+    /// The server.
+    pub transport: T,
+}
+
+async fn remote_of<S: Store>(store: &S, ws: &str) -> Result<(WorkspaceRecord, Remote), SyncError> {
+    let record = store.get_workspace(ws).await?.ok_or_else(|| {
+        SyncError::stop(
+            StopReason::Forgotten,
+            "this notebook was removed from this browser",
+        )
+    })?;
+    let (Some(server_url), Some(token)) = (record.server_url.clone(), record.token.clone()) else {
+        return Err(SyncError::LocalOnly);
+    };
+    let remote = Remote {
+        server_url,
+        ws: ws.to_owned(),
+        token,
+    };
+    Ok((record, remote))
+}
+
+impl<S: Store, T: Transport> SyncCore<S, T> {
+    /// A core over a store and a transport.
+    pub fn new(store: S, transport: T) -> Self {
+        Self { store, transport }
+    }
+
+    /// One full round: push everything pending, pull everything new, upload a waiting snapshot.
+    /// `progress(updates_left, bytes_left)` is called before each push batch.
+    pub async fn sync_once(
+        &self,
+        ws: &str,
+        progress: &dyn Fn(u64, u64),
+    ) -> Result<Round, SyncError> {
+        let pushed = self.push(ws, progress).await?;
+        let (seq, pulled) = self.pull(ws).await?;
+        let uploaded = self.upload_snapshot(ws).await?;
+        Ok(Round {
+            pushed,
+            pulled,
+            seq,
+            uploaded,
+        })
+    }
+
+    /// Pushes pending updates in batches; each is acknowledged only after the server stored it.
+    /// A batch the server finds too large is halved; a single update it refuses stops sync.
+    pub async fn push(&self, ws: &str, progress: &dyn Fn(u64, u64)) -> Result<usize, SyncError> {
+        let (record, remote) = remote_of(&self.store, ws).await?;
+        if !record.role.can_write() {
+            return Ok(0);
+        }
+        let mut limit = MAX_BATCH;
+        let mut pushed = 0;
+        loop {
+            let pending = self.store.pending(ws).await?;
+            if pending.is_empty() {
+                return Ok(pushed);
+            }
+            let bytes_left: usize = pending.iter().map(|p| p.bytes.len()).sum();
+            progress(pending.len() as u64, bytes_left as u64);
+            let sizes: Vec<(usize, usize)> = pending
+                .iter()
+                .map(|p| (p.key.len(), p.bytes.len()))
+                .collect();
+            let n = batch_len(&sizes, limit);
+            let batch = &pending[..n];
+            let records: Vec<PushRecord> = batch
+                .iter()
+                .map(|p| PushRecord {
+                    key: p.key.as_bytes().to_vec(),
+                    bytes: p.bytes.clone(),
+                })
+                .collect();
+            let body = frame::encode_push_batch(&records).map_err(|e| {
+                SyncError::stop(StopReason::TooLarge, format!("an edit cannot be sent: {e}"))
+            })?;
+            let size = body.len();
+            match self.transport.push(&remote, body).await {
+                Ok(reply) => {
+                    if reply.seqs.len() != n {
+                        return Err(TransportError::Network(format!(
+                            "the server acknowledged {} of {n} updates",
+                            reply.seqs.len()
+                        ))
+                        .into());
+                    }
+                    let acks: Vec<(String, u64)> = batch
+                        .iter()
+                        .map(|p| p.key.clone())
+                        .zip(reply.seqs)
+                        .collect();
+                    self.store.acknowledge(ws, &acks).await?;
+                    pushed += n;
+                }
+                Err(TransportError::Api {
+                    code: ErrorCode::PayloadTooLarge,
+                    message,
+                    ..
+                }) => {
+                    if n == 1 {
+                        return Err(SyncError::stop(
+                            StopReason::TooLarge,
+                            format!("an edit of {size} bytes is over the server's limit: {message}"),
+                        ));
+                    }
+                    limit = size / 2;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Pulls every page after the cursor. Each page's chain is verified before anything is stored
+    /// and the page is stored in one transaction with the new cursor. A gap or a bad chain is
+    /// pulled once more before it stops sync as a mismatch. Returns (cursor, records stored).
+    pub async fn pull(&self, ws: &str) -> Result<(u64, usize), SyncError> {
+        let mut stored = 0;
+        let mut retried = false;
+        loop {
+            let (record, remote) = remote_of(&self.store, ws).await?;
+            let from = (record.last_pulled_seq, record.chain_head);
+            let pulled = self.transport.pull(&remote, from.0).await?;
+            let records = frame::decode_pull_stream(&pulled.body)
+                .map_err(|e| TransportError::Network(format!("a damaged pull page: {e}")))?;
+            let page = match verify_page(from.0, from.1, &records) {
+                Ok(page) => page,
+                Err(_) if !retried => {
+                    retried = true;
+                    continue;
+                }
+                Err(e) => {
+                    let message = match e {
+                        PageError::Chain(c) => c.to_string(),
+                        PageError::OutOfOrder { expected, got } => {
+                            format!("the server skipped from seq {expected} to {got}")
+                        }
+                    };
+                    return Err(SyncError::stop(StopReason::ChainMismatch, message));
+                }
+            };
+            if page.seq == from.0 {
+                return Ok((from.0, stored));
+            }
+            let mut kept: Vec<RemoteRecord> = Vec::with_capacity(page.updates.len() + 1);
+            if let Some(s) = page.snapshot {
+                kept.push(RemoteRecord {
+                    seq: s.seq,
+                    kind: PullRecordKind::Snapshot,
+                    bytes: s.bytes.clone(),
+                });
+            }
+            kept.extend(page.updates.iter().map(|r| RemoteRecord {
+                seq: r.seq,
+                kind: PullRecordKind::Update,
+                bytes: r.bytes.clone(),
+            }));
+            let to = (page.seq, page.chain);
+            let n = kept.len();
+            let page = Page {
+                from,
+                to,
+                records: kept,
+            };
+            if self.store.store_page(ws, &page).await? {
+                stored += n;
+                retried = false;
+                if !pulled.more {
+                    return Ok((to.0, stored));
+                }
+            }
+            // Otherwise another tab's worker stored a page first: pull again from its cursor.
+        }
+    }
+
+    /// Uploads the compaction snapshot the engine left in the outbox (master devices only).
+    pub async fn upload_snapshot(&self, ws: &str) -> Result<bool, SyncError> {
+        let Some((covers, bytes)) = self.store.outbox(ws).await? else {
+            return Ok(false);
+        };
+        let (record, remote) = remote_of(&self.store, ws).await?;
+        if record.role != Role::Master {
+            self.store.clear_outbox(ws, covers).await?;
+            return Ok(false);
+        }
+        match self.transport.put_snapshot(&remote, covers, bytes).await {
+            Ok(()) => {}
+            // A newer snapshot is stored, or this one is over the limit: the log stays as it is.
+            Err(TransportError::Api {
+                code: ErrorCode::Conflict | ErrorCode::PayloadTooLarge,
+                ..
+            }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.store.clear_outbox(ws, covers).await?;
+        Ok(true)
+    }
+}
+
+/// Checks a share link's parts before anything is stored: a workspace id that is a UUID and a
+/// token that looks like a JWT.
+pub fn check_link(ws: &str, token: &str) -> Result<(), SyncError> {
+    if uuid::Uuid::parse_str(ws).is_err() {
+        return Err(SyncError::BadLink(format!(
+            "“{}” is not a notebook id",
+            ws.chars().take(40).collect::<String>()
+        )));
+    }
+    let jwt_like = !token.is_empty()
+        && token.len() <= 4096
+        && token.split('.').count() == 3
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if !jwt_like {
+        return Err(SyncError::BadLink("its access token is damaged".into()));
+    }
+    Ok(())
+}
+
+/// Joins a workspace from a share link: the id and token are checked, the token is verified with
+/// the server, and only then stored — as a new workspace, or on an existing one only when it is
+/// stronger than the token already there. Returns the record as stored.
+pub async fn join<S: Store, T: Transport>(
+    store: &S,
+    transport: &T,
+    server_url: &str,
+    ws: &str,
+    token: &str,
+) -> Result<WorkspaceRecord, SyncError> {
+    check_link(ws, token)?;
+    let remote = Remote {
+        server_url: server_url.trim_end_matches('/').to_owned(),
+        ws: ws.to_owned(),
+        token: token.to_owned(),
+    };
+    let info = transport.join(&remote).await?;
+    if info.workspace_id != ws {
+        return Err(SyncError::BadLink(
+            "the server answered for another notebook".into(),
+        ));
+    }
+    let record = WorkspaceRecord {
+        role: info.role,
+        token: Some(remote.token.clone()),
+        server_url: Some(remote.server_url.clone()),
+        ..WorkspaceRecord::new_local(ws, "Shared notebook")
+    };
+    if store.create_workspace(&record).await? {
+        return Ok(record);
+    }
+    let change = Change::Remote {
+        server_url: remote.server_url,
+        token: remote.token,
+        role: info.role,
+    };
+    match store.update_workspace(ws, &change).await? {
+        Updated::Changed(r) | Updated::Unchanged(r) => Ok(r),
+        Updated::Missing => Err(SyncError::stop(
+            StopReason::Forgotten,
+            "the notebook was removed while joining",
+        )),
+    }
+}
+
+/// Registers a local workspace on a server under its own id and stores the master token.
+pub async fn connect<S: Store, T: Transport>(
+    store: &S,
+    transport: &T,
+    server_url: &str,
+    ws: &str,
+) -> Result<WorkspaceRecord, SyncError> {
+    let server_url = server_url.trim_end_matches('/');
+    let created = transport.create(server_url, ws).await?;
+    let change = Change::Remote {
+        server_url: server_url.to_owned(),
+        token: created.master_token,
+        role: Role::Master,
+    };
+    match store.update_workspace(ws, &change).await? {
+        Updated::Changed(r) | Updated::Unchanged(r) => Ok(r),
+        Updated::Missing => Err(SyncError::stop(
+            StopReason::Forgotten,
+            "the notebook was removed while connecting",
+        )),
+    }
+}
+
+/// Rotates the master token; the new one replaces exactly the one the rotation was made with.
+pub async fn rotate<S: Store, T: Transport>(
+    store: &S,
+    transport: &T,
+    ws: &str,
+) -> Result<(), SyncError> {
+    let (_, remote) = remote_of(store, ws).await?;
+    let minted = transport.rotate(&remote).await?;
+    let change = Change::Token {
+        old: remote.token,
+        new: minted.token,
+    };
+    match store.update_workspace(ws, &change).await? {
+        Updated::Changed(_) => Ok(()),
+        Updated::Unchanged(_) | Updated::Missing => Err(SyncError::stop(
+            StopReason::InvalidToken,
+            "the owner token was replaced on this device while rotating: rotate again",
+        )),
+    }
+}
