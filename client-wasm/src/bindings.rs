@@ -60,9 +60,7 @@ impl HearthEngine {
     /// Creates a new workspace in the database `db_name`.
     pub async fn create(db_name: String, name: String) -> Result<HearthEngine, JsValue> {
         let store = IdbStore::open(&db_name).await.map_err(js_err)?;
-        let engine = Engine::create(store, &name)
-            .await
-            .map_err(js_err)?;
+        let engine = Engine::create(store, &name).await.map_err(js_err)?;
         Ok(Self {
             inner: Rc::new(engine),
         })

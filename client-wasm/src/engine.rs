@@ -37,6 +37,43 @@ pub enum Origin {
 
 type Listener = Rc<dyn Fn(Origin)>;
 
+/// Serializes an engine's edits: the document's order of commits and the order of their updates in
+/// `pending` must agree, and a rollback must never drop another edit's ops. Without it, two edits
+/// in flight on one tab could store a dependent update before its dependency (or a failed write
+/// could roll back a stored edit from memory) — found by the fault simulation.
+#[derive(Default)]
+struct EditLock {
+    locked: std::cell::Cell<bool>,
+    waiters: RefCell<Vec<std::task::Waker>>,
+}
+
+struct EditGuard<'a>(&'a EditLock);
+
+impl EditLock {
+    async fn lock(&self) -> EditGuard<'_> {
+        std::future::poll_fn(|cx| {
+            if self.locked.get() {
+                self.waiters.borrow_mut().push(cx.waker().clone());
+                std::task::Poll::Pending
+            } else {
+                self.locked.set(true);
+                std::task::Poll::Ready(())
+            }
+        })
+        .await;
+        EditGuard(self)
+    }
+}
+
+impl Drop for EditGuard<'_> {
+    fn drop(&mut self) {
+        self.0.locked.set(false);
+        for w in self.0.waiters.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     #[cfg(target_arch = "wasm32")]
@@ -52,11 +89,24 @@ pub fn now_ms() -> i64 {
     }
 }
 
+/// Imports blobs; true when all decoded. A few are imported one by one (Loro applies each to the
+/// current state), many as one batch (Loro rebuilds the state once).
+fn import_all(doc: &LoroDoc, blobs: &[Vec<u8>]) -> bool {
+    if blobs.len() > 32 {
+        return doc.import_batch(blobs).is_ok();
+    }
+    let mut ok = true;
+    for b in blobs {
+        ok &= doc.import(b).is_ok();
+    }
+    ok
+}
+
 /// Imports remote records into `doc`, all at once when they all decode, else one by one; returns
 /// the seqs of those that could not be read (they change nothing).
 fn import_remote(doc: &LoroDoc, records: &[RemoteRecord]) -> Vec<u64> {
     let batch: Vec<Vec<u8>> = records.iter().map(|r| r.bytes.clone()).collect();
-    if batch.is_empty() || doc.import_batch(&batch).is_ok() {
+    if batch.is_empty() || import_all(doc, &batch) {
         return Vec::new();
     }
     records
@@ -66,27 +116,62 @@ fn import_remote(doc: &LoroDoc, records: &[RemoteRecord]) -> Vec<u64> {
         .collect()
 }
 
-/// Imports a loaded state into `doc` — snapshot, then received, then pending (Loro import is
-/// idempotent and order-free, so this is also how a refresh catches up). Returns the remote seqs
-/// that could not be read. Only a damaged *local* snapshot fails.
-fn import_state(doc: &LoroDoc, state: &LoadedState) -> Result<Vec<u64>, EngineError> {
-    if let Some(snapshot) = &state.snapshot {
-        doc.import(snapshot)?;
-    }
+/// What an engine has imported from storage already, so a refresh imports only what is new.
+#[derive(Default)]
+struct Seen {
+    snapshot_covers: Option<u64>,
+    received: std::collections::HashSet<u64>,
+    pending: std::collections::HashSet<String>,
+}
+
+/// Imports what is new in a loaded state into `doc` — snapshot, then received, then pending (Loro
+/// import is idempotent and order-free, so this is also how a refresh catches up). Returns the
+/// remote seqs that could not be read. Only a damaged *local* snapshot fails.
+fn import_state(
+    doc: &LoroDoc,
+    state: &LoadedState,
+    seen: &mut Seen,
+) -> Result<Vec<u64>, EngineError> {
+    let snapshot = state
+        .snapshot
+        .as_ref()
+        .filter(|_| seen.snapshot_covers != Some(state.record.snapshot_covers));
     let received: Vec<RemoteRecord> = state
         .received
         .iter()
-        .filter(|r| !state.quarantined.contains(&r.seq))
+        .filter(|r| !state.quarantined.contains(&r.seq) && !seen.received.contains(&r.seq))
         .cloned()
         .collect();
-    let bad = import_remote(doc, &received);
-    let pending: Vec<Vec<u8>> = state.pending.iter().map(|p| p.bytes.clone()).collect();
-    if !pending.is_empty() && doc.import_batch(&pending).is_err() {
+    let pending: Vec<&Vec<u8>> = state
+        .pending
+        .iter()
+        .filter(|p| !seen.pending.contains(&p.key))
+        .map(|p| &p.bytes)
+        .collect();
+    // The common case: everything decodes, one batch import (much faster than one by one).
+    let mut batch: Vec<Vec<u8>> = Vec::with_capacity(1 + received.len() + pending.len());
+    batch.extend(snapshot.cloned());
+    batch.extend(received.iter().map(|r| r.bytes.clone()));
+    batch.extend(pending.iter().map(|b| (*b).clone()));
+    let bad = if batch.is_empty() || import_all(doc, &batch) {
+        Vec::new()
+    } else {
+        if let Some(s) = snapshot {
+            doc.import(s)?;
+        }
+        let bad = import_remote(doc, &received);
         // Our own updates: import what can be read, keep every byte stored for a backup.
         for p in &pending {
             let _ = doc.import(p);
         }
+        bad
+    };
+    if snapshot.is_some() {
+        seen.snapshot_covers = Some(state.record.snapshot_covers);
     }
+    seen.received.extend(received.iter().map(|r| r.seq));
+    seen.pending
+        .extend(state.pending.iter().map(|p| p.key.clone()));
     Ok(bad)
 }
 
@@ -107,6 +192,8 @@ pub struct Engine<S: Store> {
     listeners: RefCell<Vec<(u64, Listener)>>,
     next_listener: std::cell::Cell<u64>,
     quarantined: RefCell<Vec<u64>>,
+    edits: EditLock,
+    seen: RefCell<Seen>,
 }
 
 impl<S: Store> Engine<S> {
@@ -132,8 +219,10 @@ impl<S: Store> Engine<S> {
             .await?
             .ok_or_else(|| EngineError::UnknownWorkspace(id.to_owned()))?;
         let doc = new_doc(random_peer_id())?;
-        let bad = import_state(&doc, &state)?;
+        let mut seen = Seen::default();
+        let bad = import_state(&doc, &state, &mut seen)?;
         let engine = Self::from_record(store, state.record.clone(), doc);
+        *engine.seen.borrow_mut() = seen;
         engine.quarantine(&state, bad).await;
         engine.migrate_and_name(None).await?;
         Ok(engine)
@@ -160,6 +249,8 @@ impl<S: Store> Engine<S> {
             listeners: RefCell::new(Vec::new()),
             next_listener: std::cell::Cell::new(0),
             quarantined: RefCell::new(Vec::new()),
+            edits: EditLock::default(),
+            seen: RefCell::new(Seen::default()),
         }
     }
 
@@ -169,6 +260,7 @@ impl<S: Store> Engine<S> {
         if self.is_read_only() {
             return Ok(());
         }
+        let _edit = self.edits.lock().await;
         let doc = &self.doc();
         let before = model::schema_version(doc);
         let needs_name = name.is_some();
@@ -191,22 +283,38 @@ impl<S: Store> Engine<S> {
     /// the document is rolled back to `vv`.
     async fn persist_commit(&self, vv: &loro::VersionVector) -> Result<(), EngineError> {
         let doc = self.doc();
-        let before = doc.vv_to_frontiers(vv);
         doc.commit();
         let bytes = doc
             .export(ExportMode::updates(vv))
             .map_err(|e| EngineError::Encode(e.to_string()))?;
-        if let Err(e) = self.store.append_pending(&self.id(), &bytes).await {
-            self.rollback(&before)?;
-            return Err(e.into());
+        match self.store.append_pending(&self.id(), &bytes).await {
+            Ok(stored) => {
+                self.seen.borrow_mut().pending.insert(stored.key);
+                Ok(())
+            }
+            Err(e) => {
+                self.rollback(vv)?;
+                Err(e.into())
+            }
         }
-        Ok(())
     }
 
-    fn rollback(&self, to: &loro::Frontiers) -> Result<(), EngineError> {
-        let bytes = self
-            .doc()
-            .fork_at(to)?
+    /// Drops this session's ops after `vv` (the edit whose write failed) from memory, keeping
+    /// everything else (remote updates a refresh imported meanwhile cannot depend on them).
+    fn rollback(&self, vv: &loro::VersionVector) -> Result<(), EngineError> {
+        let doc = self.doc();
+        let peer = doc.peer_id();
+        let mut keep = doc.oplog_vv();
+        match vv.get(&peer) {
+            Some(counter) => {
+                keep.insert(peer, *counter);
+            }
+            None => {
+                keep.remove(&peer);
+            }
+        }
+        let bytes = doc
+            .fork_at(&doc.vv_to_frontiers(&keep))?
             .export(ExportMode::Snapshot)
             .map_err(|e| EngineError::Encode(e.to_string()))?;
         // A fresh doc with a fresh peer, holding only what was stored: the dropped change's ids
@@ -304,6 +412,7 @@ impl<S: Store> Engine<S> {
         if self.is_read_only() {
             return Err(EngineError::ReadOnly);
         }
+        let _edit = self.edits.lock().await;
         let doc = self.doc();
         let vv = doc.oplog_vv();
         match f(&doc, now_ms()) {
@@ -314,7 +423,7 @@ impl<S: Store> Engine<S> {
                 Ok(value)
             }
             Err(e) => {
-                self.rollback(&doc.vv_to_frontiers(&vv))?;
+                self.rollback(&vv)?;
                 Err(e.into())
             }
         }

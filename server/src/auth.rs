@@ -60,24 +60,9 @@ impl Auth {
         label: &str,
     ) -> Result<(TokenRow, String), ApiError> {
         let now = now_secs();
-        let id = uuid::Uuid::new_v4().simple().to_string();
         let exp = expires_in.map(|s| now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX / 2)));
-        let claims = Claims {
-            sub: id.clone(),
-            ws: ws.to_owned(),
-            role,
-            iat: now as u64,
-            exp: exp.map(|e| e as u64),
-            iss: ISSUER.into(),
-            aud: AUDIENCE.into(),
-        };
-        let jwt = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| {
-                tracing::error!(error = %e, "cannot sign a token");
-                ApiError::new(ErrorCode::Internal, "cannot sign a token")
-            })?;
         let row = TokenRow {
-            id,
+            id: uuid::Uuid::new_v4().simple().to_string(),
             workspace_id: ws.to_owned(),
             role,
             label: label.to_owned(),
@@ -85,17 +70,30 @@ impl Auth {
             expires_at: exp,
             revoked_at: None,
         };
+        let jwt = self.sign(&row)?;
         Ok((row, jwt))
     }
 
-    /// Verifies a bearer token for workspace `ws`: signature, algorithm, claims, expiry,
-    /// workspace, then revocation (cached briefly) and the rate limit.
-    pub async fn verify(
-        &self,
-        header: Option<&str>,
-        ws: &str,
-        store: &dyn Storage,
-    ) -> Result<Claims, ApiError> {
+    /// The JWT of a token row (deterministic: signing the same row again gives the same token).
+    pub fn sign(&self, row: &TokenRow) -> Result<String, ApiError> {
+        let claims = Claims {
+            sub: row.id.clone(),
+            ws: row.workspace_id.clone(),
+            role: row.role,
+            iat: u64::try_from(row.created_at).unwrap_or(0),
+            exp: row.expires_at.and_then(|e| u64::try_from(e).ok()),
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(|e| {
+            tracing::error!(error = %e, "cannot sign a token");
+            ApiError::new(ErrorCode::Internal, "cannot sign a token")
+        })
+    }
+
+    /// Checks a bearer token's signature, algorithm, claims, expiry and workspace — not whether it
+    /// was revoked (see [`Self::verify`]).
+    pub fn decode(&self, header: Option<&str>, ws: &str) -> Result<Claims, ApiError> {
         let token = header
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
@@ -124,6 +122,18 @@ impl Auth {
                 "this token belongs to another workspace",
             ));
         }
+        Ok(claims)
+    }
+
+    /// Verifies a bearer token for workspace `ws`: signature, algorithm, claims, expiry,
+    /// workspace, then revocation (cached briefly) and the rate limit.
+    pub async fn verify(
+        &self,
+        header: Option<&str>,
+        ws: &str,
+        store: &dyn Storage,
+    ) -> Result<Claims, ApiError> {
+        let claims = self.decode(header, ws)?;
         match self.token_state(&claims.sub, store).await? {
             TokenState::Active => {}
             TokenState::Revoked => {

@@ -9,8 +9,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use shared_schema::api::{
-    CreatedWorkspace, MintTokenRequest, MintedToken, SnapshotReply, TokenList, HEADER_HEAD_SEQ,
-    HEADER_MORE,
+    CreatedWorkspace, MintTokenRequest, MintedToken, RotateRequest, SnapshotReply, TokenList,
+    HEADER_HEAD_SEQ, HEADER_MORE,
 };
 use shared_schema::backup::{self, BackupHeader};
 use shared_schema::frame::{self, PullRecordKind};
@@ -334,9 +334,58 @@ async fn rotate_master(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (ws, claims) = authorize(&state, &req, &path, Need::Master).await?;
-    let (row, token) = state.auth.mint(&ws, Role::Master, None, "owner")?;
+    let ws = workspace_id(&path)?;
+    let request: RotateRequest = if body.is_empty() {
+        RotateRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|_| ApiError::bad_request("the body must be {\"rotation_id\": \"…\"}"))?
+    };
+    if let Some(id) = &request.rotation_id {
+        if id.is_empty() || id.len() > 64 {
+            return Err(ApiError::bad_request("rotation_id must be 1–64 characters"));
+        }
+    }
+    let claims = match authorize(&state, &req, &path, Need::Master).await {
+        Ok((_, claims)) => claims,
+        // A client that lost the reply repeats its rotation with the token it rotated (revoked by
+        // that very rotation): it gets the same new token again, and nothing else.
+        Err(e) if e.code == ErrorCode::TokenRevoked => {
+            let Some(rotation_id) = &request.rotation_id else {
+                return Err(e);
+            };
+            let header = req
+                .headers()
+                .get("Authorization")
+                .and_then(|h| h.to_str().ok());
+            let old = state.auth.decode(header, &ws)?;
+            let id = shared_schema::claims::rotation_token_id(&old.sub, rotation_id);
+            return match state.store.get_token(&id).await? {
+                Some(row)
+                    if old.role == Role::Master
+                        && row.workspace_id == ws
+                        && row.revoked_at.is_none() =>
+                {
+                    let token = state.auth.sign(&row)?;
+                    Ok(HttpResponse::Created().json(MintedToken {
+                        id: row.id,
+                        token,
+                        role: Role::Master,
+                        expires_at: None,
+                    }))
+                }
+                _ => Err(e),
+            };
+        }
+        Err(e) => return Err(e),
+    };
+    let (mut row, _) = state.auth.mint(&ws, Role::Master, None, "owner")?;
+    if let Some(rotation_id) = &request.rotation_id {
+        row.id = shared_schema::claims::rotation_token_id(&claims.sub, rotation_id);
+    }
+    let token = state.auth.sign(&row)?;
     state.store.insert_token(&row).await?;
     state
         .store

@@ -290,6 +290,32 @@ async fn tokens_are_minted_listed_revoked_and_rotated() -> R {
             .status(),
         200
     );
+    // An idempotent rotation: the reply is lost, the client repeats it with the (now revoked)
+    // token it rotated and gets the same new token; another rotation id gets nothing.
+    let rotate = |token: &str, rotation_id: &str| {
+        s.client
+            .post(s.ws_url(id, "/tokens/rotate"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "rotation_id": rotation_id }))
+            .send()
+    };
+    let first: serde_json::Value = rotate(nm, "r-1").await?.json().await?;
+    let again = rotate(nm, "r-1").await?;
+    assert_eq!(again.status(), 201);
+    let again: serde_json::Value = again.json().await?;
+    assert_eq!(first["token"], again["token"]);
+    expect_error(rotate(nm, "r-2").await?, 401, "token_revoked").await?;
+    expect_error(rotate(m, "r-1").await?, 401, "token_revoked").await?;
+    let nm = first["token"].as_str().ok_or("token")?;
+    assert_eq!(
+        s.client
+            .get(s.ws_url(id, "/tokens"))
+            .bearer_auth(nm)
+            .send()
+            .await?
+            .status(),
+        200
+    );
     // Delete the workspace: every token now reports it deleted.
     let res = s
         .client

@@ -51,6 +51,15 @@ pub struct MintTokenRequest {
     pub label: String,
 }
 
+/// Body of `POST /v1/workspaces/{id}/tokens/rotate` (optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotateRequest {
+    /// A client-chosen id (1–64 characters) that makes the rotation idempotent: repeating it with
+    /// the token it rotated returns the same new token, even though that token is revoked now.
+    #[serde(default)]
+    pub rotation_id: Option<String>,
+}
+
 /// A minted token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MintedToken {

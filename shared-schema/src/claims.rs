@@ -20,6 +20,14 @@ pub enum Role {
     Read,
 }
 
+/// The id of the master token a rotation mints: a function of the rotated token's id and the
+/// client's rotation id, so a client that lost the reply can ask again and get the same token.
+pub fn rotation_token_id(old_token_id: &str, rotation_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("hearth-rotation\n{old_token_id}\n{rotation_id}"));
+    hex::encode(&digest[..16])
+}
+
 impl Role {
     /// May pull updates and join the live channel.
     pub fn can_read(self) -> bool {

@@ -145,10 +145,15 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_gets_consecutive_seqs_and_known_or_repeated_keys_keep_theirs(
-    ) -> Result<(), LogError> {
+    fn a_batch_gets_consecutive_seqs_and_known_or_repeated_keys_keep_theirs() -> Result<(), LogError>
+    {
         let known = HashMap::from([(b"old".to_vec(), 3u64)]);
-        let batch = [rec("a", b"1"), rec("old", b"x"), rec("a", b"1"), rec("b", b"2")];
+        let batch = [
+            rec("a", b"1"),
+            rec("old", b"x"),
+            rec("a", b"1"),
+            rec("b", b"2"),
+        ];
         let out = assign_batch(5, Chain::genesis(), &batch, &known)?;
         assert_eq!(out.seqs, vec![6, 3, 6, 7]);
         assert_eq!(out.head, 7);
@@ -159,9 +164,19 @@ mod tests {
 
     #[test]
     fn seqs_never_pass_i64_max() {
-        let err = assign_batch(MAX_SEQ, Chain::genesis(), &[rec("a", b"1")], &HashMap::new());
+        let err = assign_batch(
+            MAX_SEQ,
+            Chain::genesis(),
+            &[rec("a", b"1")],
+            &HashMap::new(),
+        );
         assert_eq!(err, Err(LogError::SeqOverflow { head: MAX_SEQ }));
-        let err = assign_batch(u64::MAX, Chain::genesis(), &[rec("a", b"1")], &HashMap::new());
+        let err = assign_batch(
+            u64::MAX,
+            Chain::genesis(),
+            &[rec("a", b"1")],
+            &HashMap::new(),
+        );
         assert!(err.is_err());
     }
 
@@ -169,8 +184,14 @@ mod tests {
     fn covers_must_be_stored_and_not_older_than_the_stored_snapshot() {
         assert_eq!(check_covers(3, 5, 2), Ok(()));
         assert_eq!(check_covers(5, 5, 5), Ok(()));
-        assert!(matches!(check_covers(6, 5, 0), Err(LogError::CoversPastHead { .. })));
-        assert!(matches!(check_covers(1, 5, 2), Err(LogError::OlderThanStored { .. })));
+        assert!(matches!(
+            check_covers(6, 5, 0),
+            Err(LogError::CoversPastHead { .. })
+        ));
+        assert!(matches!(
+            check_covers(1, 5, 2),
+            Err(LogError::OlderThanStored { .. })
+        ));
     }
 
     #[test]

@@ -162,17 +162,34 @@ impl Transport for FetchTransport {
         json(&request("GET", &remote.url(""), Some(&remote.token), None).await?)
     }
 
-    async fn create(
-        &self,
-        server_url: &str,
-        ws: &str,
-    ) -> Result<CreatedWorkspace, TransportError> {
+    async fn create(&self, server_url: &str, ws: &str) -> Result<CreatedWorkspace, TransportError> {
         let body = serde_json::json!({ "workspace_id": ws }).to_string();
         let url = format!("{server_url}/v1/workspaces");
-        json(&request("POST", &url, None, Some(("application/json", body.as_bytes()))).await?)
+        json(
+            &request(
+                "POST",
+                &url,
+                None,
+                Some(("application/json", body.as_bytes())),
+            )
+            .await?,
+        )
     }
 
-    async fn rotate(&self, remote: &Remote) -> Result<MintedToken, TransportError> {
-        json(&request("POST", &remote.url("/tokens/rotate"), Some(&remote.token), None).await?)
+    async fn rotate(
+        &self,
+        remote: &Remote,
+        rotation_id: &str,
+    ) -> Result<MintedToken, TransportError> {
+        let body = serde_json::json!({ "rotation_id": rotation_id }).to_string();
+        json(
+            &request(
+                "POST",
+                &remote.url("/tokens/rotate"),
+                Some(&remote.token),
+                Some(("application/json", body.as_bytes())),
+            )
+            .await?,
+        )
     }
 }

@@ -326,16 +326,12 @@ async fn handle(slot: Rc<RefCell<Option<Rc<Ctx>>>>, msg: WorkerRequest) -> Optio
                         Err(e) => failed("tokens", e.to_string()),
                     }
                 }
-                WorkerRequest::Rotate { ws } => match core::rotate(
-                    &ctx.core.store,
-                    &ctx.core.transport,
-                    &ws,
-                )
-                .await
-                {
-                    Ok(()) => Some(WorkerResponse::Rotated { ws }),
-                    Err(e) => failed("rotate", e.to_string()),
-                },
+                WorkerRequest::Rotate { ws } => {
+                    match core::rotate(&ctx.core.store, &ctx.core.transport, &ws).await {
+                        Ok(()) => Some(WorkerResponse::Rotated { ws }),
+                        Err(e) => failed("rotate", e.to_string()),
+                    }
+                }
                 WorkerRequest::Backup { ws } => {
                     match master_call(&ctx, &ws, "GET", "/backup", None).await {
                         Ok(reply) => Some(WorkerResponse::BackupFile {
@@ -362,7 +358,9 @@ fn join_message(e: &core::SyncError) -> String {
     use shared_schema::sync::StopReason;
     match e.stop_reason() {
         Some(StopReason::TokenRevoked) => "This link was revoked by the notebook's owner.".into(),
-        Some(StopReason::TokenExpired) => "This link has expired; ask the owner for a new one.".into(),
+        Some(StopReason::TokenExpired) => {
+            "This link has expired; ask the owner for a new one.".into()
+        }
         Some(StopReason::WorkspaceDeleted) => {
             "This notebook does not exist on the server (it may have been deleted).".into()
         }

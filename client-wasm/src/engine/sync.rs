@@ -37,7 +37,7 @@ impl<S: Store> Engine<S> {
         };
         let doc = self.doc();
         let vv = doc.oplog_vv();
-        let bad = import_state(&doc, &state)?;
+        let bad = import_state(&doc, &state, &mut self.seen.borrow_mut())?;
         *self.record.borrow_mut() = state.record.clone();
         self.quarantine(&state, bad).await;
         let changed = doc.oplog_vv() != vv;
@@ -130,9 +130,7 @@ impl<S: Store> Engine<S> {
             doc.import_batch(&batch)?;
         }
         let id = uuid::Uuid::new_v4().to_string();
-        let title = name
-            .map(str::to_owned)
-            .unwrap_or_else(|| model::name(&doc));
+        let title = name.map(str::to_owned).unwrap_or_else(|| model::name(&doc));
         let record = WorkspaceRecord {
             schema_version: model::schema_version(&doc),
             ..WorkspaceRecord::new_local(&id, &title)

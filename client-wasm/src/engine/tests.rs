@@ -181,11 +181,9 @@ fn a_backup_round_trips_into_a_new_workspace_with_no_server() -> R {
             !restored.pending_updates().await?.is_empty(),
             "restored data will be pushed"
         );
-        assert!(
-            Engine::import_backup(MemoryStore::new(), b"garbage", None)
-                .await
-                .is_err()
-        );
+        assert!(Engine::import_backup(MemoryStore::new(), b"garbage", None)
+            .await
+            .is_err());
         Ok(())
     })
 }
@@ -487,7 +485,11 @@ fn a_pulled_snapshot_is_merged_never_substituted_for_local_state() -> R {
         c.engine.create_note("c's own").await?;
         c.sync().await?;
         server
-            .put_snapshot(&remote, server.log(&ws).ok_or("no log")?.head, b"garbage".to_vec())
+            .put_snapshot(
+                &remote,
+                server.log(&ws).ok_or("no log")?.head,
+                b"garbage".to_vec(),
+            )
             .await?;
         b.engine.create_note("b's own").await?;
         b.sync().await?;
@@ -636,7 +638,11 @@ fn pending_keys_follow_the_order_edits_were_made_across_tabs() -> R {
         let mut sorted = keys.clone();
         sorted.sort();
         assert_eq!(keys, sorted);
-        assert_eq!(made, vec![2, 3, 4, 5, 6, 7], "each edit appended one, in order");
+        assert_eq!(
+            made,
+            vec![2, 3, 4, 5, 6, 7],
+            "each edit appended one, in order"
+        );
         Ok(())
     })
 }
@@ -657,7 +663,14 @@ fn a_compaction_snapshot_holds_what_the_server_has_and_no_unsent_edit() -> R {
         a.engine.refresh().await?;
         assert!(a.engine.compact_if_due().await?);
         let (covers, snapshot) = a.store.outbox(&ws).await?.ok_or("nothing to upload")?;
-        assert_eq!(covers, a.store.get_workspace(&ws).await?.ok_or("missing")?.last_pulled_seq);
+        assert_eq!(
+            covers,
+            a.store
+                .get_workspace(&ws)
+                .await?
+                .ok_or("missing")?
+                .last_pulled_seq
+        );
         let doc = LoroDoc::new();
         doc.import(&snapshot)?;
         let titles: Vec<String> = model::notes(&doc).into_iter().map(|n| n.title).collect();

@@ -12,12 +12,12 @@ use super::{
     apply_change, pending_key, Change, Compaction, LoadedState, Page, PendingUpdate, RemoteRecord,
     StorageError, Store, Updated, WorkspaceRecord,
 };
-use shared_schema::frame::PullRecordKind;
 use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
 use indexed_db_futures::KeyRange;
 use js_sys::Uint8Array;
+use shared_schema::frame::PullRecordKind;
 use wasm_bindgen::{JsCast, JsValue};
 
 const WORKSPACES: &str = "workspaces";
@@ -366,9 +366,7 @@ impl Store for IdbStore {
 
     async fn acknowledge(&self, id: &str, acks: &[(String, u64)]) -> Result<(), StorageError> {
         let tx = self.tx(&[WORKSPACES, PENDING, RECEIVED], TransactionMode::Readwrite)?;
-        let cursor = get_record(&tx, id)
-            .await?
-            .map_or(0, |r| r.last_pulled_seq);
+        let cursor = get_record(&tx, id).await?.map_or(0, |r| r.last_pulled_seq);
         for (key, seq) in acks {
             let pending_key = format!("{id}/{key}");
             let Some(bytes) = get_bytes(&tx, PENDING, pending_key.clone()).await? else {

@@ -11,7 +11,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-#[derive(Default, Clone)]
+#[derive(Default)]
 struct Inner {
     workspaces: BTreeMap<String, WorkspaceRecord>,
     snapshots: BTreeMap<String, Vec<u8>>,
@@ -39,7 +39,8 @@ impl MemoryStore {
         self.full.set(full);
     }
 
-    /// Runs one write transaction: on an error nothing changes.
+    /// Runs one write transaction. Each one checks everything that can fail before it changes
+    /// anything, so an error leaves the store as it was.
     fn write<T>(
         &self,
         f: impl FnOnce(&mut Inner) -> Result<T, StorageError>,
@@ -47,11 +48,7 @@ impl MemoryStore {
         if self.full.get() {
             return Err(StorageError::QuotaExceeded);
         }
-        let mut inner = self.inner.borrow_mut();
-        let mut tx = inner.clone();
-        let out = f(&mut tx)?;
-        *inner = tx;
-        Ok(out)
+        f(&mut self.inner.borrow_mut())
     }
 }
 

@@ -70,6 +70,10 @@ pub struct WorkspaceRecord {
     /// The seq the local snapshot covers (received records ≤ it are in the snapshot).
     #[serde(default)]
     pub snapshot_covers: u64,
+    /// A token rotation begun and not yet stored: its id, repeated until the new token is stored
+    /// (the server answers a repeated rotation with the same token).
+    #[serde(default)]
+    pub rotating: Option<String>,
 }
 
 impl WorkspaceRecord {
@@ -86,6 +90,7 @@ impl WorkspaceRecord {
             schema_version: 0,
             next_pending: 0,
             snapshot_covers: 0,
+            rotating: None,
         }
     }
 }
@@ -162,7 +167,9 @@ pub enum Change {
         /// Its role.
         role: Role,
     },
-    /// A rotated token replaces `old` (and only `old`).
+    /// A token rotation with this id begins (kept if one is already under way).
+    BeginRotation(String),
+    /// A rotated token replaces `old` (and only `old`); the rotation under way ends.
     Token {
         /// The token the rotation was made with.
         old: String,
@@ -218,11 +225,19 @@ pub fn apply_change(record: &mut WorkspaceRecord, change: &Change) -> bool {
             record.role = *role;
             true
         }
+        Change::BeginRotation(id) => {
+            if record.rotating.is_some() {
+                return false;
+            }
+            record.rotating = Some(id.clone());
+            true
+        }
         Change::Token { old, new } => {
             if record.token.as_deref() != Some(old.as_str()) {
                 return false;
             }
             record.token = Some(new.clone());
+            record.rotating = None;
             true
         }
         Change::Name(name) => {
@@ -306,7 +321,10 @@ mod tests {
         };
         assert!(apply_change(&mut reader, &remote("r", Role::Read)));
         assert!(apply_change(&mut reader, &remote("w", Role::Write)));
-        assert_eq!((reader.role, reader.token.as_deref()), (Role::Write, Some("w")));
+        assert_eq!(
+            (reader.role, reader.token.as_deref()),
+            (Role::Write, Some("w"))
+        );
     }
 
     #[test]

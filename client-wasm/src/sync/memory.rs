@@ -54,6 +54,8 @@ struct Token {
 struct State {
     logs: BTreeMap<String, Log>,
     tokens: HashMap<String, Token>,
+    /// (rotated token, rotation id) → the token it minted.
+    rotations: HashMap<(String, String), String>,
     minted: u64,
     now: u64,
 }
@@ -170,7 +172,10 @@ impl MemoryServer {
             .get(&remote.token)
             .ok_or_else(|| api(ErrorCode::InvalidToken, "not a token of this server"))?;
         if t.ws != remote.ws {
-            return Err(api(ErrorCode::WrongWorkspace, "the token is for another workspace"));
+            return Err(api(
+                ErrorCode::WrongWorkspace,
+                "the token is for another workspace",
+            ));
         }
         if !s.logs.contains_key(&remote.ws) {
             return Err(api(ErrorCode::NotFound, "workspace not found"));
@@ -184,7 +189,10 @@ impl MemoryServer {
             Role::Master => t.role == Role::Master,
         };
         if !allowed {
-            return Err(api(ErrorCode::Forbidden, "the token's role may not do this"));
+            return Err(api(
+                ErrorCode::Forbidden,
+                "the token's role may not do this",
+            ));
         }
         Ok(t.role)
     }
@@ -201,7 +209,10 @@ impl Transport for MemoryServer {
     async fn push(&self, remote: &Remote, body: Vec<u8>) -> Result<PushReply, TransportError> {
         self.authorize(remote, Role::Write)?;
         if body.len() > self.limits.borrow().max_push {
-            return Err(api(ErrorCode::PayloadTooLarge, "the batch is over the limit"));
+            return Err(api(
+                ErrorCode::PayloadTooLarge,
+                "the batch is over the limit",
+            ));
         }
         let records = frame::decode_push_batch(&body)
             .map_err(|e| api(ErrorCode::MalformedFrame, e.to_string()))?;
@@ -296,11 +307,17 @@ impl Transport for MemoryServer {
             u.chain
         } else if let Some((c, chain, ..)) = &l.snapshot {
             if *c != covers {
-                return Err(api(ErrorCode::Conflict, format!("seq {covers} is no longer stored")));
+                return Err(api(
+                    ErrorCode::Conflict,
+                    format!("seq {covers} is no longer stored"),
+                ));
             }
             *chain
         } else {
-            return Err(api(ErrorCode::Conflict, format!("seq {covers} is no longer stored")));
+            return Err(api(
+                ErrorCode::Conflict,
+                format!("seq {covers} is no longer stored"),
+            ));
         };
         l.snapshot = Some((covers, chain, bytes, now));
         // Retention counts from the snapshot: covered updates go once it is old enough. The twin
@@ -312,7 +329,12 @@ impl Transport for MemoryServer {
 
     async fn join(&self, remote: &Remote) -> Result<JoinInfo, TransportError> {
         let role = self.authorize(remote, Role::Read)?;
-        let head = self.state.borrow().logs.get(&remote.ws).map_or(0, |l| l.head);
+        let head = self
+            .state
+            .borrow()
+            .logs
+            .get(&remote.ws)
+            .map_or(0, |l| l.head);
         Ok(JoinInfo {
             workspace_id: remote.ws.clone(),
             role,
@@ -327,7 +349,10 @@ impl Transport for MemoryServer {
         ws: &str,
     ) -> Result<CreatedWorkspace, TransportError> {
         if self.state.borrow().logs.contains_key(ws) {
-            return Err(api(ErrorCode::Conflict, "a workspace with this id already exists"));
+            return Err(api(
+                ErrorCode::Conflict,
+                "a workspace with this id already exists",
+            ));
         }
         self.state
             .borrow_mut()
@@ -340,20 +365,43 @@ impl Transport for MemoryServer {
         })
     }
 
-    async fn rotate(&self, remote: &Remote) -> Result<MintedToken, TransportError> {
-        self.authorize(remote, Role::Master)?;
+    async fn rotate(
+        &self,
+        remote: &Remote,
+        rotation_id: &str,
+    ) -> Result<MintedToken, TransportError> {
+        let minted = |token: String| MintedToken {
+            id: token.clone(),
+            token,
+            role: Role::Master,
+            expires_at: None,
+        };
+        let key = (remote.token.clone(), rotation_id.to_owned());
+        match self.authorize(remote, Role::Master) {
+            Ok(_) => {}
+            // The same rotation again (its reply was lost): the same token, if still valid.
+            Err(
+                e @ TransportError::Api {
+                    code: ErrorCode::TokenRevoked,
+                    ..
+                },
+            ) => {
+                let s = self.state.borrow();
+                return match s.rotations.get(&key) {
+                    Some(t) if s.tokens.get(t).is_some_and(|t| !t.revoked) => Ok(minted(t.clone())),
+                    _ => Err(e),
+                };
+            }
+            Err(e) => return Err(e),
+        }
         let token = self.mint(&remote.ws, Role::Master);
         let mut s = self.state.borrow_mut();
+        s.rotations.insert(key, token.clone());
         for (t, info) in s.tokens.iter_mut() {
             if info.ws == remote.ws && info.role == Role::Master && *t != token {
                 info.revoked = true;
             }
         }
-        Ok(MintedToken {
-            id: token.clone(),
-            token,
-            role: Role::Master,
-            expires_at: None,
-        })
+        Ok(minted(token))
     }
 }

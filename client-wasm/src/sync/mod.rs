@@ -87,10 +87,13 @@ pub trait Transport {
     /// `GET /v1/workspaces/{id}`: checks the token.
     async fn join(&self, remote: &Remote) -> Result<JoinInfo, TransportError>;
     /// `POST /v1/workspaces` with the workspace's own id.
-    async fn create(&self, server_url: &str, ws: &str)
-        -> Result<CreatedWorkspace, TransportError>;
-    /// `POST …/tokens/rotate`.
-    async fn rotate(&self, remote: &Remote) -> Result<MintedToken, TransportError>;
+    async fn create(&self, server_url: &str, ws: &str) -> Result<CreatedWorkspace, TransportError>;
+    /// `POST …/tokens/rotate` with `{"rotation_id"}` (idempotent).
+    async fn rotate(
+        &self,
+        remote: &Remote,
+        rotation_id: &str,
+    ) -> Result<MintedToken, TransportError>;
 }
 
 /// A sync step failed.
@@ -191,6 +194,11 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
         ws: &str,
         progress: &dyn Fn(u64, u64),
     ) -> Result<Round, SyncError> {
+        let (record, _) = remote_of(&self.store, ws).await?;
+        if record.rotating.is_some() {
+            // A rotation whose new token was never stored: finish it before using the old one.
+            rotate(&self.store, &self.transport, ws).await?;
+        }
         let pushed = self.push(ws, progress).await?;
         let (seq, pulled) = self.pull(ws).await?;
         let uploaded = self.upload_snapshot(ws).await?;
@@ -260,7 +268,9 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
                     if n == 1 {
                         return Err(SyncError::stop(
                             StopReason::TooLarge,
-                            format!("an edit of {size} bytes is over the server's limit: {message}"),
+                            format!(
+                                "an edit of {size} bytes is over the server's limit: {message}"
+                            ),
                         ));
                     }
                     limit = size / 2;
@@ -446,15 +456,40 @@ pub async fn connect<S: Store, T: Transport>(
 }
 
 /// Rotates the master token; the new one replaces exactly the one the rotation was made with.
+/// The rotation's id is stored before the server is asked, so a lost reply or a failed write is
+/// finished later (by the next [`SyncCore::sync_once`]) with the same id and the same new token:
+/// the only master token is never lost.
 pub async fn rotate<S: Store, T: Transport>(
     store: &S,
     transport: &T,
     ws: &str,
 ) -> Result<(), SyncError> {
-    let (_, remote) = remote_of(store, ws).await?;
-    let minted = transport.rotate(&remote).await?;
+    let fresh = format!("{:016x}", crate::ids::random_u64());
+    let record = match store
+        .update_workspace(ws, &Change::BeginRotation(fresh))
+        .await?
+    {
+        Updated::Changed(r) | Updated::Unchanged(r) => r,
+        Updated::Missing => {
+            return Err(SyncError::stop(
+                StopReason::Forgotten,
+                "this notebook was removed from this browser",
+            ))
+        }
+    };
+    let (Some(rotation_id), Some(old), Some(server_url)) =
+        (record.rotating, record.token, record.server_url)
+    else {
+        return Err(SyncError::LocalOnly);
+    };
+    let remote = Remote {
+        server_url,
+        ws: ws.to_owned(),
+        token: old.clone(),
+    };
+    let minted = transport.rotate(&remote, &rotation_id).await?;
     let change = Change::Token {
-        old: remote.token,
+        old,
         new: minted.token,
     };
     match store.update_workspace(ws, &change).await? {

@@ -130,6 +130,8 @@ pub trait Storage: Send + Sync {
     /// Revokes every master token of `ws` except `keep`.
     async fn revoke_masters_except(&self, ws: &str, keep: &str, now: i64)
         -> Result<(), StoreError>;
+    /// One token row.
+    async fn get_token(&self, id: &str) -> Result<Option<TokenRow>, StoreError>;
     /// The state of a token (for the revocation check).
     async fn token_state(&self, id: &str) -> Result<TokenState, StoreError>;
     /// Deletes a workspace's data, keeping a tombstone so its tokens get "deleted".

@@ -268,6 +268,27 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn get_token(&self, id: &str) -> Result<Option<TokenRow>, StoreError> {
+                let row: Option<(String, String, String, String, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+                    "SELECT id, workspace_id, role, label, created_at, expires_at, revoked_at FROM tokens WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|(id, workspace_id, role, label, created_at, expires_at, revoked_at)| {
+                    Ok(TokenRow {
+                        id,
+                        workspace_id,
+                        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role}")))?,
+                        label,
+                        created_at,
+                        expires_at,
+                        revoked_at,
+                    })
+                })
+                .transpose()
+            }
+
             async fn token_state(&self, id: &str) -> Result<TokenState, StoreError> {
                 let row: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
                     "SELECT t.revoked_at, w.deleted_at FROM tokens t JOIN workspaces w ON w.id = t.workspace_id WHERE t.id = $1",
