@@ -1,10 +1,13 @@
 //! Browser tests: the engine on real IndexedDB in headless Chromium (`wasm-bindgen-test`).
 #![cfg(target_arch = "wasm32")]
 
-use client_wasm::storage::{IdbStore, PendingUpdate, Store, WorkspaceRecord};
+use client_wasm::storage::{
+    Change, Compaction, IdbStore, Page, RemoteRecord, Store, Updated, WorkspaceRecord,
+};
 use client_wasm::{Engine, EngineError};
+use shared_schema::frame::PullRecordKind;
 use shared_schema::model::Field;
-use shared_schema::{Chain, Role};
+use shared_schema::Chain;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -17,34 +20,51 @@ async fn fresh(name: &str) -> Result<IdbStore, EngineError> {
 }
 
 fn record(id: &str) -> WorkspaceRecord {
-    WorkspaceRecord {
-        id: id.into(),
-        name: "t".into(),
-        role: Role::Master,
-        token: None,
-        server_url: None,
-        last_pulled_seq: 0,
-        chain_head: Chain::genesis(),
-        schema_version: 0,
-        peer_id: 7,
-    }
+    WorkspaceRecord::new_local(id, "t")
 }
 
 #[wasm_bindgen_test]
 async fn bytes_written_to_indexeddb_are_read_back_after_reopening() -> R {
     let store = fresh("hearth-test-bytes").await?;
-    store.put_workspace(&record("ws1")).await?;
+    assert!(store.create_workspace(&record("ws1")).await?);
+    assert!(!store.create_workspace(&record("ws1")).await?);
     let bytes: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
-    store
-        .append_pending(
-            "ws1",
-            &PendingUpdate {
-                key: "k1".into(),
-                bytes: bytes.clone(),
-            },
-        )
-        .await?;
-    store.compact("ws1", &[1, 2, 3], 0).await?;
+    let first = store.append_pending("ws1", &bytes).await?;
+    let second = store.append_pending("ws1", b"later").await?;
+    assert!(
+        first.key < second.key,
+        "pending keys follow the order of the edits"
+    );
+    // A pulled page moves the cursor in one transaction, only from the cursor it was pulled at.
+    let chain = Chain::genesis().next(b"u1");
+    let page = Page {
+        from: (0, Chain::genesis()),
+        to: (1, chain),
+        records: vec![RemoteRecord {
+            seq: 1,
+            kind: PullRecordKind::Update,
+            bytes: b"u1".to_vec(),
+        }],
+    };
+    assert!(store.store_page("ws1", &page).await?);
+    assert!(
+        !store.store_page("ws1", &page).await?,
+        "a stale page is refused"
+    );
+    store.acknowledge("ws1", &[(first.key.clone(), 2)]).await?;
+    assert!(
+        store
+            .compact(
+                "ws1",
+                &Compaction {
+                    snapshot: vec![1, 2, 3],
+                    covers: 1,
+                    upload: true,
+                },
+            )
+            .await?
+    );
+    store.quarantine("ws1", &[2]).await?;
     drop(store);
     let reopened = IdbStore::open("hearth-test-bytes").await?;
     let state = reopened
@@ -52,17 +72,55 @@ async fn bytes_written_to_indexeddb_are_read_back_after_reopening() -> R {
         .await?
         .ok_or(EngineError::UnknownWorkspace("ws1".into()))?;
     assert_eq!(state.pending.len(), 1);
-    assert_eq!(state.pending[0].key, "k1");
-    assert_eq!(state.pending[0].bytes, bytes);
+    assert_eq!(state.pending[0].bytes, b"later");
     assert_eq!(state.snapshot, Some(vec![1, 2, 3]));
-    assert_eq!(state.record, record("ws1"));
+    assert!(state.received.is_empty(), "compacted and quarantined");
+    assert_eq!(state.quarantined, vec![2]);
+    assert_eq!(
+        (state.record.last_pulled_seq, state.record.chain_head),
+        (1, chain)
+    );
+    assert_eq!(reopened.outbox("ws1").await?, Some((1, vec![1, 2, 3])));
+    Ok(())
+}
+
+#[wasm_bindgen_test]
+async fn record_changes_happen_inside_one_transaction_and_never_weaken_a_token() -> R {
+    let store = fresh("hearth-test-record").await?;
+    store.create_workspace(&record("ws")).await?;
+    let master = Change::Remote {
+        server_url: "http://s".into(),
+        token: "m".into(),
+        role: shared_schema::Role::Master,
+    };
+    assert!(matches!(
+        store.update_workspace("ws", &master).await?,
+        Updated::Changed(_)
+    ));
+    let junk = Change::Remote {
+        server_url: "http://s".into(),
+        token: "junk".into(),
+        role: shared_schema::Role::Read,
+    };
+    assert!(matches!(
+        store.update_workspace("ws", &junk).await?,
+        Updated::Unchanged(_)
+    ));
+    assert_eq!(
+        store.get_workspace("ws").await?.and_then(|r| r.token),
+        Some("m".to_string())
+    );
+    assert_eq!(
+        store.update_workspace("nope", &junk).await?,
+        Updated::Missing
+    );
     Ok(())
 }
 
 #[wasm_bindgen_test]
 async fn an_edit_survives_dropping_and_reopening_the_engine() -> R {
     let store = fresh("hearth-test-engine").await?;
-    let engine = Engine::create(store, "Notebook", 11).await?;
+    let engine = Engine::create(store, "Notebook").await?;
     let id = engine.create_note("Hello").await?;
     engine
         .splice_text(&id, Field::Body, 0, 0, "typed in a browser")
@@ -82,7 +140,7 @@ async fn an_edit_survives_dropping_and_reopening_the_engine() -> R {
 #[wasm_bindgen_test]
 async fn pending_is_cleared_only_by_an_acknowledgement() -> R {
     let store = fresh("hearth-test-pending").await?;
-    let engine = Engine::create(store, "N", 12).await?;
+    let engine = Engine::create(store, "N").await?;
     engine.create_note("a").await?;
     let ws = engine.id();
     let pending = engine.pending_updates().await?;
@@ -90,8 +148,10 @@ async fn pending_is_cleared_only_by_an_acknowledgement() -> R {
     drop(engine);
     let again = Engine::open(IdbStore::open("hearth-test-pending").await?, &ws).await?;
     assert_eq!(again.pending_updates().await?, pending);
-    let keys: Vec<String> = pending.iter().map(|p| p.key.clone()).collect();
-    again.acknowledge(&keys[..1]).await?;
+    again
+        .store()
+        .acknowledge(&ws, &[(pending[0].key.clone(), 1)])
+        .await?;
     assert_eq!(again.pending_updates().await?.len(), pending.len() - 1);
     Ok(())
 }
@@ -99,7 +159,7 @@ async fn pending_is_cleared_only_by_an_acknowledgement() -> R {
 #[wasm_bindgen_test]
 async fn two_engines_on_one_database_see_each_others_edits_after_refresh() -> R {
     let store = fresh("hearth-test-tabs").await?;
-    let a = Engine::create(store, "Shared", 21).await?;
+    let a = Engine::create(store, "Shared").await?;
     let ws = a.id();
     let b = Engine::open(IdbStore::open("hearth-test-tabs").await?, &ws).await?;
     let id = a.create_note("from tab A").await?;
