@@ -160,24 +160,41 @@ pub async fn boot(ui: Ui) -> Result<(), EngineError> {
         .iter()
         .find(|r| Some(&r.id) == last.as_ref())
         .or(existing.first());
-    let engine = match pick {
-        Some(record) => Engine::open(store, &record.id).await?,
-        None => Engine::create(store, "My notebook").await?,
-    };
-    let ws = engine.id();
-    remember_opened(&ws);
-    ENGINE.with(|e| *e.borrow_mut() = Some(Rc::new(engine)));
-    ui.refresh_from_engine();
-    refresh_workspaces(ui).await;
+    let joining = join_link().is_some();
     start_channel(ui);
     start_worker(ui);
     send(WorkerRequest::Start {
         db_name: DB_NAME.into(),
     });
-    send(WorkerRequest::Watch { ws });
     watch_online();
+    match pick {
+        Some(record) => install(ui, Engine::open(store, &record.id).await?),
+        // A first visit through a share link opens the shared notebook, nothing else.
+        None if joining => {}
+        None => install(ui, Engine::create(store, "My notebook").await?),
+    }
+    refresh_workspaces(ui).await;
     take_join_link(ui);
     Ok(())
+}
+
+/// After a failed join on a device with no notebook yet, start the usual first notebook.
+async fn ensure_open(ui: Ui) {
+    if engine().is_some() {
+        return;
+    }
+    let result = async {
+        let store = IdbStore::open(DB_NAME).await?;
+        Engine::create(store, "My notebook").await
+    }
+    .await;
+    match result {
+        Ok(engine) => {
+            install(ui, engine);
+            refresh_workspaces(ui).await;
+        }
+        Err(e) => ui.error.set(Some(e.to_string())),
+    }
 }
 
 /// Hands a share link in the URL to the worker, which checks the token with the server before
@@ -275,6 +292,7 @@ fn start_worker(ui: Ui) {
             WorkerResponse::JoinFailed { message, .. } => {
                 ui.notice.set(None);
                 ui.error.set(Some(message));
+                leptos::task::spawn_local(ensure_open(ui));
             }
             WorkerResponse::Minted { ws, token, .. } => {
                 ui.share_link

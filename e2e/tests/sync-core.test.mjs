@@ -1,0 +1,157 @@
+// The client sync core in a real browser: two tabs editing at the same moment, hostile bytes from a
+// member with a write link, and share links that must never weaken or litter the device.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
+import { startServer, SCREENSHOTS, profile, status, noteNamed, addNote, ownerWithLink, parsePull } from './helpers.mjs';
+
+const linkParts = (link) => ({
+  token: decodeURIComponent(link.split('?t=')[1]),
+  ws: link.match(/join\/([0-9a-f-]{36})/)[1],
+});
+
+/** One push record: key_len u8 | key | len u32 | bytes. */
+function pushRecord(key, bytes) {
+  const k = Buffer.from(key);
+  const head = Buffer.alloc(1 + k.length + 4);
+  head.writeUInt8(k.length, 0);
+  k.copy(head, 1);
+  head.writeUInt32BE(bytes.length, 1 + k.length);
+  return Buffer.concat([head, bytes]);
+}
+
+test('two tabs editing at the same moment both reach another browser', async () => {
+  const server = await startServer();
+  const a = await profile();
+  const b = await profile();
+  try {
+    const link = await ownerWithLink(a.page, server.url, 'Start');
+    await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
+    const tab2 = await a.ctx.newPage();
+    tab2.on('pageerror', (e) => a.errors.push(String(e)));
+    await tab2.goto(server.url + '/');
+    await noteNamed(tab2, 'Start').waitFor({ timeout: 30_000 });
+    // Both tabs edit at once, several times, each through its own engine session.
+    const burst = async (page, prefix) => {
+      for (let i = 0; i < 5; i++) await addNote(page, `${prefix} ${i}`);
+    };
+    await Promise.all([burst(a.page, 'Tab one'), burst(tab2, 'Tab two')]);
+    await b.page.goto(link);
+    await b.page.getByTestId('note-count').filter({ hasText: '11 notes' }).waitFor({ timeout: 60_000 });
+    for (const prefix of ['Tab one', 'Tab two']) {
+      for (let i = 0; i < 5; i++) await noteNamed(b.page, `${prefix} ${i}`).waitFor();
+    }
+    // And each tab sees the other's edits (no diverged tab).
+    await a.page.getByTestId('note-count').filter({ hasText: '11 notes' }).waitFor({ timeout: 30_000 });
+    await tab2.getByTestId('note-count').filter({ hasText: '11 notes' }).waitFor({ timeout: 30_000 });
+    await b.page.screenshot({ path: `${SCREENSHOTS}/two-tabs-at-once.png`, fullPage: true });
+    assert.deepEqual([...a.errors, ...b.errors], [], 'no page errors');
+  } finally {
+    await a.ctx.close();
+    await b.ctx.close();
+    server.stop();
+  }
+});
+
+test('a garbage update and a garbage snapshot from a write link brick no device', async () => {
+  const server = await startServer();
+  const a = await profile();
+  const b = await profile();
+  try {
+    const link = await ownerWithLink(a.page, server.url, 'Valid one');
+    await b.page.goto(link);
+    await noteNamed(b.page, 'Valid one').waitFor({ timeout: 30_000 });
+    const { ws, token } = linkParts(link);
+    const auth = { Authorization: `Bearer ${token}` };
+    // The member's write token pushes bytes that are not Loro at all…
+    const push = await fetch(`${server.url}/v1/workspaces/${ws}/updates`, {
+      method: 'POST', headers: { ...auth, 'Content-Type': 'application/octet-stream' },
+      body: pushRecord('hostile-1', Buffer.from('definitely not a loro update')),
+    });
+    assert.equal(push.status, 200);
+    const { seqs } = await push.json();
+    // …and tries to replace history with a garbage snapshot: only the owner may.
+    const snap = await fetch(`${server.url}/v1/workspaces/${ws}/snapshot?covers=${seqs[0]}`, {
+      method: 'PUT', headers: { ...auth, 'Content-Type': 'application/octet-stream' }, body: Buffer.from('garbage'),
+    });
+    assert.equal(snap.status, 403);
+    const pulled = parsePull(Buffer.from(await (await fetch(`${server.url}/v1/workspaces/${ws}/updates?after=0`, { headers: auth })).arrayBuffer()));
+    assert.ok(pulled.every((r) => r.kind === 0), 'no snapshot was stored');
+    await addNote(a.page, 'Valid two');
+    for (const device of [a, b]) {
+      await noteNamed(device.page, 'Valid two').waitFor({ timeout: 30_000 });
+      await device.page.getByTestId('quarantine').filter({ hasText: `1 update from this server could not be read (seq ${seqs[0]})` }).waitFor({ timeout: 30_000 });
+      // Reopening still works and shows every valid note.
+      await device.page.reload();
+      await noteNamed(device.page, 'Valid one').waitFor({ timeout: 30_000 });
+      await noteNamed(device.page, 'Valid two').waitFor();
+      await device.page.getByTestId('quarantine').waitFor();
+    }
+    // A new device joining later opens too.
+    const c = await profile();
+    try {
+      await c.page.goto(link);
+      await noteNamed(c.page, 'Valid two').waitFor({ timeout: 30_000 });
+      await c.page.getByTestId('quarantine').waitFor({ timeout: 30_000 });
+      await c.page.screenshot({ path: `${SCREENSHOTS}/quarantine.png`, fullPage: true });
+      assert.deepEqual(c.errors, []);
+    } finally {
+      await c.ctx.close();
+    }
+    assert.deepEqual([...a.errors, ...b.errors], [], 'no page errors');
+  } finally {
+    await a.ctx.close();
+    await b.ctx.close();
+    server.stop();
+  }
+});
+
+test('a share link never replaces the owner token, and a bad link stores nothing', async () => {
+  const server = await startServer();
+  const a = await profile();
+  try {
+    const writeLink = await ownerWithLink(a.page, server.url, 'Owned here');
+    await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
+    // Someone sends the owner a read-only link to the owner's own notebook.
+    await a.page.getByTestId('share-read').click();
+    let readLink = writeLink;
+    for (let i = 0; i < 100 && readLink === writeLink; i++) {
+      await a.page.waitForTimeout(100);
+      readLink = await a.page.getByTestId('share-link').inputValue();
+    }
+    const role = JSON.parse(Buffer.from(linkParts(readLink).token.split('.')[1], 'base64url')).role;
+    assert.equal(role, 'read', 'a read-only link was minted');
+    await a.page.goto('about:blank');
+    await a.page.goto(readLink);
+    await a.page.getByTestId('workspace-name').waitFor();
+    await noteNamed(a.page, 'Owned here').waitFor({ timeout: 30_000 });
+    // Still the owner: can edit, share, and the edit syncs.
+    await addNote(a.page, 'Still mine');
+    await a.page.getByTestId('share-write').waitFor();
+    await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
+    const { ws } = linkParts(writeLink);
+    const owned = await a.page.evaluate(async (id) => {
+      const db = await new Promise((res, rej) => { const r = indexedDB.open('hearth'); r.onsuccess = () => res(r.result); r.onerror = rej; });
+      const rec = await new Promise((res) => { const r = db.transaction('workspaces').objectStore('workspaces').get(id); r.onsuccess = () => res(JSON.parse(r.result)); });
+      return rec.role;
+    }, ws);
+    assert.equal(owned, 'master');
+    // Bad links: not a notebook id, a damaged token: one clear sentence, nothing stored.
+    const count = async () => a.page.evaluate(async () => {
+      const db = await new Promise((res, rej) => { const r = indexedDB.open('hearth'); r.onsuccess = () => res(r.result); r.onerror = rej; });
+      return new Promise((res) => { const r = db.transaction('workspaces').objectStore('workspaces').count(); r.onsuccess = () => res(r.result); });
+    });
+    const before = await count();
+    for (const bad of [`${server.url}/#/join/not-a-uuid?t=garbage`, `${server.url}/#/join/${crypto.randomUUID()}?t=a.b.c`]) {
+      await a.page.goto('about:blank');
+      await a.page.goto(bad);
+      await a.page.getByTestId('error').filter({ hasText: /link/ }).waitFor({ timeout: 30_000 });
+    }
+    await a.page.screenshot({ path: `${SCREENSHOTS}/bad-link.png`, fullPage: true });
+    assert.equal(await count(), before, 'no junk notebook was stored');
+    assert.deepEqual(a.errors, []);
+  } finally {
+    await a.ctx.close();
+    server.stop();
+  }
+});
