@@ -31,6 +31,10 @@ CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=120 \
   cargo test -p client-wasm --target wasm32-unknown-unknown --locked
 
 bash scripts/build-web.sh
+# The sync worker moves bytes only: Loro must not be linked into it.
+if grep -qai loro dist/worker_bg.wasm; then
+  die "dist/worker_bg.wasm contains Loro: the worker must depend on client-wasm without its engine feature."
+fi
 
 cargo build -p hearth-server --locked
 

@@ -41,6 +41,7 @@ pub struct Ctx {
     pub online: Cell<bool>,
     channel: BroadcastChannel,
     wakers: RefCell<HashMap<String, UnboundedSender<()>>>,
+    generations: RefCell<HashMap<String, u64>>,
     requested: RefCell<HashSet<String>>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
 }
@@ -74,6 +75,12 @@ impl Ctx {
         self.wakers.borrow().contains_key(ws)
     }
 
+    /// True while loop number `generation` is the one running for `ws` (a loop that stopped
+    /// and was started again has a new number).
+    pub fn is_current(&self, ws: &str, generation: u64) -> bool {
+        self.is_syncing(ws) && self.generations.borrow().get(ws) == Some(&generation)
+    }
+
     /// Forgets the loop of `ws` (it stopped).
     pub fn stop(&self, ws: &str) {
         self.wakers.borrow_mut().remove(ws);
@@ -92,6 +99,12 @@ fn watch(ctx: &Rc<Ctx>, ws: String) {
     let on_lock = Closure::once_into_js(move |_lock: JsValue| -> js_sys::Promise {
         let (tx, rx) = unbounded();
         ctx2.wakers.borrow_mut().insert(ws2.clone(), tx);
+        let generation = {
+            let mut g = ctx2.generations.borrow_mut();
+            let n = g.get(&ws2).map_or(0, |n| n + 1);
+            g.insert(ws2.clone(), n);
+            n
+        };
         let mut rx = Some(rx);
         let done = js_sys::Promise::new(&mut |resolve, _| {
             let (ctx3, ws3) = (ctx2.clone(), ws2.clone());
@@ -99,7 +112,7 @@ fn watch(ctx: &Rc<Ctx>, ws: String) {
                 return;
             };
             spawn_local(async move {
-                let live = sync::live(ctx3.clone(), ws3.clone());
+                let live = sync::live(ctx3.clone(), ws3.clone(), generation);
                 spawn_local(live);
                 sync::run(ctx3.clone(), ws3.clone(), rx).await;
                 ctx3.stop(&ws3);
@@ -191,6 +204,7 @@ async fn start(slot: &Rc<RefCell<Option<Rc<Ctx>>>>, db_name: &str) -> Result<Rc<
         online: Cell::new(http::global().navigator().on_line()),
         channel,
         wakers: RefCell::new(HashMap::new()),
+        generations: RefCell::new(HashMap::new()),
         requested: RefCell::new(HashSet::new()),
         _on_message: on_message,
     });

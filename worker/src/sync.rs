@@ -107,11 +107,12 @@ pub async fn run(ctx: Rc<Ctx>, ws: String, mut wake: UnboundedReceiver<()>) {
 }
 
 /// Follows the live channel and wakes the loop on every announced seq; reconnects with backoff.
-pub async fn live(ctx: Rc<Ctx>, ws: String) {
+/// Ends when the loop it belongs to (`generation`) ends.
+pub async fn live(ctx: Rc<Ctx>, ws: String, generation: u64) {
     let mut backoff = Backoff::default();
-    while ctx.is_syncing(&ws) {
+    while ctx.is_current(&ws, generation) {
         if ctx.online.get() {
-            match follow(&ctx, &ws).await {
+            match follow(&ctx, &ws, generation).await {
                 Ok(()) => backoff.reset(),
                 Err(TransportError::Api { code, .. })
                     if shared_schema::sync::StopReason::for_error_code(code).is_some() =>
@@ -125,7 +126,7 @@ pub async fn live(ctx: Rc<Ctx>, ws: String) {
     }
 }
 
-async fn follow(ctx: &Ctx, ws: &str) -> Result<(), TransportError> {
+async fn follow(ctx: &Ctx, ws: &str, generation: u64) -> Result<(), TransportError> {
     let record = ctx
         .core
         .store
@@ -156,7 +157,7 @@ async fn follow(ctx: &Ctx, ws: &str) -> Result<(), TransportError> {
         let done = js_sys::Reflect::get(&chunk, &"done".into())
             .map(|v| v.is_truthy())
             .unwrap_or(true);
-        if done || !ctx.is_syncing(ws) {
+        if done || !ctx.is_current(ws, generation) {
             return Ok(());
         }
         let value = js_sys::Reflect::get(&chunk, &"value".into()).unwrap_or_default();
