@@ -155,3 +155,30 @@ test('a share link never replaces the owner token, and a bad link stores nothing
     server.stop();
   }
 });
+
+test('forgetting a notebook with unsent edits says how many and downloads a backup first', async () => {
+  const server = await startServer();
+  const a = await profile();
+  try {
+    await a.page.goto(server.url + '/');
+    await a.page.getByTestId('workspace-name').filter({ hasText: 'My notebook' }).waitFor();
+    await addNote(a.page, 'Only here');
+    await addNote(a.page, 'Also only here');
+    await a.page.getByTestId('tab-notebooks').click();
+    let question = '';
+    a.page.once('dialog', (d) => { question = d.message(); d.accept(); });
+    const [download] = await Promise.all([
+      a.page.waitForEvent('download', { timeout: 30_000 }),
+      a.page.getByTestId('leave').click(),
+    ]);
+    // The notebook's creation (name + schema) and the two notes: three edits, none on a server.
+    assert.match(question, /^3 edits of this notebook are only on this device/);
+    assert.match(download.suggestedFilename(), /\.hearth$/);
+    await a.page.getByTestId('tab-notes').click();
+    await a.page.getByTestId('note-count').filter({ hasText: '0 notes' }).waitFor({ timeout: 30_000 });
+    assert.deepEqual(a.errors, []);
+  } finally {
+    await a.ctx.close();
+    server.stop();
+  }
+});
