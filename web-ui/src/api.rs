@@ -180,20 +180,8 @@ pub async fn boot(ui: Ui) -> Result<(), EngineError> {
 
 /// After a failed join on a device with no notebook yet, start the usual first notebook.
 async fn ensure_open(ui: Ui) {
-    if engine().is_some() {
-        return;
-    }
-    let result = async {
-        let store = IdbStore::open(DB_NAME).await?;
-        Engine::create(store, "My notebook").await
-    }
-    .await;
-    match result {
-        Ok(engine) => {
-            install(ui, engine);
-            refresh_workspaces(ui).await;
-        }
-        Err(e) => ui.error.set(Some(e.to_string())),
+    if engine().is_none() {
+        create_workspace(ui, "My notebook".into()).await;
     }
 }
 
