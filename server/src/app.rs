@@ -1,14 +1,19 @@
-//! Building and running the HTTP server: shared state, middleware (metrics, logs), the routes table,
-//! health, metrics and the OpenAPI document.
+//! Building and running the HTTP server: shared state, middleware (metrics, logs, security
+//! headers), the routes table, JSON errors for every refusal, health, metrics and the OpenAPI
+//! document, and the checks made before serving (data dir, static dir, open-file limit).
 
 use crate::auth::{self, Auth};
 use crate::config::Config;
+use crate::error::ApiError;
+use crate::limits::{RateLimiter, StreamCounts};
 use crate::metrics::Metrics;
 use crate::routes;
 use crate::store::{self, Storage, StoreError};
 use actix_web::dev::Service;
+use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use shared_schema::api::Health;
+use shared_schema::ErrorCode;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use thiserror::Error;
@@ -23,6 +28,41 @@ pub struct AppState {
     pub config: Config,
     /// Metrics.
     pub metrics: Metrics,
+    /// Rate limits.
+    pub limits: Limits,
+    /// Open live streams per token.
+    pub streams: Arc<StreamCounts>,
+    /// Backups streaming at once.
+    pub backups: Arc<tokio::sync::Semaphore>,
+    /// Workspaces whose tokens changed on this process (revoke, rotate, delete): their live
+    /// streams re-check their token at once.
+    pub revocations: tokio::sync::broadcast::Sender<String>,
+}
+
+/// The rate limits (token buckets).
+pub struct Limits {
+    /// Per token: the configured rate, bursts of 4×.
+    pub token: RateLimiter,
+    /// Per workspace (all its tokens): 4× the token rate.
+    pub workspace: RateLimiter,
+    /// Per client address, authenticated requests: 4× the token rate.
+    pub addr: RateLimiter,
+    /// Per client address, anonymous requests (create, import).
+    pub anonymous: RateLimiter,
+}
+
+impl Limits {
+    /// The limits of a config.
+    pub fn new(config: &Config) -> Self {
+        let rate = f64::from(config.rate_limit_per_sec.max(1));
+        let anon = f64::from(config.anonymous_per_minute.max(1));
+        Self {
+            token: RateLimiter::new(rate, rate * 4.0),
+            workspace: RateLimiter::new(rate * 4.0, rate * 16.0),
+            addr: RateLimiter::new(rate * 4.0, rate * 16.0),
+            anonymous: RateLimiter::new(anon / 60.0, (anon / 3.0).max(1.0)),
+        }
+    }
 }
 
 /// The server could not start.
@@ -34,6 +74,9 @@ pub enum StartError {
     /// The JWT secret cannot be read or created.
     #[error("cannot load the JWT secret: {0}")]
     Secret(std::io::Error),
+    /// The configuration is unsafe or inconsistent.
+    #[error("{0}")]
+    Config(String),
     /// The address cannot be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -82,24 +125,161 @@ async fn openapi() -> HttpResponse {
         .body(include_str!("openapi.json"))
 }
 
+/// Every refusal the framework makes itself (bad query, path, JSON or body) as the JSON error.
+fn json_errors(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::QueryConfig::default().error_handler(|e, _| {
+            ApiError::bad_request(format!("bad query parameters: {e}")).into()
+        }),
+    )
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|_, _| ApiError::new(ErrorCode::NotFound, "no such resource").into()),
+    )
+    .app_data(
+        web::JsonConfig::default()
+            .limit(64 * 1024)
+            .error_handler(|e, _| ApiError::bad_request(format!("bad JSON body: {e}")).into()),
+    )
+    .app_data(web::PayloadConfig::default().limit(64 * 1024));
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        ErrorCode::NotFound,
+        "no such API route; see /v1/openapi.json",
+    ))
+}
+
+/// The Content-Security-Policy for the UI: scripts only from this origin, plus the inline
+/// scripts of `index.html` by hash.
+fn content_security_policy(static_dir: &std::path::Path) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let mut hashes = String::new();
+    if let Ok(html) = std::fs::read_to_string(static_dir.join("index.html")) {
+        let mut rest = html.as_str();
+        while let Some(start) = rest.find("<script") {
+            rest = &rest[start..];
+            let Some(open_end) = rest.find('>') else {
+                break;
+            };
+            let tag = &rest[..open_end];
+            let body_start = open_end + 1;
+            let Some(close) = rest[body_start..].find("</script>") else {
+                break;
+            };
+            if !tag.contains("src=") {
+                let body = &rest[body_start..body_start + close];
+                let digest = sha2::Sha256::digest(body.as_bytes());
+                hashes.push_str(&format!(
+                    " 'sha256-{}'",
+                    base64::engine::general_purpose::STANDARD.encode(digest)
+                ));
+            }
+            rest = &rest[body_start + close..];
+        }
+    }
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{hashes}; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; \
+         worker-src 'self' blob:; manifest-src 'self'; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// Raises the open-file soft limit to the hard limit; returns the new soft limit.
+fn raise_open_files() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).ok()?;
+        if soft < hard && rlimit::setrlimit(rlimit::Resource::NOFILE, hard, hard).is_ok() {
+            tracing::info!(
+                from = soft,
+                to = hard,
+                "raised the open-file limit to the hard limit"
+            );
+            return Some(hard);
+        }
+        Some(soft)
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+/// Refuses a static dir that contains the data dir (it would serve `jwt-secret`).
+fn check_dirs(config: &Config) -> Result<(), StartError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        StartError::Config(format!(
+            "cannot create the data dir {}: {e}",
+            config.data_dir.display()
+        ))
+    })?;
+    if config.static_dir.is_dir() {
+        let data = std::fs::canonicalize(&config.data_dir).map_err(StartError::Secret)?;
+        let web = std::fs::canonicalize(&config.static_dir).map_err(StartError::Secret)?;
+        if data.starts_with(&web) {
+            return Err(StartError::Config(format!(
+                "the static dir {} contains the data dir {}: it would serve the JWT secret and \
+                 the database. Move the data dir outside it.",
+                web.display(),
+                data.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Opens storage and the secret, binds, and starts serving.
 pub async fn start(config: Config) -> Result<Running, StartError> {
-    let store = store::open(&config.database_url()).await?;
+    check_dirs(&config)?;
+    let store = store::open(&config.database_url(), config.store_options()).await?;
     let secret = auth::load_secret(config.jwt_secret.as_deref(), &config.data_dir)
         .map_err(StartError::Secret)?;
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let open_files = raise_open_files();
+    // Leave room for the database pool, the listener, log files and health checks.
+    let connections = match open_files {
+        Some(n) => config
+            .max_connections
+            .min((n as usize).saturating_sub(256).max(64)),
+        None => config.max_connections,
+    };
+    if connections < config.max_connections {
+        tracing::warn!(
+            configured = config.max_connections,
+            connections,
+            "fewer connections than configured fit the open-file limit"
+        );
+    }
     let state = web::Data::new(AppState {
         store,
-        auth: Auth::new(&secret, config.rate_limit_per_sec),
+        auth: Auth::new(&secret),
+        limits: Limits::new(&config),
         config: config.clone(),
         metrics: Metrics::default(),
+        streams: Arc::new(StreamCounts::default()),
+        backups: Arc::new(tokio::sync::Semaphore::new(2)),
+        revocations: tokio::sync::broadcast::channel(1024).0,
     });
     let static_dir = config.static_dir.clone();
+    let csp = content_security_policy(&static_dir);
     let data = state.clone();
     let server = HttpServer::new(move || {
         let data = data.clone();
         let metrics_state = data.clone();
         let mut app = App::new()
             .app_data(data)
+            .configure(json_errors)
+            .wrap(
+                DefaultHeaders::new()
+                    .add(("Content-Security-Policy", csp.as_str()))
+                    .add(("X-Frame-Options", "DENY"))
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("Referrer-Policy", "no-referrer")),
+            )
             .wrap_fn(move |req, srv| {
                 let started = std::time::Instant::now();
                 let method = req.method().clone();
@@ -117,7 +297,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             .route("/healthz", web::get().to(healthz))
             .route("/metrics", web::get().to(metrics))
             .route("/v1/openapi.json", web::get().to(openapi))
-            .configure(routes::configure);
+            .configure(routes::configure)
+            .service(web::scope("/v1").default_service(web::to(not_found)));
         if static_dir.is_dir() {
             app = app.service(
                 actix_files::Files::new("/", &static_dir)
@@ -127,6 +308,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
         app
     })
+    .workers(workers)
+    .max_connections((connections / workers).max(16))
+    .client_request_timeout(std::time::Duration::from_secs(10))
     .shutdown_timeout(30)
     .bind(&config.bind)
     .map_err(|source| StartError::Bind {

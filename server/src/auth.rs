@@ -1,5 +1,5 @@
 //! Tokens: minting and verifying JWTs (HS256 pinned; `iss`, `aud`, `ws`, `role`, `exp` checked),
-//! the per-request revocation check with a short cache, and the per-token rate limit.
+//! and the per-request revocation check with a short cache. Rate limits are in [`crate::limits`].
 
 use crate::error::ApiError;
 use crate::store::{Storage, TokenRow, TokenState};
@@ -28,13 +28,17 @@ pub struct Auth {
     decoding: DecodingKey,
     validation: Validation,
     cache: Mutex<HashMap<String, (TokenState, Instant)>>,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
-    rate_per_sec: f64,
 }
 
+/// The longest a token may be minted for (ten years).
+pub const MAX_EXPIRES_IN: u64 = 10 * 365 * 24 * 3600;
+
+/// The shortest accepted JWT secret.
+pub const MIN_SECRET_BYTES: usize = 32;
+
 impl Auth {
-    /// New with an HS256 secret and a per-token rate limit.
-    pub fn new(secret: &[u8], rate_per_sec: u32) -> Self {
+    /// New with an HS256 secret.
+    pub fn new(secret: &[u8]) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
@@ -46,8 +50,6 @@ impl Auth {
             decoding: DecodingKey::from_secret(secret),
             validation,
             cache: Mutex::new(HashMap::new()),
-            buckets: Mutex::new(HashMap::new()),
-            rate_per_sec: f64::from(rate_per_sec.max(1)),
         }
     }
 
@@ -59,8 +61,13 @@ impl Auth {
         expires_in: Option<u64>,
         label: &str,
     ) -> Result<(TokenRow, String), ApiError> {
+        if expires_in.is_some_and(|s| s == 0 || s > MAX_EXPIRES_IN) {
+            return Err(ApiError::bad_request(format!(
+                "expires_in must be 1–{MAX_EXPIRES_IN} seconds (or absent for no expiry)"
+            )));
+        }
         let now = now_secs();
-        let exp = expires_in.map(|s| now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX / 2)));
+        let exp = expires_in.map(|s| now.saturating_add(i64::try_from(s).unwrap_or(0)));
         let row = TokenRow {
             id: uuid::Uuid::new_v4().simple().to_string(),
             workspace_id: ws.to_owned(),
@@ -126,7 +133,7 @@ impl Auth {
     }
 
     /// Verifies a bearer token for workspace `ws`: signature, algorithm, claims, expiry,
-    /// workspace, then revocation (cached briefly) and the rate limit.
+    /// workspace, then revocation (cached briefly).
     pub async fn verify(
         &self,
         header: Option<&str>,
@@ -155,7 +162,6 @@ impl Auth {
                 ))
             }
         }
-        self.rate_limit(&claims.sub)?;
         Ok(claims)
     }
 
@@ -188,27 +194,6 @@ impl Auth {
             }
         }
     }
-
-    fn rate_limit(&self, token_id: &str) -> Result<(), ApiError> {
-        let Ok(mut buckets) = self.buckets.lock() else {
-            return Ok(());
-        };
-        let burst = self.rate_per_sec * 4.0;
-        let now = Instant::now();
-        let (tokens, at) = buckets.entry(token_id.to_owned()).or_insert((burst, now));
-        *tokens = (*tokens + at.elapsed().as_secs_f64() * self.rate_per_sec).min(burst);
-        *at = now;
-        if *tokens < 1.0 {
-            let mut err = ApiError::new(
-                ErrorCode::RateLimited,
-                "too many requests for this token; slow down and retry",
-            );
-            err.retry_after = Some(1);
-            return Err(err);
-        }
-        *tokens -= 1.0;
-        Ok(())
-    }
 }
 
 /// Requires the master role.
@@ -239,11 +224,18 @@ pub fn load_secret(
     data_dir: &std::path::Path,
 ) -> std::io::Result<Vec<u8>> {
     if let Some(s) = configured {
+        if s.len() < MIN_SECRET_BYTES {
+            return Err(std::io::Error::other(format!(
+                "the JWT secret is {} bytes; use at least {MIN_SECRET_BYTES} random bytes \
+                 (e.g. `openssl rand -hex 32`), or leave it unset to generate one",
+                s.len()
+            )));
+        }
         return Ok(s.as_bytes().to_vec());
     }
     let path = data_dir.join("jwt-secret");
     match std::fs::read(&path) {
-        Ok(bytes) if bytes.len() >= 32 => return Ok(bytes),
+        Ok(bytes) if bytes.len() >= MIN_SECRET_BYTES => return Ok(bytes),
         Ok(_) => {
             return Err(std::io::Error::other(format!(
                 "{} is shorter than 32 bytes: delete it to generate a new one (all tokens change)",

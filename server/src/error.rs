@@ -57,6 +57,30 @@ impl From<StoreError> for ApiError {
                 "this workspace was deleted by its owner; local copies are kept",
             ),
             StoreError::Conflict(m) => Self::new(ErrorCode::Conflict, m),
+            StoreError::Revoked => Self::new(
+                ErrorCode::TokenRevoked,
+                "this token was revoked (by a rotation that finished first); use the newest token",
+            ),
+            StoreError::Quota {
+                scope,
+                used,
+                adding,
+                limit,
+            } => Self::new(
+                ErrorCode::QuotaExceeded,
+                format!(
+                    "the {scope} storage quota is {limit} bytes; {used} are used and this needs \
+                     {adding} more: compact or delete data, or ask the operator for more space"
+                ),
+            ),
+            StoreError::BadSeq(m) => Self::bad_request(m),
+            StoreError::BatchFailed(e) => {
+                tracing::warn!(error = %e, "push failed with its batch");
+                Self::new(
+                    ErrorCode::StorageUnavailable,
+                    "storage is unavailable; retry later with the same keys (never stored twice)",
+                )
+            }
             StoreError::Database(e) => {
                 tracing::error!(error = %e, "database error");
                 Self::new(

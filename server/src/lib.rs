@@ -6,8 +6,9 @@
 //! - [`config`] — flags and environment.
 //! - [`app`] — state, middleware, health, metrics, starting the server.
 //! - [`routes`] — the `/v1` handlers; [`live`] — the SSE live channel.
-//! - [`auth`] — JWT mint/verify, revocation cache, rate limit.
-//! - [`store`] — the storage trait, SQLite and Postgres.
+//! - [`auth`] — JWT mint/verify, revocation cache.
+//! - [`limits`] — rate limits (token, workspace, address), live-stream caps.
+//! - [`store`] — the storage trait, group commit, SQLite and Postgres.
 //! - [`error`] — [`error::ApiError`] and its mapping to HTTP.
 //! - [`metrics`] — Prometheus text metrics.
 #![warn(missing_docs)]
@@ -16,6 +17,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod limits;
 pub mod live;
 pub mod metrics;
 pub mod routes;

@@ -2,10 +2,17 @@
 //! the current head; each stored update sends `data: {"seq":N}`; a comment every 15 s keeps
 //! proxies from closing the stream. Readers use `fetch` with the bearer header (not EventSource),
 //! so the token never goes into a URL.
+//!
+//! A stream needs no pooled database connection while it is open: the head comes from what this
+//! process last saw announced (LISTEN/NOTIFY on Postgres). Its token is checked again on every
+//! keepalive and at once when this process revokes a token or deletes the workspace; a revoked,
+//! expired or deleted stream is closed. Each token may hold a capped number of streams.
 
 use crate::app::AppState;
+use crate::auth::Auth;
 use crate::error::ApiError;
-use crate::routes::{verify, workspace_id};
+use crate::limits::too_many;
+use crate::routes::{rate_limit, verify, workspace_id};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::stream;
 use shared_schema::api::LiveEvent;
@@ -13,8 +20,14 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
+/// Seconds between keepalives (and token re-checks).
+pub const KEEPALIVE: Duration = Duration::from_secs(15);
+
 struct Conn {
     state: web::Data<AppState>,
+    ws: String,
+    header: Option<String>,
+    _slot: crate::limits::StreamSlot,
 }
 
 impl Drop for Conn {
@@ -23,6 +36,16 @@ impl Drop for Conn {
             .metrics
             .live_connections
             .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Conn {
+    /// Whether the stream's token still opens its workspace.
+    async fn still_valid(&self) -> bool {
+        let auth: &Auth = &self.state.auth;
+        auth.verify(self.header.as_deref(), &self.ws, self.state.store.as_ref())
+            .await
+            .is_ok()
     }
 }
 
@@ -38,37 +61,70 @@ pub async fn live(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let ws = workspace_id(&path)?;
-    verify(&state, &req, &ws).await?;
-    let rx = state.store.subscribe();
-    let head = state.store.head(&ws).await?;
+    let claims = verify(&state, &req, &ws).await?;
+    rate_limit(&state, &req, &ws, &claims.sub)?;
+    let slot = state
+        .streams
+        .open(&claims.sub, state.config.max_streams_per_token)
+        .ok_or_else(|| too_many("(live streams) for this token: close other tabs", 5))?;
+    let events = state.store.subscribe();
+    let revocations = state.revocations.subscribe();
+    let head = match state.store.announced_head(&ws) {
+        Some(head) => head,
+        None => state.store.head(&ws).await?,
+    };
     state
         .metrics
         .live_connections
         .fetch_add(1, Ordering::Relaxed);
     let conn = Conn {
         state: state.clone(),
+        ws,
+        header: req
+            .headers()
+            .get("Authorization")
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned),
+        _slot: slot,
     };
     let first = Some(event(head));
     let body = stream::unfold(
-        (rx, first, conn, ws),
-        |(mut rx, mut first, conn, ws)| async move {
+        (events, revocations, first, conn),
+        |(mut events, mut revocations, mut first, conn)| async move {
             if let Some(e) = first.take() {
-                return Some((Ok::<_, actix_web::Error>(e), (rx, first, conn, ws)));
+                return Some((
+                    Ok::<_, actix_web::Error>(e),
+                    (events, revocations, first, conn),
+                ));
             }
             loop {
                 tokio::select! {
-                    msg = rx.recv() => match msg {
-                        Ok((w, seq)) if w == ws => return Some((Ok(event(seq)), (rx, first, conn, ws))),
+                    msg = events.recv() => match msg {
+                        Ok((w, seq)) if w == conn.ws => {
+                            return Some((Ok(event(seq)), (events, revocations, first, conn)))
+                        }
                         Ok(_) => continue,
                         Err(RecvError::Lagged(_)) => {
                             // Missed events: tell the client to pull (it pulls from its own seq).
-                            let head = conn.state.store.head(&ws).await.unwrap_or(0);
-                            return Some((Ok(event(head)), (rx, first, conn, ws)));
+                            let head = conn.state.store.announced_head(&conn.ws).unwrap_or(0);
+                            return Some((Ok(event(head)), (events, revocations, first, conn)));
                         }
                         Err(RecvError::Closed) => return None,
                     },
-                    _ = tokio::time::sleep(Duration::from_secs(15)) => {
-                        return Some((Ok(web::Bytes::from_static(b": keepalive\n\n")), (rx, first, conn, ws)));
+                    revoked = revocations.recv() => match revoked {
+                        Ok(w) if w != conn.ws => continue,
+                        Err(RecvError::Closed) => return None,
+                        _ => {
+                            if !conn.still_valid().await {
+                                return None;
+                            }
+                        }
+                    },
+                    _ = tokio::time::sleep(KEEPALIVE) => {
+                        if !conn.still_valid().await {
+                            return None;
+                        }
+                        return Some((Ok(web::Bytes::from_static(b": keepalive\n\n")), (events, revocations, first, conn)));
                     }
                 }
             }

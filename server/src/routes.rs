@@ -4,10 +4,13 @@
 use crate::app::AppState;
 use crate::auth::{now_secs, require_master, require_write};
 use crate::error::ApiError;
+use crate::limits::{client_addr, too_many};
 use crate::live;
+use crate::store::{PushRequest, StoreError};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde::Deserialize;
+use sha2::Digest;
 use shared_schema::api::{
     CreatedWorkspace, MintTokenRequest, MintedToken, RotateRequest, SnapshotReply, TokenList,
     HEADER_HEAD_SEQ, HEADER_MORE,
@@ -73,6 +76,7 @@ async fn authorize(
 ) -> Result<(String, Claims), ApiError> {
     let ws = workspace_id(raw)?;
     let claims = verify(state, req, &ws).await?;
+    rate_limit(state, req, &ws, &claims.sub)?;
     match need {
         Need::Read => {}
         Need::Write => require_write(&claims)?,
@@ -81,8 +85,45 @@ async fn authorize(
     Ok((ws, claims))
 }
 
-/// Reads a body of at most `limit` bytes; 413 past it.
+/// Charges an authenticated request to its token's, workspace's and address's rate limits.
+pub fn rate_limit(
+    state: &AppState,
+    req: &HttpRequest,
+    ws: &str,
+    token: &str,
+) -> Result<(), ApiError> {
+    let addr = client_addr(req, state.config.trust_forwarded_for);
+    state
+        .limits
+        .token
+        .check(token)
+        .map_err(|s| too_many("for this token", s))?;
+    state
+        .limits
+        .workspace
+        .check(ws)
+        .map_err(|s| too_many("for this workspace", s))?;
+    state
+        .limits
+        .addr
+        .check(&addr)
+        .map_err(|s| too_many("from this address", s))
+}
+
+/// Charges an anonymous request (create, import) to its address's limit.
+fn anonymous_limit(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+    let addr = client_addr(req, state.config.trust_forwarded_for);
+    state
+        .limits
+        .anonymous
+        .check(&addr)
+        .map_err(|s| too_many("to create or import workspaces from this address", s))
+}
+
+/// Reads a body of at most `limit` bytes within the body deadline: 413 past the limit (checked
+/// on `Content-Length` first, without reserving memory for it), 408 past the deadline.
 async fn read_body(
+    state: &AppState,
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
@@ -95,15 +136,27 @@ async fn read_body(
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::too_large(limit));
     }
-    let mut body = Vec::with_capacity(declared.unwrap_or(0).min(limit));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ApiError::bad_request("the request body was cut off"))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::too_large(limit));
+    let deadline = std::time::Duration::from_secs(state.config.body_timeout_secs.max(1));
+    let read = async {
+        let mut body = Vec::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| ApiError::bad_request("the request body was cut off"))?;
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::too_large(limit));
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+        Ok(body)
+    };
+    tokio::time::timeout(deadline, read).await.map_err(|_| {
+        ApiError::new(
+            ErrorCode::RequestTimeout,
+            format!(
+                "the request body did not arrive within {} s; retry",
+                deadline.as_secs()
+            ),
+        )
+    })?
 }
 
 async fn audit(state: &AppState, token: Option<&str>, action: &str, ws: &str, bytes: usize) {
@@ -117,36 +170,84 @@ async fn audit(state: &AppState, token: Option<&str>, action: &str, ws: &str, by
 }
 
 #[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct CreateRequest {
     /// A client-chosen id (the id of a workspace that already exists offline on the device).
     workspace_id: Option<String>,
+    /// A client-chosen secret (16–128 characters) that makes the create idempotent: repeating
+    /// it with the same id and secret returns the same master token.
+    creation_secret: Option<String>,
+}
+
+/// The id of the master token a create with `secret` mints: only a holder of the secret can
+/// derive it, so only they can claim the id again after a lost reply.
+pub fn creation_token_id(ws: &str, secret: &str) -> String {
+    let digest = sha2::Sha256::new()
+        .chain_update(b"hearth-create\0")
+        .chain_update(ws.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(secret.as_bytes())
+        .finalize();
+    hex::encode(&digest[..16])
 }
 
 async fn create_workspace(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    anonymous_limit(&state, &req)?;
     let request: CreateRequest = if body.is_empty() {
         CreateRequest::default()
     } else {
         serde_json::from_slice(&body).map_err(|e| {
             ApiError::bad_request(format!(
-                "expected {{\"workspace_id\": UUID}} or no body: {e}"
+                "expected {{\"workspace_id\": UUID, \"creation_secret\": TEXT}} or no body: {e}"
             ))
         })?
     };
-    let ws = match request.workspace_id {
-        Some(id) => uuid::Uuid::parse_str(&id)
+    let ws = match &request.workspace_id {
+        Some(id) => uuid::Uuid::parse_str(id)
             .map_err(|_| ApiError::bad_request("workspace_id must be a UUID"))?
             .to_string(),
         None => uuid::Uuid::new_v4().to_string(),
     };
-    let (row, token) = state.auth.mint(&ws, Role::Master, None, "owner")?;
-    state.store.create_workspace(&ws, &row, now_secs()).await?;
-    audit(&state, Some(&row.id), "create", &ws, 0).await;
+    if let Some(secret) = &request.creation_secret {
+        if !(16..=128).contains(&secret.len()) {
+            return Err(ApiError::bad_request(
+                "creation_secret must be 16–128 characters",
+            ));
+        }
+    }
+    state.store.check_total_quota(1).await?;
+    let (mut row, _) = state.auth.mint(&ws, Role::Master, None, "owner")?;
+    if let Some(secret) = &request.creation_secret {
+        row.id = creation_token_id(&ws, secret);
+    }
+    match state.store.create_workspace(&ws, &row, now_secs()).await {
+        Ok(()) => {}
+        // A retry after a lost reply: the same secret names the same master token.
+        Err(StoreError::Conflict(m)) => {
+            let again = match &request.creation_secret {
+                Some(_) => state.store.get_token(&row.id).await?,
+                None => None,
+            };
+            match again {
+                Some(stored)
+                    if stored.workspace_id == ws
+                        && stored.role == Role::Master
+                        && stored.revoked_at.is_none() =>
+                {
+                    row = stored
+                }
+                _ => return Err(ApiError::new(ErrorCode::Conflict, m)),
+            }
+        }
+        Err(e) => return Err(e.into()),
+    }
     Ok(HttpResponse::Created().json(CreatedWorkspace {
         workspace_id: ws,
-        master_token: token,
+        master_token: state.auth.sign(&row)?,
     }))
 }
 
@@ -173,6 +274,7 @@ async fn delete_workspace(
     let (ws, claims) = authorize(&state, &req, &path, Need::Master).await?;
     state.store.delete_workspace(&ws, now_secs()).await?;
     state.auth.invalidate(&[]);
+    let _ = state.revocations.send(ws.clone());
     audit(&state, Some(&claims.sub), "delete", &ws, 0).await;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -184,18 +286,27 @@ async fn push(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (ws, claims) = authorize(&state, &req, &path, Need::Write).await?;
-    let body = read_body(&req, payload, state.config.max_update_bytes).await?;
+    let body = read_body(&state, &req, payload, state.config.max_update_bytes).await?;
     let records = frame::decode_push_batch(&body)
         .map_err(|e| ApiError::new(ErrorCode::MalformedFrame, e.to_string()))?;
+    shared_schema::log::check_batch(&records)
+        .map_err(|e| ApiError::new(ErrorCode::MalformedFrame, e.to_string()))?;
+    state
+        .store
+        .check_total_quota(i64::try_from(body.len()).unwrap_or(i64::MAX))
+        .await?;
+    let n = records.len() as u64;
     let reply = state
         .store
-        .push(&ws, &claims.sub, &records, now_secs())
+        .push(PushRequest {
+            ws,
+            token_id: claims.sub,
+            records,
+            body_bytes: i64::try_from(body.len()).unwrap_or(i64::MAX),
+            now: now_secs(),
+        })
         .await?;
-    state
-        .metrics
-        .updates_stored
-        .fetch_add(records.len() as u64, Ordering::Relaxed);
-    audit(&state, Some(&claims.sub), "push", &ws, body.len()).await;
+    state.metrics.updates_stored.fetch_add(n, Ordering::Relaxed);
     Ok(HttpResponse::Ok().json(reply))
 }
 
@@ -217,7 +328,15 @@ async fn pull(
         .limit_bytes
         .unwrap_or(state.config.max_pull_bytes)
         .clamp(1, state.config.max_pull_bytes);
-    let page = state.store.pull(&ws, query.after, limit).await?;
+    let page = state
+        .store
+        .pull(
+            &ws,
+            query.after,
+            limit,
+            shared_schema::log::MAX_PAGE_RECORDS,
+        )
+        .await?;
     let mut body = Vec::new();
     for r in &page.records {
         let mut bytes = r.bytes.clone();
@@ -253,10 +372,14 @@ async fn put_snapshot(
     // Only the owner's device may replace history for every new device (a write token could
     // otherwise upload a garbage snapshot that new members start from).
     let (ws, claims) = authorize(&state, &req, &path, Need::Master).await?;
-    let body = read_body(&req, payload, state.config.max_snapshot_bytes).await?;
+    let body = read_body(&state, &req, payload, state.config.max_snapshot_bytes).await?;
     if body.is_empty() {
         return Err(ApiError::bad_request("the snapshot is empty"));
     }
+    state
+        .store
+        .check_total_quota(i64::try_from(body.len()).unwrap_or(i64::MAX))
+        .await?;
     let retain_before = now_secs() - i64::try_from(state.config.retention_secs).unwrap_or(0);
     state
         .store
@@ -326,6 +449,7 @@ async fn revoke_token(
         ));
     }
     state.auth.invalidate(&[jti]);
+    let _ = state.revocations.send(ws.clone());
     audit(&state, Some(&claims.sub), "revoke", &ws, 0).await;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -350,34 +474,8 @@ async fn rotate_master(
     }
     let claims = match authorize(&state, &req, &path, Need::Master).await {
         Ok((_, claims)) => claims,
-        // A client that lost the reply repeats its rotation with the token it rotated (revoked by
-        // that very rotation): it gets the same new token again, and nothing else.
         Err(e) if e.code == ErrorCode::TokenRevoked => {
-            let Some(rotation_id) = &request.rotation_id else {
-                return Err(e);
-            };
-            let header = req
-                .headers()
-                .get("Authorization")
-                .and_then(|h| h.to_str().ok());
-            let old = state.auth.decode(header, &ws)?;
-            let id = shared_schema::claims::rotation_token_id(&old.sub, rotation_id);
-            return match state.store.get_token(&id).await? {
-                Some(row)
-                    if old.role == Role::Master
-                        && row.workspace_id == ws
-                        && row.revoked_at.is_none() =>
-                {
-                    let token = state.auth.sign(&row)?;
-                    Ok(HttpResponse::Created().json(MintedToken {
-                        id: row.id,
-                        token,
-                        role: Role::Master,
-                        expires_at: None,
-                    }))
-                }
-                _ => Err(e),
-            };
+            return replay_rotation(&state, &req, &ws, &request, e).await
         }
         Err(e) => return Err(e),
     };
@@ -385,20 +483,58 @@ async fn rotate_master(
     if let Some(rotation_id) = &request.rotation_id {
         row.id = shared_schema::claims::rotation_token_id(&claims.sub, rotation_id);
     }
-    let token = state.auth.sign(&row)?;
-    state.store.insert_token(&row).await?;
-    state
-        .store
-        .revoke_masters_except(&ws, &row.id, now_secs())
-        .await?;
+    // One transaction checks the caller is still the master and swaps the tokens: of two
+    // concurrent rotations, the second finds its token revoked by the first.
+    match state.store.rotate(&ws, &claims.sub, &row, now_secs()).await {
+        Ok(()) => {}
+        Err(StoreError::Revoked) => {
+            state.auth.invalidate(std::slice::from_ref(&claims.sub));
+            let e = ApiError::from(StoreError::Revoked);
+            return replay_rotation(&state, &req, &ws, &request, e).await;
+        }
+        Err(e) => return Err(e.into()),
+    }
     state.auth.invalidate(&[]);
-    audit(&state, Some(&claims.sub), "rotate", &ws, 0).await;
+    let _ = state.revocations.send(ws.clone());
     Ok(HttpResponse::Created().json(MintedToken {
-        id: row.id,
-        token,
+        id: row.id.clone(),
+        token: state.auth.sign(&row)?,
         role: Role::Master,
         expires_at: None,
     }))
+}
+
+/// A client that lost the reply repeats its rotation with the token it rotated (revoked by that
+/// very rotation): it gets the same new token again, and nothing else.
+async fn replay_rotation(
+    state: &AppState,
+    req: &HttpRequest,
+    ws: &str,
+    request: &RotateRequest,
+    refused: ApiError,
+) -> Result<HttpResponse, ApiError> {
+    let Some(rotation_id) = &request.rotation_id else {
+        return Err(refused);
+    };
+    let header = req
+        .headers()
+        .get("Authorization")
+        .and_then(|h| h.to_str().ok());
+    let old = state.auth.decode(header, ws)?;
+    let id = shared_schema::claims::rotation_token_id(&old.sub, rotation_id);
+    match state.store.get_token(&id).await? {
+        Some(row)
+            if old.role == Role::Master && row.workspace_id == ws && row.revoked_at.is_none() =>
+        {
+            Ok(HttpResponse::Created().json(MintedToken {
+                id: row.id.clone(),
+                token: state.auth.sign(&row)?,
+                role: Role::Master,
+                expires_at: None,
+            }))
+        }
+        _ => Err(refused),
+    }
 }
 
 async fn download_backup(
@@ -407,29 +543,53 @@ async fn download_backup(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let (ws, claims) = authorize(&state, &req, &path, Need::Master).await?;
-    let page = state.store.pull(&ws, 0, usize::MAX).await?;
-    let (head_seq, chain_head) = page
-        .records
-        .last()
-        .map(|r| (r.seq, r.chain))
-        .unwrap_or((0, shared_schema::Chain::genesis()));
+    let permit = state.backups.clone().try_acquire_owned().map_err(|_| {
+        let mut e = ApiError::new(
+            ErrorCode::RateLimited,
+            "the server is writing other backups; retry in a few seconds",
+        );
+        e.retry_after = Some(5);
+        e
+    })?;
+    // One consistent read, streamed: memory stays at a few records whatever the size.
+    let reader = state.store.backup(&ws).await?;
     let header = BackupHeader {
         workspace_id: ws.clone(),
         created_at: now_secs() as u64,
-        head_seq,
-        chain_head,
+        head_seq: reader.head_seq,
+        chain_head: reader.chain_head,
         source: "server".into(),
     };
-    let file = backup::encode(&header, &page.records)
+    let head = backup::encode(&header, &[])
         .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
-    audit(&state, Some(&claims.sub), "backup", &ws, file.len()).await;
+    audit(&state, Some(&claims.sub), "backup", &ws, 0).await;
+    let records =
+        futures_util::stream::unfold((reader.records, permit), |(mut rx, permit)| async move {
+            let item = rx.recv().await?;
+            let chunk = item.map_err(|e| {
+                tracing::error!(error = %e, "backup read failed; the download is cut short");
+                actix_web::error::ErrorInternalServerError("backup read failed")
+            });
+            let chunk = chunk.and_then(|r| {
+                let mut out = Vec::with_capacity(frame::PULL_HEADER_LEN + r.bytes.len());
+                frame::encode_pull_record(&mut out, r.kind, r.seq, &r.chain, &r.bytes)
+                    .map_err(actix_web::error::ErrorInternalServerError)?;
+                Ok(web::Bytes::from(out))
+            });
+            Some((chunk, (rx, permit)))
+        });
+    let body =
+        futures_util::stream::once(
+            async move { Ok::<_, actix_web::Error>(web::Bytes::from(head)) },
+        )
+        .chain(records);
     Ok(HttpResponse::Ok()
         .content_type("application/octet-stream")
         .insert_header((
             "Content-Disposition",
             format!("attachment; filename=\"hearth-{ws}.hearth\""),
         ))
-        .body(file))
+        .streaming(body))
 }
 
 async fn import_backup(
@@ -437,12 +597,45 @@ async fn import_backup(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(&req, payload, state.config.max_snapshot_bytes).await?;
+    anonymous_limit(&state, &req)?;
+    if let Some(expected) = &state.config.import_token {
+        let sent = req
+            .headers()
+            .get("Authorization")
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim);
+        let ok = sent.is_some_and(|t| {
+            sha2::Sha256::digest(t.as_bytes()) == sha2::Sha256::digest(expected.as_bytes())
+        });
+        if !ok {
+            return Err(ApiError::new(
+                ErrorCode::MissingToken,
+                "this server imports backups only with its import token: ask the operator",
+            ));
+        }
+    }
+    let body = read_body(&state, &req, payload, state.config.max_snapshot_bytes).await?;
     let parsed = backup::decode(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    state
+        .store
+        .check_total_quota(i64::try_from(body.len()).unwrap_or(i64::MAX))
+        .await?;
+    if let Some(limit) = state.config.store_options().workspace_quota {
+        let size: i64 = parsed.records.iter().map(|r| r.bytes.len() as i64).sum();
+        if size > limit {
+            return Err(StoreError::Quota {
+                scope: "workspace",
+                used: 0,
+                adding: size,
+                limit,
+            }
+            .into());
+        }
+    }
     let ws = uuid::Uuid::new_v4().to_string();
     let (row, token) = state.auth.mint(&ws, Role::Master, None, "owner")?;
     state.store.import(&ws, &row, &parsed, now_secs()).await?;
-    audit(&state, Some(&row.id), "import", &ws, body.len()).await;
     Ok(HttpResponse::Created().json(CreatedWorkspace {
         workspace_id: ws,
         master_token: token,

@@ -103,6 +103,13 @@ pub fn verify(header: &BackupHeader, records: &[PullRecord]) -> Result<(), Backu
     let mut seq = 0u64;
     for (i, r) in records.iter().enumerate() {
         match r.kind {
+            _ if r.seq > crate::log::MAX_SEQ => {
+                return Err(BackupError::Inconsistent(format!(
+                    "seq {} is past the largest seq a workspace can hold ({})",
+                    r.seq,
+                    crate::log::MAX_SEQ
+                )))
+            }
             PullRecordKind::Snapshot if i == 0 => {
                 chain = r.chain;
                 seq = r.seq;
@@ -113,7 +120,7 @@ pub fn verify(header: &BackupHeader, records: &[PullRecord]) -> Result<(), Backu
                 )))
             }
             PullRecordKind::Update => {
-                if r.seq != seq + 1 {
+                if seq.checked_add(1) != Some(r.seq) {
                     return Err(BackupError::Inconsistent(format!(
                         "seq {} follows seq {seq}",
                         r.seq
@@ -198,6 +205,47 @@ mod tests {
         let bytes = encode(&header, &records)?;
         assert!(decode(&bytes[..bytes.len() - 2]).is_err());
         assert!(decode(&bytes[..20]).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn seqs_past_the_largest_storable_seq_are_refused_not_a_panic() -> Result<(), BackupError> {
+        for (snap_seq, update_seq) in [
+            (u64::MAX, None),
+            (u64::MAX - 1, Some(u64::MAX)),
+            ((1 << 63) + 5, None),
+        ] {
+            let snap_chain = Chain::genesis().next(b"s");
+            let mut records = vec![PullRecord {
+                kind: PullRecordKind::Snapshot,
+                seq: snap_seq,
+                chain: snap_chain,
+                bytes: b"snapshot".to_vec(),
+            }];
+            let (mut head, mut chain) = (snap_seq, snap_chain);
+            if let Some(seq) = update_seq {
+                chain = chain.next(b"u");
+                head = seq;
+                records.push(PullRecord {
+                    kind: PullRecordKind::Update,
+                    seq,
+                    chain,
+                    bytes: b"u".to_vec(),
+                });
+            }
+            let header = BackupHeader {
+                workspace_id: "ws".into(),
+                created_at: 5,
+                head_seq: head,
+                chain_head: chain,
+                source: "client".into(),
+            };
+            let bytes = encode(&header, &records)?;
+            assert!(
+                matches!(decode(&bytes), Err(BackupError::Inconsistent(_))),
+                "snapshot at {snap_seq} must be refused"
+            );
+        }
         Ok(())
     }
 }

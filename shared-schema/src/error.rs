@@ -27,8 +27,12 @@ pub enum ErrorCode {
     NotFound,
     /// The request conflicts with the stored state, e.g. a snapshot that covers unknown seqs (409).
     Conflict,
+    /// The request body did not arrive within the server's deadline (408); retry.
+    RequestTimeout,
     /// The body is larger than the configured limit (413).
     PayloadTooLarge,
+    /// The workspace or the server is over its storage quota (507); the message gives the numbers.
+    QuotaExceeded,
     /// Too many requests for this token; retry after the `Retry-After` seconds (429).
     RateLimited,
     /// The storage backend is unavailable; retry later (503).
@@ -48,7 +52,9 @@ impl ErrorCode {
             Self::Forbidden | Self::WrongWorkspace => 403,
             Self::NotFound => 404,
             Self::Conflict => 409,
+            Self::RequestTimeout => 408,
             Self::PayloadTooLarge => 413,
+            Self::QuotaExceeded => 507,
             Self::RateLimited => 429,
             Self::StorageUnavailable => 503,
             Self::Internal => 500,
@@ -68,7 +74,9 @@ impl ErrorCode {
             Self::WrongWorkspace => "wrong_workspace",
             Self::NotFound => "not_found",
             Self::Conflict => "conflict",
+            Self::RequestTimeout => "request_timeout",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::QuotaExceeded => "quota_exceeded",
             Self::RateLimited => "rate_limited",
             Self::StorageUnavailable => "storage_unavailable",
             Self::Internal => "internal",
@@ -141,7 +149,9 @@ mod tests {
             ErrorCode::WrongWorkspace,
             ErrorCode::NotFound,
             ErrorCode::Conflict,
+            ErrorCode::RequestTimeout,
             ErrorCode::PayloadTooLarge,
+            ErrorCode::QuotaExceeded,
             ErrorCode::RateLimited,
             ErrorCode::StorageUnavailable,
             ErrorCode::Internal,

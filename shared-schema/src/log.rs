@@ -18,6 +18,15 @@ pub const PULL_RECORD_HEADER: usize = 1 + 8 + 32 + 4;
 /// Largest seq the log hands out (seqs are stored as signed 64-bit integers).
 pub const MAX_SEQ: u64 = i64::MAX as u64;
 
+/// Most records in one push batch (clients cut batches at this count).
+pub const MAX_BATCH_RECORDS: usize = 1024;
+
+/// Most records in one pull page.
+pub const MAX_PAGE_RECORDS: usize = 4096;
+
+/// Longest idempotency key, bytes.
+pub const MAX_KEY_LEN: usize = 128;
+
 /// A log rule refused the request.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum LogError {
@@ -35,6 +44,9 @@ pub enum LogError {
         /// Head seq.
         head: u64,
     },
+    /// A push batch breaks a batch rule.
+    #[error("{0}")]
+    BadBatch(String),
     /// A newer snapshot is already stored.
     #[error("a newer snapshot (covers={stored}) is already stored")]
     OlderThanStored {
@@ -111,6 +123,34 @@ pub fn assign_batch(
     Ok(out)
 }
 
+/// Checks a push batch before it is stored: 1–[`MAX_BATCH_RECORDS`] records, each with a key of
+/// 1–[`MAX_KEY_LEN`] bytes and a non-empty update.
+pub fn check_batch(records: &[PushRecord]) -> Result<(), LogError> {
+    if records.is_empty() {
+        return Err(LogError::BadBatch("the batch holds no update".into()));
+    }
+    if records.len() > MAX_BATCH_RECORDS {
+        return Err(LogError::BadBatch(format!(
+            "the batch holds {} updates; send at most {MAX_BATCH_RECORDS} per request",
+            records.len()
+        )));
+    }
+    for (i, r) in records.iter().enumerate() {
+        if r.bytes.is_empty() {
+            return Err(LogError::BadBatch(format!(
+                "update {i} of the batch is empty"
+            )));
+        }
+        if r.key.is_empty() || r.key.len() > MAX_KEY_LEN {
+            return Err(LogError::BadBatch(format!(
+                "update {i} has a key of {} bytes; keys are 1–{MAX_KEY_LEN} bytes",
+                r.key.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Checks a snapshot upload: `covers` must be stored (≤ head) and not older than the stored one.
 pub fn check_covers(covers: u64, head: u64, stored: u64) -> Result<(), LogError> {
     if covers > head {
@@ -136,6 +176,15 @@ pub fn record_size(len: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_oversized_and_unkeyed_batches_are_refused() {
+        assert!(check_batch(&[]).is_err());
+        assert!(check_batch(&[rec("k", b"")]).is_err());
+        assert!(check_batch(&[rec("", b"x")]).is_err());
+        assert!(check_batch(&vec![rec("k", b"x"); MAX_BATCH_RECORDS + 1]).is_err());
+        assert!(check_batch(&vec![rec("k", b"x"); MAX_BATCH_RECORDS]).is_ok());
+    }
 
     fn rec(key: &str, bytes: &[u8]) -> PushRecord {
         PushRecord {

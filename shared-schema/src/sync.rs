@@ -77,12 +77,13 @@ pub fn verify_page(
 }
 
 /// How many of the pending updates (given their sizes, oldest first) go into the next push batch:
-/// at least one, then as many as fit in `max_bytes` of frame.
+/// at least one, then as many as fit in `max_bytes` of frame, at most
+/// [`crate::log::MAX_BATCH_RECORDS`].
 pub fn batch_len(sizes: &[(usize, usize)], max_bytes: usize) -> usize {
     let mut total = 0usize;
     for (i, (key_len, len)) in sizes.iter().enumerate() {
         total += 1 + key_len + 4 + len;
-        if i > 0 && total > max_bytes {
+        if i > 0 && (total > max_bytes || i >= crate::log::MAX_BATCH_RECORDS) {
             return i;
         }
     }

@@ -216,6 +216,7 @@ impl Transport for MemoryServer {
         }
         let records = frame::decode_push_batch(&body)
             .map_err(|e| api(ErrorCode::MalformedFrame, e.to_string()))?;
+        log::check_batch(&records).map_err(|e| api(ErrorCode::MalformedFrame, e.to_string()))?;
         let mut s = self.state.borrow_mut();
         let now = s.now;
         let l = s

@@ -1,18 +1,25 @@
-//! Postgres storage (production). Pushes lock the workspace row (`FOR UPDATE`), so concurrent
-//! pushers from any number of server processes get gap-free seqs. New seqs are announced with
+//! Postgres storage (production). A push batch locks its workspace rows (`FOR UPDATE`, in id
+//! order), so concurrent writers in any number of server processes get gap-free seqs without
+//! deadlocks. Each group commit runs a fixed number of statements whatever its size (rows are
+//! sent as arrays and expanded with `UNNEST`). New heads are announced with
 //! `pg_notify('hearth_updates', 'ws:seq')` in the same transaction; every process `LISTEN`s and
-//! fans them out to its live clients.
+//! fans them out to its live clients. Reads run at REPEATABLE READ.
 
-use super::sql::{chain_of, impl_store, to_i64, to_u64};
-use super::{PullPage, StoreError, TokenRow, TokenState};
+use super::sql::{chain_of, impl_store, size_of, to_i64, to_u64, Announcer, Backend, TotalQuota};
+use super::writer::{plan, Committer, Row, Writer};
+use super::{PullPage, PushRequest, StoreError, StoreOptions, TokenRow, TokenState};
 use shared_schema::api::{PushReply, TokenInfo};
 use shared_schema::backup::Backup;
-use shared_schema::frame::{PullRecord, PullRecordKind, PushRecord};
+use shared_schema::frame::{PullRecord, PullRecordKind};
 use shared_schema::{Chain, Role};
 use sqlx::postgres::{PgListener, PgPoolOptions};
-use tokio::sync::broadcast;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 type Db = sqlx::Postgres;
+
+/// A locked workspace row: id, head, chain, deleted_at, stored_bytes.
+type LockedRow = (String, i64, Vec<u8>, Option<i64>, i64);
 
 /// The NOTIFY channel.
 pub const CHANNEL: &str = "hearth_updates";
@@ -20,29 +27,33 @@ pub const CHANNEL: &str = "hearth_updates";
 /// Postgres-backed storage.
 pub struct PgStore {
     pool: sqlx::PgPool,
-    events: broadcast::Sender<(String, u64)>,
+    announcer: Arc<Announcer>,
+    total: Arc<TotalQuota>,
+    writer: Writer,
 }
 
 impl PgStore {
-    /// Connects, runs migrations and starts the LISTEN task.
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+    /// Connects, runs migrations and starts the LISTEN task. The pool holds at most
+    /// `options.max_connections` connections (keep the sum over all processes below Postgres's
+    /// `max_connections`).
+    pub async fn connect(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
-            .max_connections(32)
+            .max_connections(options.max_connections.max(2))
             .acquire_timeout(std::time::Duration::from_secs(10))
             .connect(url)
             .await?;
         sqlx::migrate!("../migrations").run(&pool).await?;
-        let (events, _) = broadcast::channel(1024);
+        let announcer = Arc::new(Announcer::default());
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.listen(CHANNEL).await?;
-        let tx = events.clone();
+        let fan_out = announcer.clone();
         tokio::spawn(async move {
             loop {
                 match listener.recv().await {
                     Ok(n) => {
                         if let Some((ws, seq)) = n.payload().rsplit_once(':') {
                             if let Ok(seq) = seq.parse() {
-                                let _ = tx.send((ws.to_owned(), seq));
+                                fan_out.announce(ws, seq);
                             }
                         }
                     }
@@ -53,26 +64,208 @@ impl PgStore {
                 }
             }
         });
-        Ok(Self { pool, events })
+        let total = Arc::new(TotalQuota::new(options.total_quota));
+        let writer = Writer::start(PgCommitter {
+            pool: pool.clone(),
+            total: total.clone(),
+            quota: options.workspace_quota,
+        });
+        Ok(Self {
+            pool,
+            announcer,
+            total,
+            writer,
+        })
+    }
+}
+
+impl Backend for PgStore {
+    type Db = Db;
+    type Guard<'a> = ();
+    const LOCK: &'static str = " FOR UPDATE";
+
+    fn pool(&self) -> &sqlx::Pool<Db> {
+        &self.pool
     }
 
     async fn write_guard(&self) {}
 
-    async fn announce_in_tx(
-        &self,
-        tx: &mut sqlx::Transaction<'_, Db>,
-        ws: &str,
-        seq: u64,
-    ) -> Result<(), StoreError> {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(format!("{ws}:{seq}"))
-            .execute(&mut **tx)
+    async fn begin_read(&self) -> Result<sqlx::Transaction<'static, Db>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        Ok(tx)
     }
 
-    fn after_commit(&self, _ws: &str, _seq: u64) {}
+    fn announcer(&self) -> &Announcer {
+        &self.announcer
+    }
+
+    fn total_quota(&self) -> &TotalQuota {
+        &self.total
+    }
 }
 
-impl_store!(PgStore, "postgres", " FOR UPDATE");
+struct PgCommitter {
+    pool: sqlx::PgPool,
+    total: Arc<TotalQuota>,
+    quota: Option<i64>,
+}
+
+impl Committer for PgCommitter {
+    async fn commit(
+        &self,
+        jobs: &[PushRequest],
+    ) -> Result<Vec<Result<PushReply, StoreError>>, StoreError> {
+        let mut ids: Vec<String> = jobs.iter().map(|j| j.ws.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        let mut tx = self.pool.begin().await?;
+        let locked: Vec<LockedRow> = sqlx::query_as(
+            "SELECT id, head_seq, chain, deleted_at, stored_bytes FROM workspaces \
+             WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut rows: HashMap<String, Row> = HashMap::new();
+        for (id, head, chain, deleted, stored) in locked {
+            rows.insert(
+                id,
+                Row {
+                    head: to_u64(head),
+                    chain: chain_of(&chain)?,
+                    deleted: deleted.is_some(),
+                    stored,
+                },
+            );
+        }
+        let (key_ws, keys): (Vec<String>, Vec<Vec<u8>>) = jobs
+            .iter()
+            .filter(|j| rows.get(&j.ws).is_some_and(|r| !r.deleted))
+            .flat_map(|j| j.records.iter().map(|r| (j.ws.clone(), r.key.clone())))
+            .unzip();
+        let mut known: HashMap<(String, Vec<u8>), u64> = HashMap::new();
+        if !keys.is_empty() {
+            let found: Vec<(String, Vec<u8>, i64)> = sqlx::query_as(
+                "WITH k(ws, key) AS (SELECT * FROM UNNEST($1::text[], $2::bytea[])) \
+                 SELECT u.workspace_id, u.idempotency_key, u.seq FROM updates u JOIN k \
+                   ON u.workspace_id = k.ws AND u.idempotency_key = k.key \
+                 UNION ALL \
+                 SELECT r.workspace_id, r.idempotency_key, r.seq FROM retired_keys r JOIN k \
+                   ON r.workspace_id = k.ws AND r.idempotency_key = k.key",
+            )
+            .bind(&key_ws)
+            .bind(&keys)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (ws, key, seq) in found {
+                known.insert((ws, key), to_u64(seq));
+            }
+        }
+        let plan = plan(jobs, &rows, &known, self.quota);
+        if !plan.inserts.is_empty() {
+            let n = plan.inserts.len();
+            let (mut ws, mut seq, mut bytes, mut size, mut key, mut chain, mut token, mut at) = (
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+            );
+            for i in &plan.inserts {
+                let job = &jobs[i.job];
+                let r = &job.records[i.record];
+                ws.push(job.ws.as_str());
+                seq.push(to_i64(i.seq)?);
+                bytes.push(r.bytes.as_slice());
+                size.push(i32::try_from(r.bytes.len()).unwrap_or(i32::MAX));
+                key.push(r.key.as_slice());
+                chain.push(i.chain.as_bytes().to_vec());
+                token.push(job.token_id.as_str());
+                at.push(job.now);
+            }
+            sqlx::query(
+                "INSERT INTO updates (workspace_id, seq, bytes, size, idempotency_key, chain, token_id, created_at) \
+                 SELECT * FROM UNNEST($1::text[], $2::int8[], $3::bytea[], $4::int4[], $5::bytea[], $6::bytea[], $7::text[], $8::int8[])",
+            )
+            .bind(&ws)
+            .bind(&seq)
+            .bind(&bytes)
+            .bind(&size)
+            .bind(&key)
+            .bind(&chain)
+            .bind(&token)
+            .bind(&at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !plan.heads.is_empty() {
+            let ws: Vec<&str> = plan.heads.iter().map(|h| h.ws.as_str()).collect();
+            let head: Vec<i64> = plan
+                .heads
+                .iter()
+                .map(|h| to_i64(h.head))
+                .collect::<Result<_, _>>()?;
+            let chain: Vec<Vec<u8>> = plan
+                .heads
+                .iter()
+                .map(|h| h.chain.as_bytes().to_vec())
+                .collect();
+            let stored: Vec<i64> = plan.heads.iter().map(|h| h.stored).collect();
+            let notes: Vec<String> = plan
+                .heads
+                .iter()
+                .map(|h| format!("{}:{}", h.ws, h.head))
+                .collect();
+            sqlx::query(
+                "UPDATE workspaces w SET head_seq = u.head, chain = u.chain, stored_bytes = u.stored \
+                 FROM UNNEST($1::text[], $2::int8[], $3::bytea[], $4::int8[]) AS u(id, head, chain, stored) \
+                 WHERE w.id = u.id",
+            )
+            .bind(&ws)
+            .bind(&head)
+            .bind(&chain)
+            .bind(&stored)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("SELECT pg_notify($1, n) FROM UNNEST($2::text[]) AS n")
+                .bind(CHANNEL)
+                .bind(&notes)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if !plan.audited.is_empty() {
+            let token: Vec<&str> = plan
+                .audited
+                .iter()
+                .map(|&j| jobs[j].token_id.as_str())
+                .collect();
+            let ws: Vec<&str> = plan.audited.iter().map(|&j| jobs[j].ws.as_str()).collect();
+            let bytes: Vec<i64> = plan.audited.iter().map(|&j| jobs[j].body_bytes).collect();
+            let at: Vec<i64> = plan.audited.iter().map(|&j| jobs[j].now).collect();
+            sqlx::query(
+                "INSERT INTO audit_log (token_id, action, workspace_id, bytes, created_at) \
+                 SELECT t, 'push', w, b, a FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[]) AS x(t, w, b, a)",
+            )
+            .bind(&token)
+            .bind(&ws)
+            .bind(&bytes)
+            .bind(&at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        for h in &plan.heads {
+            let before = rows.get(&h.ws).map(|r| r.stored).unwrap_or(0);
+            self.total.add(h.stored - before);
+        }
+        Ok(plan.replies)
+    }
+}
+
+impl_store!(PgStore, "postgres");
