@@ -9,7 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$ROOT/scripts/pg.sh"
 cd "$ROOT"
 bash scripts/setup.sh
-pg_start
+PG_FSYNC=on pg_start
 out=$(mktemp -d)
 
 step "1. server push benchmark"

@@ -1,8 +1,10 @@
-//! `hearth-bench`: push throughput and latency of `hearth-server` over loopback, against the raw
-//! INSERT rate of the same rows on the same database in the same run. Prints a table.
+//! `hearth-bench`: push throughput and latency of `hearth-server` over loopback, against the
+//! same-run baseline of single-row autocommit INSERTs of the same rows straight into the database
+//! (pgbench-style: 64 connections on Postgres; one connection on SQLite, which has one writer).
+//! Prints a table, with the database's durability setting (`fsync` / `synchronous`).
 //!
 //! Usage: `hearth-bench [--pg postgres://…] [--pushes N]` (scripts/bench.sh starts a throwaway
-//! Postgres and passes it). SQLite always runs, in a temp dir.
+//! Postgres with `fsync=on` and passes it). SQLite always runs, in a temp dir.
 
 use anyhow::Context;
 use hearth_server::Config;
@@ -15,6 +17,7 @@ const UPDATE_SIZE: usize = 1024;
 struct Row {
     backend: &'static str,
     clients: usize,
+    workspaces: usize,
     pushes_per_sec: f64,
     p50: Duration,
     p99: Duration,
@@ -29,18 +32,29 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-async fn push_run(url: &str, clients: usize, total: usize) -> anyhow::Result<(f64, Vec<Duration>)> {
+async fn push_run(
+    url: &str,
+    clients: usize,
+    workspaces: usize,
+    total: usize,
+) -> anyhow::Result<(f64, Vec<Duration>)> {
     let client = reqwest::Client::new();
-    let ws: CreatedWorkspace = client
-        .post(format!("{url}/v1/workspaces"))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let mut spaces: Vec<CreatedWorkspace> = Vec::new();
+    for _ in 0..workspaces {
+        spaces.push(
+            client
+                .post(format!("{url}/v1/workspaces"))
+                .send()
+                .await?
+                .json()
+                .await?,
+        );
+    }
     let per_client = total / clients;
     let started = Instant::now();
     let mut handles = Vec::new();
     for c in 0..clients {
+        let ws = &spaces[c % workspaces];
         let client = client.clone();
         let url = format!("{url}/v1/workspaces/{}/updates", ws.workspace_id);
         let token = ws.master_token.clone();
@@ -74,8 +88,14 @@ async fn push_run(url: &str, clients: usize, total: usize) -> anyhow::Result<(f6
     Ok((all.len() as f64 / secs, all))
 }
 
-/// The same rows inserted straight into `updates`, one transaction each, one connection.
-async fn raw_inserts(db_url: &str, url: &str, total: usize) -> anyhow::Result<f64> {
+/// The same rows inserted straight into `updates`, one autocommit INSERT each, from
+/// `connections` connections at once.
+async fn raw_inserts(
+    db_url: &str,
+    url: &str,
+    total: usize,
+    connections: usize,
+) -> anyhow::Result<f64> {
     let client = reqwest::Client::new();
     let ws: CreatedWorkspace = client
         .post(format!("{url}/v1/workspaces"))
@@ -83,26 +103,52 @@ async fn raw_inserts(db_url: &str, url: &str, total: usize) -> anyhow::Result<f6
         .await?
         .json()
         .await?;
-    let pool = sqlx::AnyPool::connect(db_url).await?;
-    let chain = vec![0u8; 32];
-    let started = Instant::now();
-    for n in 0..total {
-        sqlx::query(
-            "INSERT INTO updates (workspace_id, seq, bytes, size, idempotency_key, chain, token_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(ws.workspace_id.as_str())
-        .bind(n as i64 + 1)
-        .bind(vec![(n % 251) as u8; UPDATE_SIZE])
-        .bind(UPDATE_SIZE as i32)
-        .bind(format!("raw-{n}").into_bytes())
-        .bind(chain.clone())
-        .bind("bench")
-        .bind(0i64)
-        .execute(&pool)
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(connections as u32)
+        .min_connections(connections as u32)
+        .connect(db_url)
         .await?;
+    let chain = vec![0u8; 32];
+    let per = total / connections;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..connections {
+        let (pool, ws, chain) = (pool.clone(), ws.workspace_id.clone(), chain.clone());
+        tasks.push(tokio::spawn(async move {
+            for n in c * per..(c + 1) * per {
+                sqlx::query(
+                    "INSERT INTO updates (workspace_id, seq, bytes, size, idempotency_key, chain, token_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(ws.as_str())
+                .bind(n as i64 + 1)
+                .bind(vec![(n % 251) as u8; UPDATE_SIZE])
+                .bind(UPDATE_SIZE as i32)
+                .bind(format!("raw-{n}").into_bytes())
+                .bind(chain.clone())
+                .bind("bench")
+                .bind(0i64)
+                .execute(&pool)
+                .await?;
+            }
+            Ok::<_, anyhow::Error>(())
+        }));
     }
-    Ok(total as f64 / started.elapsed().as_secs_f64())
+    for t in tasks {
+        t.await??;
+    }
+    Ok((per * connections) as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The database's durability setting, as the table shows it.
+async fn durability(db_url: &str) -> anyhow::Result<String> {
+    let pool = sqlx::AnyPool::connect(db_url).await?;
+    Ok(if db_url.starts_with("postgres") {
+        let (v,): (String,) = sqlx::query_as("SHOW fsync").fetch_one(&pool).await?;
+        format!("fsync={v}")
+    } else {
+        "synchronous=FULL".into()
+    })
 }
 
 async fn bench_backend(
@@ -113,19 +159,22 @@ async fn bench_backend(
     let dir = std::env::temp_dir().join(format!("hearth-bench-{}", uuid::Uuid::new_v4().simple()));
     let mut config = Config::for_tests(dir, Some(db_url.clone()));
     config.rate_limit_per_sec = 1_000_000;
+    config.anonymous_per_minute = 1_000_000;
     let running = hearth_server::app::start(config).await?;
     let url = format!("http://{}", running.addr);
     let handle = running.server.handle();
     tokio::spawn(running.server);
-    let raw = raw_inserts(&db_url, &url, total)
+    let connections = if backend == "postgres" { 64 } else { 1 };
+    let raw = raw_inserts(&db_url, &url, total, connections)
         .await
         .context("raw inserts")?;
     let mut rows = Vec::new();
-    for clients in [1usize, 8, 64] {
-        let (rate, lat) = push_run(&url, clients, total).await?;
+    for (clients, workspaces) in [(1usize, 1usize), (16, 1), (64, 1), (64, 64)] {
+        let (rate, lat) = push_run(&url, clients, workspaces, total).await?;
         rows.push(Row {
             backend,
             clients,
+            workspaces,
             pushes_per_sec: rate,
             p50: percentile(&lat, 0.50),
             p99: percentile(&lat, 0.99),
@@ -148,7 +197,7 @@ async fn main() -> anyhow::Result<()> {
     let total: usize = arg("--pushes")
         .map(|s| s.parse())
         .transpose()?
-        .unwrap_or(1920);
+        .unwrap_or(6400);
     let sqlite_dir =
         std::env::temp_dir().join(format!("hearth-bench-db-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&sqlite_dir)?;
@@ -156,18 +205,28 @@ async fn main() -> anyhow::Result<()> {
         "sqlite://{}?mode=rwc",
         sqlite_dir.join("bench.sqlite3").display()
     );
+    let mut settings = vec![("sqlite", durability(&sqlite_url).await?)];
     let mut rows = bench_backend("sqlite", sqlite_url, total).await?;
     if let Some(pg) = arg("--pg") {
+        settings.push(("postgres", durability(&pg).await?));
         rows.extend(bench_backend("postgres", pg, total).await?);
     }
-    println!("push benchmark: {total} pushes of one {UPDATE_SIZE}-byte update per row, HTTP over loopback");
-    println!("| backend  | clients | pushes/s | p50 ms | p99 ms | raw INSERT/s | pushes/s ÷ raw |");
-    println!("|----------|--------:|---------:|-------:|-------:|-------------:|---------------:|");
+    println!(
+        "push benchmark ({} build): {total} pushes of one {UPDATE_SIZE}-byte update each, HTTP over loopback",
+        if cfg!(debug_assertions) { "DEBUG" } else { "release" }
+    );
+    for (backend, setting) in &settings {
+        println!("  {backend}: {setting}");
+    }
+    println!("  baseline (raw INSERT/s): single-row autocommit INSERTs of the same rows, 64 connections on Postgres, 1 on SQLite");
+    println!("| backend  | clients | workspaces | pushes/s | p50 ms | p99 ms | raw INSERT/s | pushes/s ÷ raw |");
+    println!("|----------|--------:|-----------:|---------:|-------:|-------:|-------------:|---------------:|");
     for r in rows {
         println!(
-            "| {:<8} | {:>7} | {:>8.0} | {:>6.2} | {:>6.2} | {:>12.0} | {:>14.2} |",
+            "| {:<8} | {:>7} | {:>10} | {:>8.0} | {:>6.2} | {:>6.2} | {:>12.0} | {:>14.2} |",
             r.backend,
             r.clients,
+            r.workspaces,
             r.pushes_per_sec,
             r.p50.as_secs_f64() * 1e3,
             r.p99.as_secs_f64() * 1e3,
