@@ -68,6 +68,10 @@ pub struct Config {
     /// open-file limit (which the server raises to its hard limit).
     #[arg(long, env = "HEARTH_MAX_CONNECTIONS", default_value_t = 16_384)]
     pub max_connections: usize,
+    /// Seconds between live-stream keepalives; each also re-checks the stream's token, and a
+    /// stream whose client went away is noticed (and its slot freed) at the latest then.
+    #[arg(long, env = "HEARTH_LIVE_KEEPALIVE_SECS", default_value_t = 15)]
+    pub live_keepalive_secs: u64,
     /// Most open live streams per token.
     #[arg(long, env = "HEARTH_MAX_STREAMS_PER_TOKEN", default_value_t = 16)]
     pub max_streams_per_token: usize,

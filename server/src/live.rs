@@ -1,6 +1,6 @@
 //! The live channel: `GET /v1/workspaces/{id}/live` as Server-Sent Events. The first event carries
 //! the current head; each stored update sends `data: {"seq":N}`; a comment every 15 s keeps
-//! proxies from closing the stream. Readers use `fetch` with the bearer header (not EventSource),
+//! proxies from closing the stream (`--live-keepalive-secs`). Readers use `fetch` with the bearer header (not EventSource),
 //! so the token never goes into a URL.
 //!
 //! A stream needs no pooled database connection while it is open: the head comes from what this
@@ -19,9 +19,6 @@ use shared_schema::api::LiveEvent;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
-
-/// Seconds between keepalives (and token re-checks).
-pub const KEEPALIVE: Duration = Duration::from_secs(15);
 
 struct Conn {
     state: web::Data<AppState>,
@@ -120,7 +117,7 @@ pub async fn live(
                             }
                         }
                     },
-                    _ = tokio::time::sleep(KEEPALIVE) => {
+                    _ = tokio::time::sleep(Duration::from_secs(conn.state.config.live_keepalive_secs.max(1))) => {
                         if !conn.still_valid().await {
                             return None;
                         }

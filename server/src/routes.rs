@@ -85,6 +85,9 @@ async fn authorize(
     Ok((ws, claims))
 }
 
+/// Largest JSON body of the small routes (create, mint, rotate).
+const SMALL_BODY: usize = 16 * 1024;
+
 /// Charges an authenticated request to its token's, workspace's and address's rate limits.
 pub fn rate_limit(
     state: &AppState,
@@ -194,9 +197,10 @@ pub fn creation_token_id(ws: &str, secret: &str) -> String {
 async fn create_workspace(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     anonymous_limit(&state, &req)?;
+    let body = read_body(&state, &req, payload, SMALL_BODY).await?;
     let request: CreateRequest = if body.is_empty() {
         CreateRequest::default()
     } else {
@@ -396,9 +400,10 @@ async fn mint_token(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (ws, claims) = authorize(&state, &req, &path, Need::Master).await?;
+    let body = read_body(&state, &req, payload, SMALL_BODY).await?;
     let request: MintTokenRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!(
             "expected {{\"role\":\"read\"|\"write\",\"expires_in\":SECONDS,\"label\":TEXT}}: {e}"
@@ -458,9 +463,10 @@ async fn rotate_master(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let ws = workspace_id(&path)?;
+    let body = read_body(&state, &req, payload, SMALL_BODY).await?;
     let request: RotateRequest = if body.is_empty() {
         RotateRequest::default()
     } else {

@@ -239,6 +239,8 @@ pub trait Storage: Send + Sync {
         bytes: i64,
         now: i64,
     ) -> Result<(), StoreError>;
+    /// Bytes stored for one workspace (updates + snapshot).
+    async fn workspace_bytes(&self, ws: &str) -> Result<i64, StoreError>;
     /// Total bytes of stored updates and snapshots.
     async fn bytes_stored(&self) -> Result<i64, StoreError>;
     /// Checks that `adding` more bytes fit the server's total quota (from a total refreshed every

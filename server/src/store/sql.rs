@@ -603,6 +603,14 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn workspace_bytes(&self, ws: &str) -> Result<i64, StoreError> {
+                let row: Option<(i64,)> = sqlx::query_as("SELECT stored_bytes FROM workspaces WHERE id = $1")
+                    .bind(ws)
+                    .fetch_optional(self.pool())
+                    .await?;
+                row.map(|(b,)| b).ok_or(StoreError::NotFound)
+            }
+
             async fn bytes_stored(&self) -> Result<i64, StoreError> {
                 let (total,): (Option<i64>,) = sqlx::query_as("SELECT CAST(SUM(stored_bytes) AS BIGINT) FROM workspaces")
                     .fetch_one(self.pool())
