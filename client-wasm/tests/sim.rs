@@ -282,8 +282,14 @@ impl Transport for SimTransport {
     async fn join(&self, r: &Remote) -> Result<JoinInfo, TransportError> {
         self.call(false, || self.server.join(r)).await
     }
-    async fn create(&self, url: &str, ws: &str) -> Result<CreatedWorkspace, TransportError> {
-        self.call(false, || self.server.create(url, ws)).await
+    async fn create(
+        &self,
+        url: &str,
+        ws: &str,
+        secret: &str,
+    ) -> Result<CreatedWorkspace, TransportError> {
+        self.call(false, || self.server.create(url, ws, secret))
+            .await
     }
     async fn rotate(&self, r: &Remote, id: &str) -> Result<MintedToken, TransportError> {
         self.call(true, || self.server.rotate(r, id)).await

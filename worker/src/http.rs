@@ -162,8 +162,13 @@ impl Transport for FetchTransport {
         json(&request("GET", &remote.url(""), Some(&remote.token), None).await?)
     }
 
-    async fn create(&self, server_url: &str, ws: &str) -> Result<CreatedWorkspace, TransportError> {
-        let body = serde_json::json!({ "workspace_id": ws }).to_string();
+    async fn create(
+        &self,
+        server_url: &str,
+        ws: &str,
+        secret: &str,
+    ) -> Result<CreatedWorkspace, TransportError> {
+        let body = serde_json::json!({ "workspace_id": ws, "creation_secret": secret }).to_string();
         let url = format!("{server_url}/v1/workspaces");
         json(
             &request(

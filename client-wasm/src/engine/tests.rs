@@ -716,3 +716,25 @@ fn refresh_refuses_a_document_from_a_newer_app_like_open() -> R {
         Ok(())
     })
 }
+
+#[test]
+fn a_registration_whose_reply_was_lost_is_repeated_and_gets_the_same_master_token() -> R {
+    block_on(async {
+        let server = MemoryServer::new();
+        let store = MemoryStore::new();
+        let engine = Engine::create(store.clone(), "W").await?;
+        let ws = engine.id();
+        // The device stored its secret and the server registered the workspace, but the reply
+        // never arrived.
+        store
+            .update_workspace(&ws, &Change::CreationSecret("secret-of-this-device".into()))
+            .await?;
+        let lost = server.create(SERVER, &ws, "secret-of-this-device").await?;
+        let record = crate::sync::connect(&store, &server, SERVER, &ws).await?;
+        assert_eq!(record.token.as_deref(), Some(lost.master_token.as_str()));
+        assert_eq!(record.role, Role::Master);
+        // Nobody else can claim the id.
+        assert!(server.create(SERVER, &ws, "another-secret").await.is_err());
+        Ok(())
+    })
+}

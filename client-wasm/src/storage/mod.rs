@@ -74,6 +74,10 @@ pub struct WorkspaceRecord {
     /// (the server answers a repeated rotation with the same token).
     #[serde(default)]
     pub rotating: Option<String>,
+    /// The secret this device registers the workspace with (`POST /v1/workspaces`), stored
+    /// before the first attempt: a retry after a lost reply gets the same master token.
+    #[serde(default)]
+    pub creation_secret: Option<String>,
 }
 
 impl WorkspaceRecord {
@@ -91,6 +95,7 @@ impl WorkspaceRecord {
             next_pending: 0,
             snapshot_covers: 0,
             rotating: None,
+            creation_secret: None,
         }
     }
 }
@@ -176,6 +181,8 @@ pub enum Change {
         /// The new token.
         new: String,
     },
+    /// The creation secret to register the workspace with (kept if one is already stored).
+    CreationSecret(String),
     /// The display name.
     Name(String),
     /// The document's schema version after an open.
@@ -238,6 +245,13 @@ pub fn apply_change(record: &mut WorkspaceRecord, change: &Change) -> bool {
             }
             record.token = Some(new.clone());
             record.rotating = None;
+            true
+        }
+        Change::CreationSecret(secret) => {
+            if record.creation_secret.is_some() {
+                return false;
+            }
+            record.creation_secret = Some(secret.clone());
             true
         }
         Change::Name(name) => {

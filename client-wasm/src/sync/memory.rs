@@ -41,6 +41,8 @@ pub struct Log {
     pub keys: HashMap<Vec<u8>, u64>,
     /// The snapshot: (covers, chain at covers, bytes, stored at).
     pub snapshot: Option<(u64, Chain, Vec<u8>, u64)>,
+    /// The creation secret and the master token it was answered with.
+    pub creation: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -348,18 +350,36 @@ impl Transport for MemoryServer {
         &self,
         _server_url: &str,
         ws: &str,
+        secret: &str,
     ) -> Result<CreatedWorkspace, TransportError> {
-        if self.state.borrow().logs.contains_key(ws) {
-            return Err(api(
-                ErrorCode::Conflict,
-                "a workspace with this id already exists",
-            ));
+        {
+            let s = self.state.borrow();
+            if let Some(log) = s.logs.get(ws) {
+                // The same secret repeats the create (a lost reply): the same token, if still valid.
+                return match &log.creation {
+                    Some((stored, token))
+                        if stored == secret && s.tokens.get(token).is_some_and(|t| !t.revoked) =>
+                    {
+                        Ok(CreatedWorkspace {
+                            workspace_id: ws.to_owned(),
+                            master_token: token.clone(),
+                        })
+                    }
+                    _ => Err(api(
+                        ErrorCode::Conflict,
+                        "a workspace with this id already exists",
+                    )),
+                };
+            }
         }
         self.state
             .borrow_mut()
             .logs
             .insert(ws.to_owned(), Log::default());
         let master_token = self.mint(ws, Role::Master);
+        if let Some(log) = self.state.borrow_mut().logs.get_mut(ws) {
+            log.creation = Some((secret.to_owned(), master_token.clone()));
+        }
         Ok(CreatedWorkspace {
             workspace_id: ws.to_owned(),
             master_token,

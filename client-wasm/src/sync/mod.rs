@@ -87,7 +87,13 @@ pub trait Transport {
     /// `GET /v1/workspaces/{id}`: checks the token.
     async fn join(&self, remote: &Remote) -> Result<JoinInfo, TransportError>;
     /// `POST /v1/workspaces` with the workspace's own id.
-    async fn create(&self, server_url: &str, ws: &str) -> Result<CreatedWorkspace, TransportError>;
+    /// Registers `ws` with its creation secret; the same id and secret give the same token.
+    async fn create(
+        &self,
+        server_url: &str,
+        ws: &str,
+        secret: &str,
+    ) -> Result<CreatedWorkspace, TransportError>;
     /// `POST …/tokens/rotate` with `{"rotation_id"}` (idempotent).
     async fn rotate(
         &self,
@@ -440,7 +446,27 @@ pub async fn connect<S: Store, T: Transport>(
     ws: &str,
 ) -> Result<WorkspaceRecord, SyncError> {
     let server_url = server_url.trim_end_matches('/');
-    let created = transport.create(server_url, ws).await?;
+    // The secret is stored before the server is asked, so a retry after a lost reply (even after
+    // a reload) repeats the same create and gets the same master token.
+    let fresh = format!(
+        "{:016x}{:016x}",
+        crate::ids::random_u64(),
+        crate::ids::random_u64()
+    );
+    let record = match store
+        .update_workspace(ws, &Change::CreationSecret(fresh))
+        .await?
+    {
+        Updated::Changed(r) | Updated::Unchanged(r) => r,
+        Updated::Missing => {
+            return Err(SyncError::stop(
+                StopReason::Forgotten,
+                "the notebook was removed while connecting",
+            ))
+        }
+    };
+    let secret = record.creation_secret.unwrap_or_default();
+    let created = transport.create(server_url, ws, &secret).await?;
     let change = Change::Remote {
         server_url: server_url.to_owned(),
         token: created.master_token,
