@@ -24,7 +24,8 @@ cargo test --workspace --exclude web-ui --exclude worker --locked
 
 step "server tests on a real Postgres"
 pg_start
-HEARTH_TEST_DATABASE_URL="$HEARTH_TEST_PG_URL" cargo test -p hearth-server --locked --tests
+HEARTH_TEST_DATABASE_URL="$HEARTH_TEST_PG_URL" HEARTH_TEST_PG_DATA="${PG_DIR:+$PG_DIR/data}" \
+  cargo test -p hearth-server --locked --tests
 
 step "browser tests (wasm-bindgen-test, headless Chromium, real IndexedDB)"
 CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=120 \

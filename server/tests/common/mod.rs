@@ -2,6 +2,8 @@
 //! `HEARTH_TEST_DATABASE_URL`, and a small client.
 #![allow(dead_code)]
 
+pub mod load;
+
 use hearth_server::Config;
 use reqwest::{Client, Response};
 use shared_schema::api::CreatedWorkspace;
