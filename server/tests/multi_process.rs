@@ -1,5 +1,6 @@
-//! Two `hearth-server` processes on one Postgres: a push to one reaches a live subscriber of the
-//! other through LISTEN/NOTIFY. Needs `HEARTH_TEST_DATABASE_URL` (scripts/test.sh starts one); on
+//! Several `hearth-server` processes on one Postgres: a push to one reaches the live subscribers
+//! of every other through LISTEN/NOTIFY — two processes, and four processes with 2,500 live
+//! subscribers each (`HEARTH_TEST_SUBSCRIBERS` per process), every subscriber getting every push. Needs `HEARTH_TEST_DATABASE_URL` (scripts/test.sh starts one); on
 //! SQLite there is nothing to fan out across processes and the test says so and passes.
 
 mod common;
@@ -25,9 +26,12 @@ fn spawn_server(db: &str) -> Result<(Proc, String), E> {
             "127.0.0.1:0",
             "--database-url",
             db,
-            "--jwt-secret",
-            SECRET,
+            "--rate-limit-per-sec",
+            "1000000",
+            "--max-streams-per-token",
+            "1000000",
         ])
+        .env("HEARTH_JWT_SECRET", SECRET)
         .arg("--data-dir")
         .arg(temp_dir())
         .stdout(Stdio::piped())
@@ -87,5 +91,111 @@ async fn a_push_to_one_process_reaches_a_live_subscriber_of_the_other() -> R {
         std::str::from_utf8(&event)?.contains(r#"{"seq":1}"#),
         "B announced A's push"
     );
+    Ok(())
+}
+
+#[actix_web::test]
+async fn four_processes_with_thousands_of_live_subscribers_each_deliver_every_push() -> R {
+    let Some(db) = database_url() else {
+        eprintln!("skipped: needs HEARTH_TEST_DATABASE_URL (Postgres); scripts/test.sh runs it");
+        return Ok(());
+    };
+    let per_process: usize = std::env::var("HEARTH_TEST_SUBSCRIBERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2500);
+    const PUSHES: u64 = 4;
+    // One socket per subscriber in this process: raise its open-file limit as the server does.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let mut procs = Vec::new();
+    let mut urls = Vec::new();
+    for _ in 0..4 {
+        let (p, url) = spawn_server(&db)?;
+        procs.push(p);
+        urls.push(url);
+    }
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()?;
+    let ws: shared_schema::api::CreatedWorkspace = client
+        .post(format!("{}/v1/workspaces", urls[0]))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let started = std::time::Instant::now();
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(per_process * 4);
+    let mut subscribers = Vec::new();
+    for i in 0..per_process * 4 {
+        let url = format!("{}/v1/workspaces/{}/live", urls[i % 4], ws.workspace_id);
+        let (client, token, ready) = (client.clone(), ws.master_token.clone(), ready_tx.clone());
+        subscribers.push(tokio::spawn(async move {
+            let res = client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if res.status() != 200 {
+                return Err(format!("subscriber {i}: {}", res.status()));
+            }
+            let mut stream = res.bytes_stream();
+            let mut text = String::new();
+            let mut announced = false;
+            loop {
+                let chunk =
+                    tokio::time::timeout(std::time::Duration::from_secs(120), stream.next())
+                        .await
+                        .map_err(|_| format!("subscriber {i} timed out with {text:?}"))?
+                        .ok_or_else(|| format!("subscriber {i}: stream ended"))?
+                        .map_err(|e| e.to_string())?;
+                text.push_str(&String::from_utf8_lossy(&chunk));
+                if !announced && text.contains(r#"{"seq":0}"#) {
+                    announced = true;
+                    let _ = ready.send(()).await;
+                }
+                if text.contains(&format!(r#"{{"seq":{PUSHES}}}"#)) {
+                    let seen: Vec<u64> = (1..=PUSHES)
+                        .filter(|s| text.contains(&format!(r#"{{"seq":{s}}}"#)))
+                        .collect();
+                    return Ok(seen.len() as u64);
+                }
+            }
+        }));
+    }
+    drop(ready_tx);
+    for _ in 0..per_process * 4 {
+        ready_rx
+            .recv()
+            .await
+            .ok_or("a subscriber failed before its first event")?;
+    }
+    let connected = started.elapsed();
+    for n in 1..=PUSHES {
+        let s = TestServer {
+            url: urls[n as usize % 4].clone(),
+            client: client.clone(),
+        };
+        let key = format!("k{n}");
+        assert_eq!(
+            s.push(&ws.workspace_id, &ws.master_token, &[(&key, b"x")])
+                .await?
+                .status(),
+            200
+        );
+    }
+    let mut every = 0;
+    for s in subscribers {
+        if s.await.map_err(|e| e.to_string())?? == PUSHES {
+            every += 1;
+        }
+    }
+    println!(
+        "LIVE 4 processes × {per_process} subscribers: connected in {connected:?}, {every} of {} got all {PUSHES} pushes, {:?} in all",
+        per_process * 4,
+        started.elapsed()
+    );
+    assert_eq!(every, per_process * 4, "every subscriber got every push");
+    drop(procs);
     Ok(())
 }
