@@ -41,11 +41,11 @@ async fn pulls_during_snapshot_uploads_with_retention_zero_never_see_a_gap() -> 
     let writer = {
         let (s, id, t) = (s.clone(), id.clone(), t.clone());
         actix_web::rt::spawn(async move {
-            for n in 0..150u64 {
+            for n in 0..300u64 {
                 let key = format!("k{n}");
-                let res = s.push(&id, &t, &[(&key, &[n as u8 + 1; 64])]).await?;
+                let res = s.push(&id, &t, &[(&key, &[(n % 250) as u8 + 1; 64])]).await?;
                 let seq = res.json::<shared_schema::api::PushReply>().await?.head_seq;
-                if n % 3 == 2 {
+                if n % 2 == 1 {
                     let res = s
                         .client
                         .put(s.ws_url(&id, &format!("/snapshot?covers={seq}")))
@@ -65,12 +65,16 @@ async fn pulls_during_snapshot_uploads_with_retention_zero_never_see_a_gap() -> 
         readers.push(actix_web::rt::spawn(async move {
             let mut pulls = 0;
             let mut gaps = Vec::new();
-            while pulls < 150 {
-                let after = (pulls * 7 + r) % 40;
-                let (page, _, _) = s.pull(&id, &t, after, Some(200 + 100 * r as usize)).await?;
+            let mut head = 0u64;
+            while pulls < 300 {
+                // Just behind the head, where a snapshot committing mid-read drops what the
+                // page is about to read.
+                let after = head.saturating_sub(1 + (pulls + r) % 3);
+                let (page, h, _) = s.pull(&id, &t, after, Some(200 + 100 * r as usize)).await?;
                 if let Some(g) = gap_in(after, &page) {
                     gaps.push(g);
                 }
+                head = h;
                 pulls += 1;
             }
             Ok::<_, E>((pulls, gaps))
@@ -83,7 +87,7 @@ async fn pulls_during_snapshot_uploads_with_retention_zero_never_see_a_gap() -> 
         assert!(gaps.is_empty(), "gaps seen: {gaps:?}");
         total += pulls;
     }
-    assert_eq!(total, 600);
+    assert_eq!(total, 1200);
     Ok(())
 }
 
