@@ -157,13 +157,31 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
     ))
 }
 
+/// The HTML pages served: `index.html` files of the static dir and its subfolders (two levels).
+fn html_pages(dir: &std::path::Path, depth: usize) -> Vec<std::path::PathBuf> {
+    let mut pages = vec![dir.join("index.html")];
+    if depth > 0 {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    pages.extend(html_pages(&e.path(), depth - 1));
+                }
+            }
+        }
+    }
+    pages
+}
+
 /// The Content-Security-Policy for the UI: scripts only from this origin, plus the inline
-/// scripts of `index.html` by hash.
+/// scripts of the served `index.html` pages by hash.
 fn content_security_policy(static_dir: &std::path::Path) -> String {
     use base64::Engine;
     use sha2::Digest;
     let mut hashes = String::new();
-    if let Ok(html) = std::fs::read_to_string(static_dir.join("index.html")) {
+    for page in html_pages(static_dir, 2) {
+        let Ok(html) = std::fs::read_to_string(page) else {
+            continue;
+        };
         let mut rest = html.as_str();
         while let Some(start) = rest.find("<script") {
             rest = &rest[start..];

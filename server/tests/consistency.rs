@@ -43,7 +43,9 @@ async fn pulls_during_snapshot_uploads_with_retention_zero_never_see_a_gap() -> 
         actix_web::rt::spawn(async move {
             for n in 0..300u64 {
                 let key = format!("k{n}");
-                let res = s.push(&id, &t, &[(&key, &[(n % 250) as u8 + 1; 64])]).await?;
+                let res = s
+                    .push(&id, &t, &[(&key, &[(n % 250) as u8 + 1; 64])])
+                    .await?;
                 let seq = res.json::<shared_schema::api::PushReply>().await?.head_seq;
                 if n % 2 == 1 {
                     let res = s
