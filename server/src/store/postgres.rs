@@ -53,7 +53,7 @@ impl PgStore {
                     Ok(n) => {
                         if let Some((ws, seq)) = n.payload().rsplit_once(':') {
                             if let Ok(seq) = seq.parse() {
-                                fan_out.announce(ws, seq);
+                                fan_out.announce(ws, seq, None);
                             }
                         }
                     }
@@ -67,6 +67,7 @@ impl PgStore {
         let total = Arc::new(TotalQuota::new(options.total_quota));
         let writer = Writer::start(PgCommitter {
             pool: pool.clone(),
+            announcer: announcer.clone(),
             total: total.clone(),
             quota: options.workspace_quota,
         });
@@ -109,6 +110,7 @@ impl Backend for PgStore {
 
 struct PgCommitter {
     pool: sqlx::PgPool,
+    announcer: Arc<Announcer>,
     total: Arc<TotalQuota>,
     quota: Option<i64>,
 }
@@ -263,6 +265,13 @@ impl Committer for PgCommitter {
         for h in &plan.heads {
             let before = rows.get(&h.ws).map(|r| r.stored).unwrap_or(0);
             self.total.add(h.stored - before);
+        }
+        // This process's live streams hear of its own commits at once, small records inline;
+        // the NOTIFY of the same seqs (for other processes) is then not announced again here.
+        for i in &plan.inserts {
+            let job = &jobs[i.job];
+            self.announcer
+                .announce_stored(&job.ws, i.seq, &i.chain, &job.records[i.record].bytes);
         }
         Ok(plan.replies)
     }

@@ -208,7 +208,11 @@ impl Committer for SqliteCommitter {
         for h in &plan.heads {
             let before = rows.get(&h.ws).map(|r| r.stored).unwrap_or(0);
             self.total.add(h.stored - before);
-            self.announcer.announce(&h.ws, h.head);
+        }
+        for i in &plan.inserts {
+            let job = &jobs[i.job];
+            self.announcer
+                .announce_stored(&job.ws, i.seq, &i.chain, &job.records[i.record].bytes);
         }
         Ok(plan.replies)
     }
