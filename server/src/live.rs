@@ -1,6 +1,5 @@
 //! The live channel: `GET /v1/workspaces/{id}/live` as Server-Sent Events. The first event carries
-//! the current head; each stored update sends `data: {"seq":N}`, with `"record"` (base64 of its
-//! pull-stream record) when it is at most 16 KiB and was committed by this process; a comment every 15 s keeps
+//! the current head; each stored update sends `data: {"seq":N}`; a comment every 15 s keeps
 //! proxies from closing the stream (`--live-keepalive-secs`). Readers use `fetch` with the bearer header (not EventSource),
 //! so the token never goes into a URL.
 //!
@@ -47,12 +46,8 @@ impl Conn {
     }
 }
 
-fn event(seq: u64, record: Option<&str>) -> web::Bytes {
-    let json = serde_json::to_string(&LiveEvent {
-        seq,
-        record: record.map(str::to_owned),
-    })
-    .unwrap_or_default();
+fn event(seq: u64) -> web::Bytes {
+    let json = serde_json::to_string(&LiveEvent { seq }).unwrap_or_default();
     web::Bytes::from(format!("data: {json}\n\n"))
 }
 
@@ -89,7 +84,7 @@ pub async fn live(
             .map(str::to_owned),
         _slot: slot,
     };
-    let first = Some(event(head, None));
+    let first = Some(event(head));
     let body = stream::unfold(
         (events, revocations, first, conn),
         |(mut events, mut revocations, mut first, conn)| async move {
@@ -102,15 +97,14 @@ pub async fn live(
             loop {
                 tokio::select! {
                     msg = events.recv() => match msg {
-                        Ok(a) if a.ws == conn.ws => {
-                            let e = event(a.seq, a.record.as_deref());
-                            return Some((Ok(e), (events, revocations, first, conn)));
+                        Ok((w, seq)) if w == conn.ws => {
+                            return Some((Ok(event(seq)), (events, revocations, first, conn)))
                         }
                         Ok(_) => continue,
                         Err(RecvError::Lagged(_)) => {
                             // Missed events: tell the client to pull (it pulls from its own seq).
                             let head = conn.state.store.announced_head(&conn.ws).unwrap_or(0);
-                            return Some((Ok(event(head, None)), (events, revocations, first, conn)));
+                            return Some((Ok(event(head)), (events, revocations, first, conn)));
                         }
                         Err(RecvError::Closed) => return None,
                     },

@@ -112,14 +112,10 @@ pub struct JoinInfo {
 }
 
 /// An event on the live channel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveEvent {
     /// The newest stored seq.
     pub seq: u64,
-    /// Base64 of the update's pull-stream record (exactly what a pull returns for `seq`), for
-    /// updates up to 16 KiB; a receiver verifies its chain like a pulled record, or pulls.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub record: Option<String>,
 }
 
 /// Reply of `GET /healthz`.

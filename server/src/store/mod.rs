@@ -11,7 +11,7 @@
 //! read: REPEATABLE READ on Postgres, one read transaction on SQLite.
 
 pub mod postgres;
-pub mod sql;
+mod sql;
 pub mod sqlite;
 pub mod writer;
 
@@ -22,8 +22,6 @@ use shared_schema::frame::{PullRecord, PushRecord};
 use shared_schema::{Chain, Role};
 use thiserror::Error;
 use tokio::sync::{broadcast, mpsc};
-
-pub use sql::Announcement;
 
 /// A storage operation failed.
 #[derive(Debug, Error)]
@@ -248,10 +246,9 @@ pub trait Storage: Send + Sync {
     /// Checks that `adding` more bytes fit the server's total quota (from a total refreshed every
     /// few seconds).
     async fn check_total_quota(&self, adding: i64) -> Result<(), StoreError>;
-    /// Subscribes to announcements of new updates from every process on this database
-    /// (Postgres: `LISTEN/NOTIFY`, plus this process's own commits with their small records;
-    /// SQLite: this process).
-    fn subscribe(&self) -> broadcast::Receiver<Announcement>;
+    /// Subscribes to `(workspace, seq)` announcements of new updates from every process on
+    /// this database (Postgres: `LISTEN/NOTIFY`; SQLite: this process).
+    fn subscribe(&self) -> broadcast::Receiver<(String, u64)>;
 }
 
 /// Opens the storage for a database URL and runs its migrations.

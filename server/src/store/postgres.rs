@@ -53,7 +53,7 @@ impl PgStore {
                     Ok(n) => {
                         if let Some((ws, seq)) = n.payload().rsplit_once(':') {
                             if let Ok(seq) = seq.parse() {
-                                fan_out.announce(ws, seq, None);
+                                fan_out.announce(ws, seq);
                             }
                         }
                     }
@@ -67,7 +67,6 @@ impl PgStore {
         let total = Arc::new(TotalQuota::new(options.total_quota));
         let writer = Writer::start(PgCommitter {
             pool: pool.clone(),
-            announcer: announcer.clone(),
             total: total.clone(),
             quota: options.workspace_quota,
         });
@@ -110,7 +109,6 @@ impl Backend for PgStore {
 
 struct PgCommitter {
     pool: sqlx::PgPool,
-    announcer: Arc<Announcer>,
     total: Arc<TotalQuota>,
     quota: Option<i64>,
 }
@@ -265,13 +263,6 @@ impl Committer for PgCommitter {
         for h in &plan.heads {
             let before = rows.get(&h.ws).map(|r| r.stored).unwrap_or(0);
             self.total.add(h.stored - before);
-        }
-        // This process's live streams hear of its own commits at once, small records inline;
-        // the NOTIFY of the same seqs (for other processes) is then not announced again here.
-        for i in &plan.inserts {
-            let job = &jobs[i.job];
-            self.announcer
-                .announce_stored(&job.ws, i.seq, &i.chain, &job.records[i.record].bytes);
         }
         Ok(plan.replies)
     }

@@ -6,7 +6,7 @@
 use shared_schema::Chain;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
@@ -35,29 +35,11 @@ pub(crate) trait Backend {
     fn total_quota(&self) -> &TotalQuota;
 }
 
-/// Largest update sent inline in a live event (bigger ones announce only their seq).
-pub const INLINE_RECORD_MAX: usize = 16 * 1024;
-
-/// A new update announced to live streams: its workspace, seq and, for updates up to
-/// [`INLINE_RECORD_MAX`] committed by this process, the base64 of its pull-stream record (the
-/// bytes a pull would return for that seq).
-#[derive(Debug, Clone)]
-pub struct Announcement {
-    /// Workspace.
-    pub ws: String,
-    /// Seq of the update.
-    pub seq: u64,
-    /// Base64 of one pull-stream record, when small and known.
-    pub record: Option<Arc<str>>,
-}
-
-/// Fans out [`Announcement`]s to live streams and remembers each workspace's last head, so a new
-/// live stream needs no database read. A seq is announced once per process, whether it comes from
-/// this process's writer (with its record) or from LISTEN (seq only).
+/// Fans out `(workspace, head)` announcements to live streams and remembers each workspace's last
+/// announced head, so a new live stream needs no database read.
 pub struct Announcer {
-    events: broadcast::Sender<Announcement>,
+    events: broadcast::Sender<(String, u64)>,
     heads: Mutex<HashMap<String, u64>>,
-    sent: Mutex<HashMap<String, u64>>,
 }
 
 impl Default for Announcer {
@@ -65,72 +47,35 @@ impl Default for Announcer {
         Self {
             events: broadcast::channel(4096).0,
             heads: Mutex::new(HashMap::new()),
-            sent: Mutex::new(HashMap::new()),
         }
     }
-}
-
-fn raise(map: &Mutex<HashMap<String, u64>>, ws: &str, seq: u64) -> bool {
-    let Ok(mut map) = map.lock() else {
-        return true;
-    };
-    if map.len() > 200_000 {
-        map.clear();
-    }
-    let head = map.entry(ws.to_owned()).or_insert(0);
-    if seq <= *head {
-        return false;
-    }
-    *head = seq;
-    true
 }
 
 impl Announcer {
-    /// Announces a new update unless this seq (or a later one) was announced already.
-    pub fn announce(&self, ws: &str, seq: u64, record: Option<Arc<str>>) {
-        raise(&self.heads, ws, seq);
-        if raise(&self.sent, ws, seq) {
-            let _ = self.events.send(Announcement {
-                ws: ws.to_owned(),
-                seq,
-                record,
-            });
+    /// Announces a new head (never moves a remembered head back).
+    pub fn announce(&self, ws: &str, seq: u64) {
+        if let Ok(mut heads) = self.heads.lock() {
+            if heads.len() > 200_000 {
+                heads.clear();
+            }
+            let head = heads.entry(ws.to_owned()).or_insert(seq);
+            *head = (*head).max(seq);
         }
-    }
-
-    /// Announces the updates a commit stored, in seq order, small ones with their record.
-    pub fn announce_stored(&self, ws: &str, seq: u64, chain: &Chain, bytes: &[u8]) {
-        let record = (bytes.len() <= INLINE_RECORD_MAX)
-            .then(|| {
-                use base64::Engine;
-                let mut out = Vec::with_capacity(bytes.len() + 45);
-                shared_schema::frame::encode_pull_record(
-                    &mut out,
-                    shared_schema::frame::PullRecordKind::Update,
-                    seq,
-                    chain,
-                    bytes,
-                )
-                .ok()?;
-                Some(Arc::from(
-                    base64::engine::general_purpose::STANDARD.encode(out),
-                ))
-            })
-            .flatten();
-        self.announce(ws, seq, record);
+        let _ = self.events.send((ws.to_owned(), seq));
     }
 
     /// Remembers a head read from the database (without announcing it).
     pub fn remember(&self, ws: &str, seq: u64) {
-        raise(&self.heads, ws, seq);
+        if let Ok(mut heads) = self.heads.lock() {
+            let head = heads.entry(ws.to_owned()).or_insert(seq);
+            *head = (*head).max(seq);
+        }
     }
 
     /// Forgets a workspace (deleted).
     pub fn forget(&self, ws: &str) {
-        for map in [&self.heads, &self.sent] {
-            if let Ok(mut map) = map.lock() {
-                map.remove(ws);
-            }
+        if let Ok(mut heads) = self.heads.lock() {
+            heads.remove(ws);
         }
     }
 
@@ -140,7 +85,7 @@ impl Announcer {
     }
 
     /// A new subscription.
-    pub fn subscribe(&self) -> broadcast::Receiver<Announcement> {
+    pub fn subscribe(&self) -> broadcast::Receiver<(String, u64)> {
         self.events.subscribe()
     }
 }
@@ -682,7 +627,7 @@ macro_rules! impl_store {
                 self.total_quota().check(adding)
             }
 
-            fn subscribe(&self) -> tokio::sync::broadcast::Receiver<$crate::store::sql::Announcement> {
+            fn subscribe(&self) -> tokio::sync::broadcast::Receiver<(String, u64)> {
                 self.announcer().subscribe()
             }
         }

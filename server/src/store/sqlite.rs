@@ -208,11 +208,7 @@ impl Committer for SqliteCommitter {
         for h in &plan.heads {
             let before = rows.get(&h.ws).map(|r| r.stored).unwrap_or(0);
             self.total.add(h.stored - before);
-        }
-        for i in &plan.inserts {
-            let job = &jobs[i.job];
-            self.announcer
-                .announce_stored(&job.ws, i.seq, &i.chain, &job.records[i.record].bytes);
+            self.announcer.announce(&h.ws, h.head);
         }
         Ok(plan.replies)
     }
