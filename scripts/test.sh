@@ -16,6 +16,9 @@ cargo fmt --all --check
 step "clippy (native)"
 cargo clippy --workspace --exclude web-ui --exclude worker --all-targets --locked -- -D warnings
 
+step "clippy (the server as released: no test-hooks feature)"
+cargo clippy -p hearth-server --locked -- -D warnings
+
 step "clippy (wasm32)"
 cargo clippy -p shared-schema -p client-wasm -p worker -p web-ui --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
 
@@ -25,7 +28,7 @@ cargo test --workspace --exclude web-ui --exclude worker --locked
 step "server tests on a real Postgres"
 pg_start
 HEARTH_TEST_DATABASE_URL="$HEARTH_TEST_PG_URL" HEARTH_TEST_PG_DATA="${PG_DIR:+$PG_DIR/data}" \
-  cargo test -p hearth-server --locked --tests
+  cargo test -p hearth-server --locked --tests -- --include-ignored
 
 step "browser tests (wasm-bindgen-test, headless Chromium, real IndexedDB)"
 CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=120 \
@@ -37,7 +40,12 @@ if grep -qai loro dist/worker_bg.wasm; then
   die "dist/worker_bg.wasm contains Loro: the worker must depend on client-wasm without its engine feature."
 fi
 
+# The release-like build (no features) must not know the test hook; the e2e tests need it.
 cargo build -p hearth-server --locked
+if "$TARGET_DIR/debug/hearth-server" --test-tamper-pulls --help >/dev/null 2>&1; then
+  die "hearth-server without the test-hooks feature accepts --test-tamper-pulls"
+fi
+cargo build -p hearth-server --locked --features test-hooks
 
 step "end-to-end tests (Playwright, Debian Chromium)"
 HEARTH_SERVER_BIN="$TARGET_DIR/debug/hearth-server" HEARTH_DIST="$ROOT/dist" \

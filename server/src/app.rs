@@ -257,6 +257,14 @@ fn check_dirs(config: &Config) -> Result<(), StartError> {
 /// Opens storage and the secret, binds, and starts serving.
 pub async fn start(config: Config) -> Result<Running, StartError> {
     check_dirs(&config)?;
+    #[cfg(feature = "test-hooks")]
+    if config.test_tamper_pulls {
+        tracing::warn!(
+            "TEST HOOK ON (--test-tamper-pulls): every pulled update is altered and every client \
+             will stop with chain_mismatch. This build has the test-hooks feature; never run it \
+             in production."
+        );
+    }
     let store = store::open(&config.database_url(), config.store_options()).await?;
     let secret = auth::load_secret(config.jwt_secret.as_deref(), &config.data_dir)
         .map_err(StartError::Secret)?;

@@ -75,13 +75,11 @@ pub struct Config {
     /// Most open live streams per token.
     #[arg(long, env = "HEARTH_MAX_STREAMS_PER_TOKEN", default_value_t = 16)]
     pub max_streams_per_token: usize,
-    /// Test only: flip one byte of every pulled update (to test tamper detection). Never in production.
-    #[arg(
-        long,
-        env = "HEARTH_TEST_TAMPER_PULLS",
-        hide = true,
-        default_value_t = false
-    )]
+    /// Test hook, only in builds with the `test-hooks` cargo feature (never the release build):
+    /// flip one byte of every pulled update, so tests can see clients detect tampering. Logged
+    /// loudly at start; no environment variable switches it on.
+    #[cfg(feature = "test-hooks")]
+    #[arg(long, default_value_t = false)]
     pub test_tamper_pulls: bool,
 }
 

@@ -16,7 +16,7 @@ use shared_schema::api::{
     HEADER_HEAD_SEQ, HEADER_MORE,
 };
 use shared_schema::backup::{self, BackupHeader};
-use shared_schema::frame::{self, PullRecordKind};
+use shared_schema::frame;
 use shared_schema::{Claims, ErrorCode, Role};
 use std::sync::atomic::Ordering;
 
@@ -321,6 +321,24 @@ struct PullQuery {
     limit_bytes: Option<usize>,
 }
 
+/// The `--test-tamper-pulls` hook (builds with the `test-hooks` feature only): the update with
+/// its last byte flipped, so the chain no longer matches.
+#[cfg(feature = "test-hooks")]
+fn tamper(
+    config: &crate::config::Config,
+    kind: frame::PullRecordKind,
+    bytes: &[u8],
+) -> Option<Vec<u8>> {
+    if !config.test_tamper_pulls || kind != frame::PullRecordKind::Update {
+        return None;
+    }
+    let mut out = bytes.to_vec();
+    if let Some(b) = out.last_mut() {
+        *b ^= 0x01;
+    }
+    Some(out)
+}
+
 async fn pull(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -343,13 +361,13 @@ async fn pull(
         .await?;
     let mut body = Vec::new();
     for r in &page.records {
-        let mut bytes = r.bytes.clone();
-        if state.config.test_tamper_pulls && r.kind == PullRecordKind::Update {
-            if let Some(b) = bytes.last_mut() {
-                *b ^= 0x01;
-            }
-        }
-        frame::encode_pull_record(&mut body, r.kind, r.seq, &r.chain, &bytes)
+        #[cfg(feature = "test-hooks")]
+        let tampered = tamper(&state.config, r.kind, &r.bytes);
+        #[cfg(feature = "test-hooks")]
+        let bytes = tampered.as_deref().unwrap_or(&r.bytes);
+        #[cfg(not(feature = "test-hooks"))]
+        let bytes = &r.bytes;
+        frame::encode_pull_record(&mut body, r.kind, r.seq, &r.chain, bytes)
             .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
     }
     let mut res = HttpResponse::Ok();
