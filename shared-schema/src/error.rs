@@ -42,6 +42,26 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in declaration order.
+    pub const ALL: [ErrorCode; 16] = [
+        Self::BadRequest,
+        Self::MalformedFrame,
+        Self::MissingToken,
+        Self::InvalidToken,
+        Self::TokenExpired,
+        Self::TokenRevoked,
+        Self::Forbidden,
+        Self::WrongWorkspace,
+        Self::NotFound,
+        Self::Conflict,
+        Self::RequestTimeout,
+        Self::PayloadTooLarge,
+        Self::QuotaExceeded,
+        Self::RateLimited,
+        Self::StorageUnavailable,
+        Self::Internal,
+    ];
+
     /// The HTTP status code this error is sent with.
     pub fn http_status(self) -> u16 {
         match self {
@@ -136,28 +156,66 @@ impl ErrorBody {
 mod tests {
     use super::*;
 
+    /// The codes and statuses the README documents, parsed from its "Errors are …" paragraph:
+    /// each run of backticked names is followed by its status in parentheses.
+    fn documented_codes() -> Vec<(String, u16)> {
+        let readme = include_str!("../../README.md");
+        let start = readme.find("Errors are `").unwrap_or(0);
+        let end = readme[start..]
+            .find("— also")
+            .map_or(readme.len(), |e| start + e);
+        let text = &readme[start..end];
+        let mut out = Vec::new();
+        let mut pending: Vec<String> = Vec::new();
+        let mut rest = text;
+        while !rest.is_empty() {
+            let tick = rest.find('`');
+            let paren = rest.find('(');
+            match (tick, paren) {
+                (Some(t), p) if p.is_none_or(|p| t < p) => {
+                    let Some(close) = rest[t + 1..].find('`') else {
+                        break;
+                    };
+                    let name = &rest[t + 1..t + 1 + close];
+                    if name.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                        pending.push(name.to_owned());
+                    }
+                    rest = &rest[t + 2 + close..];
+                }
+                (_, Some(p)) => {
+                    let digits: String = rest[p + 1..]
+                        .chars()
+                        .take_while(char::is_ascii_digit)
+                        .collect();
+                    if let Ok(status) = digits.parse::<u16>() {
+                        out.extend(pending.drain(..).map(|n| (n, status)));
+                    }
+                    rest = &rest[p + 1..];
+                }
+                _ => break,
+            }
+        }
+        out
+    }
+
     #[test]
-    fn every_code_serialises_to_its_wire_name() -> Result<(), serde_json::Error> {
-        for code in [
-            ErrorCode::BadRequest,
-            ErrorCode::MalformedFrame,
-            ErrorCode::MissingToken,
-            ErrorCode::InvalidToken,
-            ErrorCode::TokenExpired,
-            ErrorCode::TokenRevoked,
-            ErrorCode::Forbidden,
-            ErrorCode::WrongWorkspace,
-            ErrorCode::NotFound,
-            ErrorCode::Conflict,
-            ErrorCode::RequestTimeout,
-            ErrorCode::PayloadTooLarge,
-            ErrorCode::QuotaExceeded,
-            ErrorCode::RateLimited,
-            ErrorCode::StorageUnavailable,
-            ErrorCode::Internal,
-        ] {
+    fn every_code_has_the_wire_name_and_status_the_readme_documents(
+    ) -> Result<(), serde_json::Error> {
+        let documented = documented_codes();
+        assert_eq!(
+            documented.len(),
+            ErrorCode::ALL.len(),
+            "the README documents {documented:?}; the enum has {} codes",
+            ErrorCode::ALL.len()
+        );
+        for code in ErrorCode::ALL {
             let json = serde_json::to_string(&code)?;
-            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            let name = json.trim_matches('"');
+            let Some((_, status)) = documented.iter().find(|(n, _)| n == name) else {
+                panic!("{code:?} goes on the wire as {name:?}, which the README does not document");
+            };
+            assert_eq!(code.http_status(), *status, "{name}: README says {status}");
+            assert_eq!(code.as_str(), name);
             let back: ErrorCode = serde_json::from_str(&json)?;
             assert_eq!(back, code);
         }
