@@ -3,7 +3,29 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { startServer, SCREENSHOTS, profile, status, noteNamed, addNote, ownerWithLink, parsePull } from './helpers.mjs';
+import { startServer, SCREENSHOTS, profile, status, noteNamed, addNote, ownerWithLink, parsePull, replyLosingProxy } from './helpers.mjs';
+
+/** The owner's master token, read from the profile's IndexedDB. */
+async function masterToken(page, ws) {
+  return page.evaluate(async (id) => {
+    const db = await new Promise((res, rej) => { const r = indexedDB.open('hearth'); r.onsuccess = () => res(r.result); r.onerror = rej; });
+    return new Promise((res) => { const r = db.transaction('workspaces').objectStore('workspaces').get(id); r.onsuccess = () => res(JSON.parse(r.result).token); });
+  }, ws);
+}
+
+/** Every record stored for a workspace, pulled from the server (follows `Hearth-More`). */
+async function storedRecords(url, ws, token) {
+  const out = [];
+  for (let after = 0; ;) {
+    const res = await fetch(`${url}/v1/workspaces/${ws}/updates?after=${after}`, { headers: { Authorization: `Bearer ${token}` } });
+    assert.equal(res.status, 200);
+    const page = parsePull(Buffer.from(await res.arrayBuffer()));
+    out.push(...page);
+    if (!res.headers.get('hearth-more') || page.length === 0) return out;
+    after = page[page.length - 1].seq;
+  }
+}
+
 
 test('a revoked link stops sync with the revoked status while local editing still works', async () => {
   const server = await startServer();
@@ -16,13 +38,19 @@ test('a revoked link stops sync with the revoked status while local editing stil
     await a.page.getByTestId('show-links').click();
     await a.page.getByTestId('revoke').first().click();
     await a.page.getByTestId('link-row').filter({ hasText: 'revoked' }).waitFor({ timeout: 15_000 });
+    const ws = link.match(/join\/([0-9a-f-]{36})/)[1];
+    const owner = await masterToken(a.page, ws);
+    const before = await storedRecords(server.url, ws, owner);
     await addNote(b.page, 'Edited after revocation');
     await status(b.page).filter({ hasText: 'token_revoked' }).waitFor({ timeout: 30_000 });
     await b.page.getByTestId('stopped').filter({ hasText: 'This link was revoked' }).waitFor();
     await noteNamed(b.page, 'Before revocation').waitFor();
+    await noteNamed(b.page, 'Edited after revocation').waitFor();
     await b.page.screenshot({ path: `${SCREENSHOTS}/revoked.png`, fullPage: true });
-    await a.page.waitForTimeout(1000);
-    assert.equal(await noteNamed(a.page, 'Edited after revocation').count(), 0, 'nothing crossed after revocation');
+    // B has stopped (its push was refused): the server holds exactly what it held before.
+    const after = await storedRecords(server.url, ws, owner);
+    assert.deepEqual(after.map((r) => r.seq), before.map((r) => r.seq), 'nothing crossed after revocation');
+    assert.equal(await noteNamed(a.page, 'Edited after revocation').count(), 0);
   } finally {
     await a.ctx.close();
     await b.ctx.close();
@@ -49,32 +77,33 @@ test('a tampered pull is reported as a chain mismatch and nothing is imported', 
   }
 });
 
-test('a server killed mid-batch and restarted receives every edit exactly once', async () => {
+test('a server killed after storing a push but before answering it receives every edit exactly once', async () => {
   let server = await startServer();
   const { port, dataDir } = server;
+  // The browser talks to the server through a proxy that, once armed, swallows the reply to the
+  // next push and kills the server at that moment: the push is stored, its answer never arrives.
+  const proxy = await replyLosingProxy(port, () => server.proc.kill('SIGKILL'));
   const a = await profile();
   const b = await profile();
   try {
-    const link = await ownerWithLink(a.page, server.url, 'n0');
+    const link = await ownerWithLink(a.page, proxy.url, 'n0');
     await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
-    const token = decodeURIComponent(link.split('?t=')[1]);
     const ws = link.match(/join\/([0-9a-f-]{36})/)[1];
-    // Edits pour in; the server dies with pushes in flight.
-    const burst = (async () => {
-      for (let i = 1; i <= 12; i++) await addNote(a.page, `n${i}`);
-    })();
-    await a.page.waitForTimeout(150);
-    server.proc.kill('SIGKILL');
-    await burst;
+    const owner = await masterToken(a.page, ws);
+    proxy.arm();
+    for (let i = 1; i <= 12; i++) await addNote(a.page, `n${i}`);
+    // Proof that a push was in flight at the kill: its reply was swallowed by the proxy.
+    for (let i = 0; i < 300 && proxy.lost() === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(proxy.lost(), 1, 'a push reached the server and its reply was lost');
     await status(a.page).filter({ hasText: /retrying|connecting|offline/ }).waitFor({ timeout: 30_000 });
     server = await startServer({ port, dataDir });
     await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 60_000 });
     await a.page.getByTestId('sync-status').filter({ hasNotText: 'not yet on the server' }).waitFor({ timeout: 30_000 });
-    const res = await fetch(`${server.url}/v1/workspaces/${ws}/updates?after=0`, { headers: { Authorization: `Bearer ${token}` } });
-    assert.equal(res.status, 200);
-    const records = parsePull(Buffer.from(await res.arrayBuffer()));
+    const records = await storedRecords(server.url, ws, owner);
     const seqs = records.map((r) => r.seq);
     assert.deepEqual(seqs, seqs.map((_, i) => i + 1), 'gap-free seqs');
+    // The retried push carried the same key and bytes: had it been stored again (under a new
+    // key), the same bytes would be there twice.
     const distinct = new Set(records.map((r) => r.bytes.toString('base64')));
     assert.equal(distinct.size, records.length, 'no update stored twice');
     await b.page.goto(link);
@@ -82,6 +111,7 @@ test('a server killed mid-batch and restarted receives every edit exactly once',
   } finally {
     await a.ctx.close();
     await b.ctx.close();
+    proxy.close();
     server.stop();
   }
 });
@@ -90,9 +120,16 @@ test('two tabs of one profile: one worker syncs, both show every edit', async ()
   const server = await startServer();
   const a = await profile();
   try {
+    // Pushes seen per tab (requests of a page's dedicated workers are reported on the page).
+    const pushes = new Map();
+    const count = (p) => p.on('request', (r) => {
+      if (r.method() === 'POST' && /\/updates$/.test(new URL(r.url()).pathname)) pushes.set(p, (pushes.get(p) ?? 0) + 1);
+    });
+    count(a.page);
     await ownerWithLink(a.page, server.url, 'From tab 1');
     await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
     const tab2 = await a.ctx.newPage();
+    count(tab2);
     await tab2.goto(server.url + '/');
     await noteNamed(tab2, 'From tab 1').waitFor({ timeout: 30_000 });
     await addNote(tab2, 'From tab 2');
@@ -100,6 +137,8 @@ test('two tabs of one profile: one worker syncs, both show every edit', async ()
     await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     assert.match(metrics, /hearth_live_connections 1\n/, 'exactly one worker follows the live channel');
+    assert.ok((pushes.get(a.page) ?? 0) >= 2, `tab 1 pushed both notes (${pushes.get(a.page)})`);
+    assert.equal(pushes.get(tab2) ?? 0, 0, 'the second tab never pushed');
     // Closing the syncing tab hands the role to the other one.
     await a.page.close();
     await addNote(tab2, 'After handover');

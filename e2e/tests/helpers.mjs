@@ -1,5 +1,8 @@
 // Shared helpers of the end-to-end tests: start a real hearth-server, launch Debian's Chromium.
 import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { afterEach } from 'node:test';
+import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,15 +42,80 @@ export async function startServer({ databaseUrl = process.env.HEARTH_TEST_PG_URL
   return { url, proc, dataDir, port: Number(new URL(url).port), stop: () => proc.kill('SIGTERM') };
 }
 
+// Every page of every test is watched: an uncaught error in any of them fails the test (checked
+// after each test, in addition to any test's own assertions on `errors`).
+const pageErrors = [];
+const WATCHED = Symbol('watched');
+function watch(page, errors) {
+  if (page[WATCHED]) return;
+  page[WATCHED] = true;
+  page.on('pageerror', (e) => {
+    const line = `${page.url()}: ${String(e)}`;
+    errors?.push(String(e));
+    pageErrors.push(line);
+  });
+}
+afterEach(() => {
+  const seen = pageErrors.splice(0);
+  assert.deepEqual(seen, [], 'no uncaught errors in any page');
+});
+
 /** A browser profile of its own (persistent context: its own IndexedDB and service worker). */
 export async function profile() {
   const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'hearth-profile-')), {
     executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, headless: true,
   });
-  const page = ctx.pages()[0] ?? await ctx.newPage();
   const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
+  const page = ctx.pages()[0] ?? await ctx.newPage();
+  watch(page, errors);
+  ctx.on('page', (p) => watch(p, errors));
   return { ctx, page, errors };
+}
+
+/**
+ * A TCP proxy in front of a server that can lose a push's reply: once `arm()`ed, the next
+ * response to a `POST …/updates` is swallowed, `onLostReply()` runs (e.g. kills the server) and
+ * the browser's connection is cut — the push reached the server, its answer never came back.
+ * `retarget(port)` points new connections at another server. Resolves { url, arm, lost, close }.
+ */
+export async function replyLosingProxy(targetPort, onLostReply) {
+  let target = targetPort;
+  let armed = false;
+  let lost = 0;
+  const conns = new Set();
+  const srv = net.createServer((client) => {
+    const upstream = net.connect(target, '127.0.0.1');
+    conns.add(client).add(upstream);
+    let lastWasPush = false;
+    client.on('data', (d) => {
+      const head = d.subarray(0, 200).toString('latin1');
+      const m = head.match(/^(GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH) (\S+)/);
+      if (m) lastWasPush = m[1] === 'POST' && /\/v1\/workspaces\/[^/]+\/updates/.test(m[2]);
+      upstream.write(d);
+    });
+    upstream.on('data', (d) => {
+      if (armed && lastWasPush) {
+        armed = false;
+        lost++;
+        client.destroy();
+        upstream.destroy();
+        onLostReply();
+        return;
+      }
+      client.write(d);
+    });
+    const end = () => { client.destroy(); upstream.destroy(); conns.delete(client); conns.delete(upstream); };
+    client.on('close', end).on('error', end);
+    upstream.on('close', end).on('error', end);
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${srv.address().port}`,
+    arm: () => { armed = true; },
+    lost: () => lost,
+    retarget: (port) => { target = port; },
+    close: () => { for (const c of conns) c.destroy(); srv.close(); },
+  };
 }
 
 export const status = (page) => page.getByTestId('sync-status');
@@ -86,6 +154,20 @@ export function parsePull(buf) {
   return out;
 }
 
+/** A browser without a profile; every page it opens is watched for uncaught errors. */
 export async function launch() {
-  return chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  const newContext = browser.newContext.bind(browser);
+  browser.newContext = async (...args) => {
+    const ctx = await newContext(...args);
+    ctx.on('page', (p) => watch(p));
+    return ctx;
+  };
+  const newPage = browser.newPage.bind(browser);
+  browser.newPage = async (...args) => {
+    const page = await newPage(...args);
+    watch(page);
+    return page;
+  };
+  return browser;
 }

@@ -1,6 +1,7 @@
 // After one visit the app opens with the network off (service worker), keeps new edits, and syncs
 // them when the network returns.
 import { test } from 'node:test';
+import assert from 'node:assert/strict';
 import { startServer, SCREENSHOTS, profile, status, noteNamed, addNote, ownerWithLink } from './helpers.mjs';
 
 test('after one visit the app opens offline, keeps new edits and syncs them when the network returns', async () => {
@@ -55,6 +56,16 @@ test('a new release offers a reload instead of breaking the open page', async ()
     await a.page.screenshot({ path: `${SCREENSHOTS}/update-offer.png`, fullPage: true });
     await a.page.getByTestId('update').getByRole('button', { name: 'Reload' }).click();
     await a.page.getByTestId('workspace-name').filter({ hasText: 'My notebook' }).waitFor();
+    // The new worker took over: it controls the page and only its cache is left.
+    await a.page.waitForFunction(async () => {
+      const keys = await caches.keys();
+      return navigator.serviceWorker.controller !== null && keys.length === 1 && keys[0] === 'hearth-shell-next-release';
+    }, null, { timeout: 30_000 });
+    const reg = await a.page.evaluate(async () => {
+      const r = await navigator.serviceWorker.getRegistration();
+      return { waiting: r.waiting !== null, active: r.active?.state };
+    });
+    assert.deepEqual(reg, { waiting: false, active: 'activated' });
   } finally {
     await a.ctx.close();
     server.stop();

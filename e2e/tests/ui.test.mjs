@@ -86,6 +86,11 @@ test('checklist, tags, pin and trash work from the keyboard and mouse', async ()
     await a.page.getByTestId('task').filter({ hasText: 'bread' }).getByRole('button', { name: 'Move up' }).click();
     await a.page.waitForFunction(() => [...document.querySelectorAll('[data-testid=task] span')].map((e) => e.textContent).join(',') === 'milk,bread,eggs');
     await a.page.getByTestId('task').filter({ hasText: 'eggs' }).getByRole('checkbox').check();
+    // Done, and still done after the engine re-read it from IndexedDB.
+    await a.page.reload();
+    await noteNamed(a.page, 'Groceries').click();
+    assert.ok(await a.page.getByTestId('task').filter({ hasText: 'eggs' }).getByRole('checkbox').isChecked(), 'eggs is done');
+    assert.ok(!(await a.page.getByTestId('task').filter({ hasText: 'bread' }).getByRole('checkbox').isChecked()), 'bread is not');
     await a.page.getByTestId('task').filter({ hasText: 'milk' }).getByRole('button', { name: 'Delete task' }).click();
     await a.page.getByTestId('task').filter({ hasText: 'milk' }).waitFor({ state: 'detached' });
     await a.page.getByTestId('new-tag').fill('home');

@@ -17,9 +17,26 @@ pub struct Metrics {
     pub live_connections: AtomicI64,
     /// Updates stored by pushes on this process.
     pub updates_stored: AtomicU64,
+    /// Authorized pushes being read, stored or answered right now.
+    pushes_in_flight: AtomicI64,
+}
+
+/// Counts a push as in flight until dropped.
+pub struct InFlight<'a>(&'a AtomicI64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Metrics {
+    /// Marks an authorized push as in flight (its body is about to be read) until the guard drops.
+    pub fn push_started(&self) -> InFlight<'_> {
+        self.pushes_in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(&self.pushes_in_flight)
+    }
+
     /// Records one finished request.
     pub fn observe(&self, status: u16, elapsed: Duration) {
         let class = usize::from(status / 100).min(5);
@@ -60,6 +77,10 @@ impl Metrics {
         out.push_str(&format!(
             "# HELP hearth_live_connections Open live-channel connections.\n# TYPE hearth_live_connections gauge\nhearth_live_connections {}\n",
             self.live_connections.load(Ordering::Relaxed)
+        ));
+        out.push_str(&format!(
+            "# HELP hearth_pushes_in_flight Authorized pushes being read, stored or answered.\n# TYPE hearth_pushes_in_flight gauge\nhearth_pushes_in_flight {}\n",
+            self.pushes_in_flight.load(Ordering::Relaxed)
         ));
         out.push_str(&format!(
             "# HELP hearth_updates_stored_total Updates stored by this process.\n# TYPE hearth_updates_stored_total counter\nhearth_updates_stored_total {}\n",

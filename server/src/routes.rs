@@ -290,6 +290,7 @@ async fn push(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (ws, claims) = authorize(&state, &req, &path, Need::Write).await?;
+    let _in_flight = state.metrics.push_started();
     let body = read_body(&state, &req, payload, state.config.max_update_bytes).await?;
     let records = frame::decode_push_batch(&body)
         .map_err(|e| ApiError::new(ErrorCode::MalformedFrame, e.to_string()))?;

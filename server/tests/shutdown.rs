@@ -1,16 +1,21 @@
-//! Graceful shutdown: SIGTERM while a push is in flight lets that push finish and be stored.
+//! Graceful shutdown: SIGTERM lands while a push's body is still streaming in; the server lets
+//! that push finish, answers it, exits cleanly, and after a restart the push is there, byte for
+//! byte.
 
 mod common;
 
 use common::*;
+use futures_util::StreamExt;
 use shared_schema::frame::{encode_push_batch, PushRecord};
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-#[actix_web::test]
-async fn sigterm_during_a_push_finishes_the_push_before_exiting() -> R {
-    let dir = temp_dir();
+/// Starts the server binary on the data dir (and the test Postgres, if any); returns it and its URL.
+fn spawn_server(dir: &Path) -> Result<(Child, String), E> {
     let mut args = vec![
         "--bind".to_string(),
         "127.0.0.1:0".into(),
@@ -23,7 +28,7 @@ async fn sigterm_during_a_push_finishes_the_push_before_exiting() -> R {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hearth-server"))
         .args(&args)
         .arg("--data-dir")
-        .arg(&dir)
+        .arg(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
@@ -35,43 +40,97 @@ async fn sigterm_during_a_push_finishes_the_push_before_exiting() -> R {
         .ok_or("no url")?
         .trim_end_matches('/')
         .to_owned();
+    Ok((child, url))
+}
+
+#[actix_web::test]
+async fn sigterm_while_a_push_body_streams_in_finishes_and_stores_that_push() -> R {
+    let dir = temp_dir();
+    let (child, url) = spawn_server(&dir)?;
     let s = TestServer {
-        url: url.clone(),
+        url,
         client: reqwest::Client::new(),
     };
     let ws = s.create().await?;
+    let bytes: Vec<u8> = (0..64 * 1024u32).map(|i| (i % 251) as u8).collect();
     let body = encode_push_batch(&[PushRecord {
-        key: b"slow".to_vec(),
-        bytes: vec![7u8; 64 * 1024],
+        key: b"in-flight".to_vec(),
+        bytes: bytes.clone(),
     }])?;
-    // Send the body in slow chunks so the request is still being read when SIGTERM arrives.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        body.chunks(8 * 1024).map(|c| Ok(c.to_vec())).collect();
-    let stream = futures_util::stream::iter(chunks).then(|c| async move {
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        c
+    // The body goes out in 8 chunks. Before the second, the stream waits until the server
+    // reports the push in flight (its handler is reading the body) and sends the signal itself:
+    // it certainly lands while the server is still reading the body.
+    let pid = child.id().to_string();
+    let metrics = format!("{}/metrics", s.url);
+    let signalled = Arc::new(AtomicBool::new(false));
+    let chunks: Vec<(usize, Vec<u8>)> = body
+        .chunks(8 * 1024)
+        .map(<[u8]>::to_vec)
+        .enumerate()
+        .collect();
+    let flag = signalled.clone();
+    let stream = futures_util::stream::iter(chunks).then(move |(i, c)| {
+        let (pid, flag, metrics) = (pid.clone(), flag.clone(), metrics.clone());
+        async move {
+            if i == 1 {
+                let mut reading = false;
+                for _ in 0..100 {
+                    let text = match reqwest::get(&metrics).await {
+                        Ok(r) => r.text().await.unwrap_or_default(),
+                        Err(_) => String::new(),
+                    };
+                    if text.contains("hearth_pushes_in_flight 1\n") {
+                        reading = true;
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                let ok = Command::new("kill")
+                    .args(["-TERM", &pid])
+                    .status()
+                    .map(|s| s.success())
+                    .unwrap_or(false);
+                flag.store(reading && ok, Ordering::SeqCst);
+            }
+            if i > 0 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Ok::<_, std::io::Error>(c)
+        }
     });
-    let push = s
+    let res = s
         .client
         .post(s.ws_url(&ws.workspace_id, "/updates"))
         .bearer_auth(&ws.master_token)
         .header("Content-Length", body.len().to_string())
         .body(reqwest::Body::wrap_stream(stream))
-        .send();
-    let pid = child.id().to_string();
-    let killer = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        Command::new("kill").args(["-TERM", &pid]).status()
-    };
-    let (res, killed) = futures_util::join!(push, killer);
-    assert!(killed?.success());
-    let res = res?;
+        .send()
+        .await?;
+    assert!(
+        signalled.load(Ordering::SeqCst),
+        "SIGTERM was sent mid-body"
+    );
     assert_eq!(res.status(), 200, "the in-flight push was finished");
     let reply: shared_schema::api::PushReply = res.json().await?;
     assert_eq!(reply.seqs, vec![1]);
+    let mut child = child;
     let status = tokio::task::spawn_blocking(move || child.wait()).await??;
     assert!(status.success(), "graceful exit, got {status:?}");
+    // A new server on the same data: the push is stored with its exact bytes.
+    let (mut again, url) = spawn_server(&dir)?;
+    let s = TestServer {
+        url,
+        client: reqwest::Client::new(),
+    };
+    let stored = s.pull_all(&ws.workspace_id, &ws.master_token).await;
+    let _ = again.kill();
+    let _ = again.wait();
+    let stored = stored?;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].seq, 1);
+    assert!(
+        stored[0].bytes == bytes,
+        "the stored bytes are the pushed ones"
+    );
     Ok(())
 }
-
-use futures_util::StreamExt;

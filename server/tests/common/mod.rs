@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod load;
+pub mod proxy;
 
 use hearth_server::Config;
 use reqwest::{Client, Response};
