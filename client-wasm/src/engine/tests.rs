@@ -125,16 +125,47 @@ fn a_full_quota_fails_the_edit_and_keeps_what_was_stored() -> R {
 }
 
 #[test]
-fn a_read_only_member_cannot_edit() -> R {
+fn a_read_only_member_is_refused_every_edit_and_nothing_changes() -> R {
     block_on(async {
         let server = MemoryServer::new();
         let owner = Device::owner(&server).await?;
-        let reader = Device::member(&server, &owner.engine.id(), Role::Read).await?;
-        assert!(matches!(
-            reader.engine.create_note("no").await,
-            Err(EngineError::ReadOnly)
-        ));
-        assert!(reader.store.pending(&owner.engine.id()).await?.is_empty());
+        let ws = owner.engine.id();
+        let id = owner.engine.create_note("shared").await?;
+        owner.engine.add_task(&id, "a").await?;
+        owner.engine.add_task(&id, "b").await?;
+        owner.sync().await?;
+        let version = owner.engine.history()[0].id.clone();
+        let reader = Device::member(&server, &ws, Role::Read).await?;
+        reader.sync().await?;
+        let e = &reader.engine;
+        assert!(e.is_read_only());
+        assert_eq!(e.note(&id).map(|n| n.tasks.len()), Some(2));
+        let before = e.doc().oplog_vv();
+        let results = [
+            ("rename", e.rename("no").await),
+            ("create_note", e.create_note("no").await.map(|_| ())),
+            (
+                "splice_text",
+                e.splice_text(&id, Field::Title, 0, 0, "no").await,
+            ),
+            ("add_task", e.add_task(&id, "no").await),
+            ("set_task_done", e.set_task_done(&id, 0, true).await),
+            ("move_task", e.move_task(&id, 0, 1).await),
+            ("delete_task", e.delete_task(&id, 0).await),
+            ("set_tag", e.set_tag(&id, "no", true).await),
+            ("set_pinned", e.set_pinned(&id, true).await),
+            ("set_trashed", e.set_trashed(&id, true).await),
+            ("purge", e.purge(&id).await),
+            ("restore_note", e.restore_note(&version, &id).await),
+        ];
+        for (name, result) in results {
+            assert!(
+                matches!(result, Err(EngineError::ReadOnly)),
+                "{name} on a read-only member: {result:?}"
+            );
+        }
+        assert_eq!(e.doc().oplog_vv(), before, "no op was made");
+        assert!(reader.store.pending(&ws).await?.is_empty());
         Ok(())
     })
 }
