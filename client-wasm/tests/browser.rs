@@ -118,18 +118,32 @@ async fn record_changes_happen_inside_one_transaction_and_never_weaken_a_token()
 }
 
 #[wasm_bindgen_test]
-async fn an_edit_survives_dropping_and_reopening_the_engine() -> R {
+async fn every_edit_is_in_indexeddb_before_it_returns() -> R {
     let store = fresh("hearth-test-engine").await?;
     let engine = Engine::create(store, "Notebook").await?;
-    let id = engine.create_note("Hello").await?;
-    engine
-        .splice_text(&id, Field::Body, 0, 0, "typed in a browser")
-        .await?;
     let ws = engine.id();
-    let before = engine.notes();
+    let id = engine.create_note("Hello").await?;
+    // After each edit returns, a new connection to the database and a new engine (what a tab
+    // closed right then would leave) show exactly what the editing engine shows.
+    macro_rules! durable {
+        ($what:literal, $edit:expr) => {{
+            $edit.await?;
+            let again = Engine::open(IdbStore::open("hearth-test-engine").await?, &ws).await?;
+            assert_eq!(again.notes(), engine.notes(), "after {}", $what);
+        }};
+    }
+    durable!("create", async { Ok::<_, client_wasm::EngineError>(()) });
+    durable!(
+        "type",
+        engine.splice_text(&id, Field::Body, 0, 0, "typed in a browser")
+    );
+    durable!("task", engine.add_task(&id, "t"));
+    durable!("done", engine.set_task_done(&id, 0, true));
+    durable!("tag", engine.set_tag(&id, "x", true));
+    durable!("pin", engine.set_pinned(&id, true));
+    durable!("trash", engine.set_trashed(&id, true));
     drop(engine);
     let again = Engine::open(IdbStore::open("hearth-test-engine").await?, &ws).await?;
-    assert_eq!(again.notes(), before);
     assert_eq!(
         again.note(&id).map(|n| n.body),
         Some("typed in a browser".to_string())

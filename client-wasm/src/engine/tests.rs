@@ -75,22 +75,32 @@ fn every_edit_is_durable_before_it_returns() -> R {
     block_on(async {
         let store = MemoryStore::new();
         let e = Engine::create(store.clone(), "W").await?;
-        let id = e.create_note("Title").await?;
-        e.splice_text(&id, Field::Body, 0, 0, "body").await?;
-        e.add_task(&id, "t1").await?;
-        e.add_task(&id, "t2").await?;
-        e.set_task_done(&id, 0, true).await?;
-        e.move_task(&id, 1, 0).await?;
-        e.set_tag(&id, "x", true).await?;
-        e.set_pinned(&id, true).await?;
-        e.set_trashed(&id, true).await?;
-        e.set_trashed(&id, false).await?;
         let ws = e.id();
-        let expected = e.notes();
-        drop(e);
-        let reopened = Engine::open(store, &ws).await?;
-        assert_eq!(reopened.notes(), expected);
-        assert_eq!(expected[0].tasks[0].text, "t2");
+        let id = e.create_note("Title").await?;
+        // After each edit returns, a fresh engine on the same storage (what a crash right then
+        // would leave) must show exactly what the editing engine shows.
+        macro_rules! durable {
+            ($what:literal, $edit:expr) => {{
+                $edit.await?;
+                let fresh = Engine::open(store.clone(), &ws).await?;
+                assert_eq!(fresh.notes(), e.notes(), "after {}", $what);
+            }};
+        }
+        durable!("create", async { Ok::<_, EngineError>(()) });
+        durable!("type", e.splice_text(&id, Field::Body, 0, 0, "body"));
+        durable!("rename", e.rename("W2"));
+        durable!("task 1", e.add_task(&id, "t1"));
+        durable!("task 2", e.add_task(&id, "t2"));
+        durable!("done", e.set_task_done(&id, 0, true));
+        durable!("move", e.move_task(&id, 1, 0));
+        durable!("tag", e.set_tag(&id, "x", true));
+        durable!("pin", e.set_pinned(&id, true));
+        durable!("trash", e.set_trashed(&id, true));
+        durable!("restore", e.set_trashed(&id, false));
+        durable!("delete task", e.delete_task(&id, 1));
+        let fresh = Engine::open(store.clone(), &ws).await?;
+        assert_eq!(fresh.name(), "W2");
+        assert_eq!(fresh.notes()[0].tasks[0].text, "t2");
         Ok(())
     })
 }
