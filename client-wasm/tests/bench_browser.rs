@@ -44,14 +44,23 @@ async fn engine_benchmark() -> Result<(), EngineError> {
             )
             .await?;
         drop(store);
+        // The first open of this database in this page (the engine's code is warm, the
+        // database connection and its pages are not), then the best of three more (warm).
+        let mut first_open_ms = 0.0;
         let mut open_ms = f64::MAX;
         let mut import_ms = f64::MAX;
-        for _ in 0..3 {
+        for round in 0..4 {
             let t = now();
             let engine = Engine::open(IdbStore::open(&name).await?, &mem.id()).await?;
             let notes = engine.notes();
-            open_ms = open_ms.min(now() - t);
+            let took = now() - t;
             assert_eq!(notes.len(), 1);
+            if round == 0 {
+                first_open_ms = took;
+            } else {
+                open_ms = open_ms.min(took);
+            }
+            // The same-page baseline: Loro importing the same snapshot in wasm, no IndexedDB.
             let t = now();
             let doc = loro::LoroDoc::new();
             doc.import(&snapshot)?;
@@ -67,7 +76,7 @@ async fn engine_benchmark() -> Result<(), EngineError> {
         }
         lat.sort_by(|a, b| a.total_cmp(b));
         console_log!(
-            "BROWSER n={n} open_ms={open_ms:.2} wasm_import_ms={import_ms:.2} edit_p50_ms={:.2} edit_p99_ms={:.2}",
+            "BROWSER n={n} first_open_ms={first_open_ms:.2} open_ms={open_ms:.2} wasm_import_ms={import_ms:.2} edit_p50_ms={:.2} edit_p99_ms={:.2}",
             lat[lat.len() / 2],
             lat[lat.len() * 99 / 100]
         );

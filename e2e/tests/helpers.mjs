@@ -55,10 +55,13 @@ function watch(page, errors) {
     pageErrors.push(line);
   });
 }
-afterEach(() => {
-  const seen = pageErrors.splice(0);
-  assert.deepEqual(seen, [], 'no uncaught errors in any page');
-});
+// Registered only in test files (not when a benchmark imports these helpers).
+if (process.env.NODE_TEST_CONTEXT || /\.test\.mjs$/.test(process.argv[1] ?? '')) {
+  afterEach(() => {
+    const seen = pageErrors.splice(0);
+    assert.deepEqual(seen, [], 'no uncaught errors in any page');
+  });
+}
 
 /** A browser profile of its own (persistent context: its own IndexedDB and service worker). */
 export async function profile() {
