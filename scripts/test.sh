@@ -27,7 +27,10 @@ cargo test --workspace --exclude web-ui --exclude worker --locked
 
 step "server tests on a real Postgres"
 pg_start
+# Hostile HEARTH_* settings in the environment: the tests must not inherit them (they start
+# from Config::defaults(), which ignores the environment); if they did, most would fail.
 HEARTH_TEST_DATABASE_URL="$HEARTH_TEST_PG_URL" HEARTH_TEST_PG_DATA="${PG_DIR:+$PG_DIR/data}" \
+  HEARTH_RATE_LIMIT=1 HEARTH_MAX_UPDATE_BYTES=16 HEARTH_ANONYMOUS_PER_MINUTE=1 \
   cargo test -p hearth-server --locked --tests -- --include-ignored
 
 step "browser tests (wasm-bindgen-test, headless Chromium, real IndexedDB)"

@@ -37,7 +37,7 @@ async fn engine_benchmark() -> Result<(), EngineError> {
             .compact(
                 &mem.id(),
                 &client_wasm::storage::Compaction {
-                    snapshot,
+                    snapshot: snapshot.clone(),
                     covers: 0,
                     upload: false,
                 },

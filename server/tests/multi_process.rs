@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use futures_util::StreamExt;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 struct Proc(Child);
 
@@ -21,7 +21,7 @@ impl Drop for Proc {
 }
 
 fn spawn_server(db: &str) -> Result<(Proc, String), E> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hearth-server"))
+    let mut child = server_command()
         .args([
             "--bind",
             "127.0.0.1:0",

@@ -25,7 +25,7 @@ fn spawn_server(dir: &Path) -> Result<(Child, String), E> {
     if let Some(db) = database_url() {
         args.extend(["--database-url".into(), db]);
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hearth-server"))
+    let mut child = server_command()
         .args(&args)
         .arg("--data-dir")
         .arg(dir)

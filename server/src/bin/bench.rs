@@ -1,6 +1,7 @@
 //! `hearth-bench`: push throughput and latency of `hearth-server` over loopback, against the
 //! same-run baseline of single-row autocommit INSERTs of the same rows straight into the database
-//! (pgbench-style: 64 connections on Postgres; one connection on SQLite, which has one writer).
+//! (pgbench-style), measured for each row at that row's concurrency (as many connections as
+//! clients) right before its pushes, so baseline and pushes see the same machine state.
 //! Prints a table, with the database's durability setting (`fsync` / `synchronous`).
 //!
 //! Usage: `hearth-bench [--pg postgres://…] [--pushes N]` (scripts/bench.sh starts a throwaway
@@ -164,12 +165,11 @@ async fn bench_backend(
     let url = format!("http://{}", running.addr);
     let handle = running.server.handle();
     tokio::spawn(running.server);
-    let connections = if backend == "postgres" { 64 } else { 1 };
-    let raw = raw_inserts(&db_url, &url, total, connections)
-        .await
-        .context("raw inserts")?;
     let mut rows = Vec::new();
     for (clients, workspaces) in [(1usize, 1usize), (16, 1), (64, 1), (64, 64)] {
+        let raw = raw_inserts(&db_url, &url, total, clients)
+            .await
+            .context("raw inserts")?;
         let (rate, lat) = push_run(&url, clients, workspaces, total).await?;
         rows.push(Row {
             backend,
@@ -218,7 +218,7 @@ async fn main() -> anyhow::Result<()> {
     for (backend, setting) in &settings {
         println!("  {backend}: {setting}");
     }
-    println!("  baseline (raw INSERT/s): single-row autocommit INSERTs of the same rows, 64 connections on Postgres, 1 on SQLite");
+    println!("  baseline (raw INSERT/s): single-row autocommit INSERTs of the same rows, as many connections as the row has clients, run right before that row's pushes");
     println!("| backend  | clients | workspaces | pushes/s | p50 ms | p99 ms | raw INSERT/s | pushes/s ÷ raw |");
     println!("|----------|--------:|-----------:|---------:|-------:|-------:|-------------:|---------------:|");
     for r in rows {

@@ -90,6 +90,10 @@ impl Backend for PgStore {
 
     async fn write_guard(&self) {}
 
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Db>, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+
     async fn begin_read(&self) -> Result<sqlx::Transaction<'static, Db>, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")

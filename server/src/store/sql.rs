@@ -27,6 +27,10 @@ pub(crate) trait Backend {
     fn pool(&self) -> &sqlx::Pool<Self::Db>;
     /// Waits for the right to write.
     async fn write_guard(&self) -> Self::Guard<'_>;
+    /// Begins a write transaction (call with the write guard held). SQLite takes its write lock
+    /// at `BEGIN IMMEDIATE`, so a write never fails with `SQLITE_BUSY_SNAPSHOT` because another
+    /// connection (or process) committed after this transaction's first read.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Self::Db>, StoreError>;
     /// Begins a read-only transaction whose reads are one consistent snapshot.
     async fn begin_read(&self) -> Result<sqlx::Transaction<'static, Self::Db>, StoreError>;
     /// The announcer of new heads.
@@ -185,7 +189,7 @@ macro_rules! impl_store {
 
             async fn create_workspace(&self, id: &str, master: &TokenRow, now: i64) -> Result<(), StoreError> {
                 let _guard = self.write_guard().await;
-                let mut tx = self.pool().begin().await?;
+                let mut tx = self.begin_write().await?;
                 sqlx::query("INSERT INTO workspaces (id, created_at, head_seq, chain) VALUES ($1, $2, 0, $3)")
                     .bind(id)
                     .bind(now)
@@ -267,7 +271,7 @@ macro_rules! impl_store {
 
             async fn put_snapshot(&self, ws: &str, covers: u64, bytes: &[u8], now: i64, retain_before: i64) -> Result<(), StoreError> {
                 let _guard = self.write_guard().await;
-                let mut tx = self.pool().begin().await?;
+                let mut tx = self.begin_write().await?;
                 let (head, _, _) = lock_workspace(&mut tx, ws).await?;
                 let (old_covers,): (i64,) = sqlx::query_as("SELECT snapshot_covers FROM workspaces WHERE id = $1")
                     .bind(ws)
@@ -357,7 +361,7 @@ macro_rules! impl_store {
 
             async fn insert_token(&self, token: &TokenRow) -> Result<(), StoreError> {
                 let _guard = self.write_guard().await;
-                let mut tx = self.pool().begin().await?;
+                let mut tx = self.begin_write().await?;
                 lock_workspace(&mut tx, &token.workspace_id).await?;
                 insert_token_tx(&mut tx, token).await?;
                 tx.commit().await?;
@@ -387,7 +391,7 @@ macro_rules! impl_store {
 
             async fn revoke_token(&self, ws: &str, id: &str, now: i64) -> Result<bool, StoreError> {
                 let _guard = self.write_guard().await;
-                let mut tx = self.pool().begin().await?;
+                let mut tx = self.begin_write().await?;
                 lock_workspace(&mut tx, ws).await?;
                 let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM tokens WHERE workspace_id = $1 AND id = $2")
                     .bind(ws)
@@ -409,7 +413,7 @@ macro_rules! impl_store {
 
             async fn rotate(&self, ws: &str, caller: &str, new: &TokenRow, now: i64) -> Result<(), StoreError> {
                 let _guard = self.write_guard().await;
-                let mut tx = self.pool().begin().await?;
+                let mut tx = self.begin_write().await?;
                 lock_workspace(&mut tx, ws).await?;
                 // Checked under the workspace lock: of two concurrent rotations with one token,
                 // the second sees it revoked by the first.
@@ -472,7 +476,7 @@ macro_rules! impl_store {
 
             async fn delete_workspace(&self, ws: &str, now: i64) -> Result<(), StoreError> {
                 let _guard = self.write_guard().await;
-                let mut tx = self.pool().begin().await?;
+                let mut tx = self.begin_write().await?;
                 lock_workspace(&mut tx, ws).await?;
                 for table in ["updates", "snapshots", "snapshot_marks", "retired_keys"] {
                     sqlx::query(&format!("DELETE FROM {table} WHERE workspace_id = $1")).bind(ws).execute(&mut *tx).await?;
@@ -485,7 +489,7 @@ macro_rules! impl_store {
 
             async fn import(&self, ws: &str, master: &TokenRow, backup: &Backup, now: i64) -> Result<(), StoreError> {
                 let _guard = self.write_guard().await;
-                let mut tx = self.pool().begin().await?;
+                let mut tx = self.begin_write().await?;
                 let mut covers = 0u64;
                 let mut stored = 0i64;
                 for r in &backup.records {
@@ -592,14 +596,18 @@ macro_rules! impl_store {
             }
 
             async fn audit(&self, token_id: Option<&str>, action: &str, ws: Option<&str>, bytes: i64, now: i64) -> Result<(), StoreError> {
+                // A write like any other: under the write guard, in a write transaction.
+                let _guard = self.write_guard().await;
+                let mut tx = self.begin_write().await?;
                 sqlx::query("INSERT INTO audit_log (token_id, action, workspace_id, bytes, created_at) VALUES ($1, $2, $3, $4, $5)")
                     .bind(token_id)
                     .bind(action)
                     .bind(ws)
                     .bind(bytes)
                     .bind(now)
-                    .execute(self.pool())
+                    .execute(&mut *tx)
                     .await?;
+                tx.commit().await?;
                 Ok(())
             }
 

@@ -92,6 +92,10 @@ impl Backend for SqliteStore {
         self.write.lock().await
     }
 
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Db>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     async fn begin_read(&self) -> Result<sqlx::Transaction<'static, Db>, StoreError> {
         // In WAL mode every read of one transaction sees the snapshot its first read saw.
         Ok(self.pool.begin().await?)
@@ -120,7 +124,7 @@ impl Committer for SqliteCommitter {
         jobs: &[PushRequest],
     ) -> Result<Vec<Result<PushReply, StoreError>>, StoreError> {
         let _guard = self.write.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut rows: HashMap<String, Row> = HashMap::new();
         for job in jobs {
             if rows.contains_key(&job.ws) {

@@ -5,7 +5,7 @@ use super::*;
 use shared_schema::api::PushReply;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -120,7 +120,7 @@ pub fn spawn_server(dir: &std::path::Path) -> Result<(Child, String), E> {
     if let Some(db) = database_url() {
         args.extend(["--database-url".into(), db]);
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hearth-server"))
+    let mut child = server_command()
         .args(&args)
         .arg("--data-dir")
         .arg(dir)

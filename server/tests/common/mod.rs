@@ -21,6 +21,17 @@ pub fn temp_dir() -> PathBuf {
     d
 }
 
+/// The server binary as a command that does not inherit the test's `HEARTH_*` settings.
+pub fn server_command() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hearth-server"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("HEARTH_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
 pub fn database_url() -> Option<String> {
     std::env::var("HEARTH_TEST_DATABASE_URL")
         .ok()
