@@ -8,6 +8,8 @@
 
 mod common;
 
+use futures_util::StreamExt;
+
 use common::load::*;
 use common::*;
 use std::process::{Command, Stdio};
@@ -113,6 +115,45 @@ async fn a_postgres_restart_under_load_loses_no_acknowledged_push_and_health_rec
     let (answered, found, duplicates) =
         check_every_ack_stored_once(&s, &ws.workspace_id, &ws.master_token, &acked).await?;
     assert!(answered > before, "pushes were answered after the restart");
+    // LISTEN recovered too: a live stream opened now hears of the next push (live events on
+    // Postgres arrive only through LISTEN/NOTIFY).
+    let live = s
+        .client
+        .get(s.ws_url(&ws.workspace_id, "/live"))
+        .bearer_auth(&ws.master_token)
+        .send()
+        .await?;
+    assert_eq!(live.status(), 200);
+    let mut events = live.bytes_stream();
+    let first = tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await?
+        .ok_or("live stream ended")??;
+    assert!(String::from_utf8_lossy(&first).contains("\"seq\""));
+    let res = s
+        .push(
+            &ws.workspace_id,
+            &ws.master_token,
+            &[("after-restart", b"x")],
+        )
+        .await?;
+    assert_eq!(res.status(), 200);
+    let reply: shared_schema::api::PushReply = res.json().await?;
+    let wanted = format!("\"seq\":{}", reply.seqs[0]);
+    let heard = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(chunk)) = events.next().await {
+            if String::from_utf8_lossy(&chunk).contains(&wanted) {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(
+        heard,
+        "the live stream heard of seq {} after the restart",
+        reply.seqs[0]
+    );
     println!(
         "FAULT postgres-restart: pushes answered 200 = {answered}, found = {found}, duplicates = {duplicates}, retried = {retries}, healthz = {seen:?}"
     );

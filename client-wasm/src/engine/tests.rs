@@ -427,8 +427,8 @@ mod convergence {
             .engine
             .doc()
             .oplog_vv()
-            .iter()
-            .map(|(_, n)| *n as usize)
+            .values()
+            .map(|n| *n as usize)
             .sum();
         let edits: usize = applied.iter().sum();
         prop_assert!(

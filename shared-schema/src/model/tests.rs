@@ -165,8 +165,14 @@ fn a_v1_edit_merged_after_migration_is_swept_on_next_open() -> R {
     old_note.insert("tags", "late")?;
     old.commit();
     sync(&a, &old)?;
+    // The merged v1 string is back in the note map until the next open sweeps it.
+    assert!(note_map(&a, "n1").ok_or("missing")?.get("tags").is_some());
+    // The next open runs `migrate` (the function `Engine::open` calls): the string is gone and
+    // its tags are kept as v2 tags.
     migrate(&a, 2)?;
     a.commit();
+    let n = note_map(&a, "n1").ok_or("missing")?;
+    assert!(n.get("tags").is_none(), "the v1 tags string is gone");
     assert!(note(&a, "n1")
         .ok_or("missing")?
         .tags
