@@ -84,6 +84,14 @@ async fn a_postgres_restart_under_load_loses_no_acknowledged_push_and_health_rec
         })
     };
     tokio::time::sleep(Duration::from_secs(1)).await;
+    // A live stream open through the whole outage.
+    let through = s
+        .client
+        .get(s.ws_url(&ws.workspace_id, "/live"))
+        .bearer_auth(&ws.master_token)
+        .send()
+        .await?;
+    assert_eq!(through.status(), 200);
     let before = acked.lock().map_err(|e| e.to_string())?.len();
     let log = format!("{data}/../restart.log");
     tokio::task::spawn_blocking({
@@ -151,7 +159,23 @@ async fn a_postgres_restart_under_load_loses_no_acknowledged_push_and_health_rec
     .unwrap_or(false);
     assert!(
         heard,
-        "the live stream heard of seq {} after the restart",
+        "a stream opened after the restart heard of seq {}",
+        reply.seqs[0]
+    );
+    let mut through = through.bytes_stream();
+    let heard = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(chunk)) = through.next().await {
+            if String::from_utf8_lossy(&chunk).contains(&wanted) {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(
+        heard,
+        "a stream open through the outage heard of seq {}",
         reply.seqs[0]
     );
     println!(

@@ -46,24 +46,7 @@ impl PgStore {
         let announcer = Arc::new(Announcer::default());
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.listen(CHANNEL).await?;
-        let fan_out = announcer.clone();
-        tokio::spawn(async move {
-            loop {
-                match listener.recv().await {
-                    Ok(n) => {
-                        if let Some((ws, seq)) = n.payload().rsplit_once(':') {
-                            if let Ok(seq) = seq.parse() {
-                                fan_out.announce(ws, seq);
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
-                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    }
-                }
-            }
-        });
+        tokio::spawn(listen(listener, pool.clone(), announcer.clone()));
         let total = Arc::new(TotalQuota::new(options.total_quota));
         let writer = Writer::start(PgCommitter {
             pool: pool.clone(),
@@ -76,6 +59,62 @@ impl PgStore {
             total,
             writer,
         })
+    }
+}
+
+/// Fans NOTIFYs out to this process's live streams. Notifications sent while the LISTEN
+/// connection is down are lost (Postgres does not queue them), so after each reconnect the heads
+/// of every workspace this process knows are read once and whatever moved is announced. A lost
+/// connection is replaced by a new listener: sqlx keeps a connection that died with a server error
+/// (e.g. `57P01` at a Postgres shutdown) and would fail on it forever.
+async fn listen(mut listener: PgListener, pool: sqlx::PgPool, announcer: Arc<Announcer>) {
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(n)) => {
+                if let Some((ws, seq)) = n.payload().rsplit_once(':') {
+                    if let Ok(seq) = seq.parse() {
+                        announcer.announce(ws, seq);
+                    }
+                }
+                continue;
+            }
+            Ok(None) => tracing::warn!("LISTEN connection lost; reconnecting"),
+            Err(e) => tracing::warn!(error = %e, "LISTEN connection lost; reconnecting"),
+        }
+        let mut wait = std::time::Duration::from_millis(100);
+        listener = loop {
+            let fresh = async {
+                let mut l = PgListener::connect_with(&pool).await?;
+                l.listen(CHANNEL).await?;
+                Ok::<_, sqlx::Error>(l)
+            };
+            match fresh.await {
+                Ok(l) => break l,
+                Err(e) => {
+                    tracing::debug!(error = %e, "LISTEN reconnect failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(2));
+                }
+            }
+        };
+        let known = announcer.known();
+        let heads: Result<Vec<(String, i64)>, _> =
+            sqlx::query_as("SELECT id, head_seq FROM workspaces WHERE id = ANY($1)")
+                .bind(&known)
+                .fetch_all(&pool)
+                .await;
+        match heads {
+            Ok(heads) => {
+                for (ws, head) in heads {
+                    announcer.catch_up(&ws, u64::try_from(head).unwrap_or(0));
+                }
+                tracing::info!(
+                    workspaces = known.len(),
+                    "LISTEN reconnected; live streams caught up"
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "LISTEN reconnected; catch-up read failed"),
+        }
     }
 }
 

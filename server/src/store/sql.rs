@@ -83,6 +83,21 @@ impl Announcer {
         }
     }
 
+    /// Workspaces whose head this process remembers (those it has announced or served).
+    pub fn known(&self) -> Vec<String> {
+        self.heads
+            .lock()
+            .map(|h| h.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Announces `seq` only if it is past the remembered head (a catch-up after missed events).
+    pub fn catch_up(&self, ws: &str, seq: u64) {
+        if self.head(ws).is_none_or(|h| seq > h) {
+            self.announce(ws, seq);
+        }
+    }
+
     /// The last head seen for `ws`.
     pub fn head(&self, ws: &str) -> Option<u64> {
         self.heads.lock().ok()?.get(ws).copied()
