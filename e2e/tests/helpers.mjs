@@ -63,6 +63,11 @@ if (process.env.NODE_TEST_CONTEXT || /\.test\.mjs$/.test(process.argv[1] ?? ''))
   });
 }
 
+/** Watches a page opened outside `profile()`/`launch()` for uncaught errors. */
+export function watchPage(page) {
+  watch(page);
+}
+
 /** A browser profile of its own (persistent context: its own IndexedDB and service worker). */
 export async function profile() {
   const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'hearth-profile-')), {

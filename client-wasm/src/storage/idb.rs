@@ -7,17 +7,29 @@
 //! snapshot bytes, at most one per workspace). Version 1 databases are upgraded by adding the new
 //! stores; nothing is rewritten. Every method runs in one transaction that is committed explicitly
 //! (indexed_db_futures rolls back by default); read-modify-writes of a record happen inside it.
+//!
+//! A full disk, as Chromium really reports it (checked on a profile whose IndexedDB folder sits on
+//! a 4 MB tmpfs): the commit aborts with `UnknownError: … IO error … FILE_ERROR_NO_SPACE`, and the
+//! browser then *closes the connection* — every later transaction throws `InvalidStateError`.
+//! So a commit's failure is read from the transaction's own `error` (the wrapper only says
+//! "aborted"), a disk-full message counts as [`StorageError::QuotaExceeded`] like a quota
+//! `QuotaExceededError`, and a connection the browser closed is reopened on the next call: once
+//! the user frees space, the next edit is stored without a reload.
 
 use super::{
     apply_change, pending_key, Change, Compaction, LoadedState, Page, PendingUpdate, RemoteRecord,
     StorageError, Store, Updated, WorkspaceRecord,
 };
 use indexed_db_futures::database::Database;
+use indexed_db_futures::internals::SystemRepr;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
 use indexed_db_futures::KeyRange;
 use js_sys::Uint8Array;
 use shared_schema::frame::PullRecordKind;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 
 const WORKSPACES: &str = "workspaces";
@@ -38,31 +50,43 @@ const ALL: [&str; 7] = [
 ];
 const DB_VERSION: u32 = 2;
 
-/// IndexedDB-backed store. Cheap to clone (one connection).
+/// IndexedDB-backed store. Cheap to clone (one shared connection, reopened after the browser
+/// closes it).
 #[derive(Clone)]
 pub struct IdbStore {
-    db: std::rc::Rc<Database>,
+    name: Rc<str>,
+    conn: Rc<RefCell<Connection>>,
 }
 
-/// Classifies an IndexedDB error: `QuotaExceededError` becomes [`StorageError::QuotaExceeded`].
+/// One open connection and whether the browser has closed it since.
+struct Connection {
+    db: Rc<Database>,
+    closed: Rc<Cell<bool>>,
+    _on_close: Closure<dyn FnMut()>,
+}
+
+/// Classifies an IndexedDB error (see [`StorageError::from_dom`]).
 pub fn map_err(e: indexed_db_futures::error::Error) -> StorageError {
-    use indexed_db_futures::error::{DomException, Error};
+    use indexed_db_futures::error::Error;
     match e {
-        Error::DomException(DomException::Other(ex))
-        | Error::DomException(DomException::AbortError(ex))
-            if ex.name() == "QuotaExceededError" =>
-        {
-            StorageError::QuotaExceeded
-        }
         Error::DomException(ex) => {
             let sys: web_sys::DomException = ex.into();
-            if sys.name() == "QuotaExceededError" {
-                StorageError::QuotaExceeded
-            } else {
-                StorageError::Other(format!("{}: {}", sys.name(), sys.message()))
-            }
+            StorageError::from_dom(&sys.name(), &sys.message())
         }
         other => StorageError::Other(other.to_string()),
+    }
+}
+
+/// Commits `tx`; when the browser aborts it, the error is the transaction's own (a full disk, a
+/// quota), not the wrapper's "expected committed, was aborted".
+async fn commit(tx: Tx<'_>) -> Result<(), StorageError> {
+    let sys: web_sys::IdbTransaction = tx.as_sys().clone().unchecked_into();
+    match tx.commit().await {
+        Ok(()) => Ok(()),
+        Err(e) => Err(match sys.error() {
+            Some(dom) => StorageError::from_dom(&dom.name(), &dom.message()),
+            None => map_err(e),
+        }),
     }
 }
 
@@ -194,34 +218,27 @@ fn record_js(r: &WorkspaceRecord) -> Result<JsValue, StorageError> {
 impl IdbStore {
     /// Opens (creating or upgrading) the database `name`.
     pub async fn open(name: &str) -> Result<Self, StorageError> {
-        let blocked = std::rc::Rc::new(std::cell::Cell::new(false));
-        let blocked_flag = blocked.clone();
-        let db = Database::open(name)
-            .with_version(DB_VERSION)
-            .with_on_blocked(move |_event| {
-                blocked_flag.set(true);
-                Ok(())
-            })
-            .with_on_upgrade_needed(|_event, db| {
-                let existing: Vec<String> = db.object_store_names().collect();
-                for store in ALL {
-                    if !existing.iter().any(|s| s == store) {
-                        db.create_object_store(store).build()?;
-                    }
-                }
-                Ok(())
-            })
-            .await
-            .map_err(|e| {
-                if blocked.get() {
-                    StorageError::Blocked
-                } else {
-                    map_open_err(e)
-                }
-            })?;
+        let conn = connect(name).await?;
         Ok(Self {
-            db: std::rc::Rc::new(db),
+            name: name.into(),
+            conn: Rc::new(RefCell::new(conn)),
         })
+    }
+
+    /// The open connection, reopened first if the browser closed it (after a full disk, or when
+    /// the user cleared site data).
+    async fn db(&self) -> Result<Rc<Database>, StorageError> {
+        let (db, closed) = {
+            let c = self.conn.borrow();
+            (c.db.clone(), c.closed.get())
+        };
+        if !closed {
+            return Ok(db);
+        }
+        let fresh = connect(&self.name).await?;
+        let db = fresh.db.clone();
+        *self.conn.borrow_mut() = fresh;
+        Ok(db)
     }
 
     /// Deletes the database `name` (tests and "forget everything").
@@ -232,37 +249,88 @@ impl IdbStore {
             .map_err(map_err)
     }
 
-    fn tx(
-        &self,
-        stores: &[&str],
-        mode: TransactionMode,
-    ) -> Result<indexed_db_futures::transaction::Transaction<'_>, StorageError> {
-        self.db
-            .transaction(stores)
-            .with_mode(mode)
-            .build()
-            .map_err(map_err)
+    /// Marks the connection closed when a transaction cannot even start on it.
+    fn note_closed(&self, err: &StorageError) {
+        if matches!(err, StorageError::Other(m) if m.starts_with("InvalidStateError")) {
+            self.conn.borrow().closed.set(true);
+        }
     }
+}
+
+/// Opens the database and watches for the browser closing the connection.
+async fn connect(name: &str) -> Result<Connection, StorageError> {
+    let blocked = Rc::new(Cell::new(false));
+    let blocked_flag = blocked.clone();
+    let db = Database::open(name)
+        .with_version(DB_VERSION)
+        .with_on_blocked(move |_event| {
+            blocked_flag.set(true);
+            Ok(())
+        })
+        .with_on_upgrade_needed(|_event, db| {
+            let existing: Vec<String> = db.object_store_names().collect();
+            for store in ALL {
+                if !existing.iter().any(|s| s == store) {
+                    db.create_object_store(store).build()?;
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| {
+            if blocked.get() {
+                StorageError::Blocked
+            } else {
+                map_open_err(e)
+            }
+        })?;
+    let closed = Rc::new(Cell::new(false));
+    let flag = closed.clone();
+    let on_close = Closure::<dyn FnMut()>::new(move || flag.set(true));
+    let sys: &web_sys::IdbDatabase = db.as_sys().unchecked_ref();
+    sys.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    Ok(Connection {
+        db: Rc::new(db),
+        closed,
+        _on_close: on_close,
+    })
+}
+
+/// Begins a transaction on `db` over `stores`.
+fn begin<'a>(
+    store: &IdbStore,
+    db: &'a Database,
+    stores: &[&str],
+    mode: TransactionMode,
+) -> Result<Tx<'a>, StorageError> {
+    db.transaction(stores)
+        .with_mode(mode)
+        .build()
+        .map_err(map_err)
+        .inspect_err(|e| store.note_closed(e))
 }
 
 impl Store for IdbStore {
     async fn create_workspace(&self, record: &WorkspaceRecord) -> Result<bool, StorageError> {
-        let tx = self.tx(&[WORKSPACES], TransactionMode::Readwrite)?;
+        let db = self.db().await?;
+        let tx = begin(self, &db, &[WORKSPACES], TransactionMode::Readwrite)?;
         if get_record(&tx, &record.id).await?.is_some() {
             return Ok(false);
         }
         put_record(&tx, record)?;
-        tx.commit().await.map_err(map_err)?;
+        commit(tx).await?;
         Ok(true)
     }
 
     async fn get_workspace(&self, id: &str) -> Result<Option<WorkspaceRecord>, StorageError> {
-        let tx = self.tx(&[WORKSPACES], TransactionMode::Readonly)?;
+        let db = self.db().await?;
+        let tx = begin(self, &db, &[WORKSPACES], TransactionMode::Readonly)?;
         get_record(&tx, id).await
     }
 
     async fn list_workspaces(&self) -> Result<Vec<WorkspaceRecord>, StorageError> {
-        let tx = self.tx(&[WORKSPACES], TransactionMode::Readonly)?;
+        let db = self.db().await?;
+        let tx = begin(self, &db, &[WORKSPACES], TransactionMode::Readonly)?;
         let store = tx.object_store(WORKSPACES).map_err(map_err)?;
         let all: Vec<JsValue> = store
             .get_all()
@@ -276,7 +344,8 @@ impl Store for IdbStore {
     }
 
     async fn update_workspace(&self, id: &str, change: &Change) -> Result<Updated, StorageError> {
-        let tx = self.tx(&[WORKSPACES], TransactionMode::Readwrite)?;
+        let db = self.db().await?;
+        let tx = begin(self, &db, &[WORKSPACES], TransactionMode::Readwrite)?;
         let Some(mut record) = get_record(&tx, id).await? else {
             return Ok(Updated::Missing);
         };
@@ -284,23 +353,25 @@ impl Store for IdbStore {
             return Ok(Updated::Unchanged(record));
         }
         put_record(&tx, &record)?;
-        tx.commit().await.map_err(map_err)?;
+        commit(tx).await?;
         Ok(Updated::Changed(record))
     }
 
     async fn delete_workspace(&self, id: &str) -> Result<(), StorageError> {
-        let tx = self.tx(&ALL, TransactionMode::Readwrite)?;
+        let db = self.db().await?;
+        let tx = begin(self, &db, &ALL, TransactionMode::Readwrite)?;
         for name in [WORKSPACES, SNAPSHOTS] {
             delete_key(&tx, name, id.to_owned())?;
         }
         for name in [PENDING, RECEIVED, REMOTE_SNAPSHOTS, QUARANTINE, OUTBOX] {
             delete_range(&tx, name, prefix_range(id))?;
         }
-        tx.commit().await.map_err(map_err)
+        commit(tx).await
     }
 
     async fn load(&self, id: &str) -> Result<Option<LoadedState>, StorageError> {
-        let tx = self.tx(&ALL, TransactionMode::Readonly)?;
+        let db = self.db().await?;
+        let tx = begin(self, &db, &ALL, TransactionMode::Readonly)?;
         let Some(record) = get_record(&tx, id).await? else {
             return Ok(None);
         };
@@ -340,7 +411,13 @@ impl Store for IdbStore {
 
     async fn append_pending(&self, id: &str, bytes: &[u8]) -> Result<PendingUpdate, StorageError> {
         let random = crate::ids::random_u64();
-        let tx = self.tx(&[WORKSPACES, PENDING], TransactionMode::Readwrite)?;
+        let db = self.db().await?;
+        let tx = begin(
+            self,
+            &db,
+            &[WORKSPACES, PENDING],
+            TransactionMode::Readwrite,
+        )?;
         let mut record = get_record(&tx, id)
             .await?
             .ok_or_else(|| StorageError::Other(format!("workspace {id} is not stored")))?;
@@ -348,7 +425,7 @@ impl Store for IdbStore {
         record.next_pending += 1;
         put_record(&tx, &record)?;
         put_bytes(&tx, PENDING, format!("{id}/{key}"), bytes)?;
-        tx.commit().await.map_err(map_err)?;
+        commit(tx).await?;
         Ok(PendingUpdate {
             key,
             bytes: bytes.to_vec(),
@@ -356,7 +433,8 @@ impl Store for IdbStore {
     }
 
     async fn pending(&self, id: &str) -> Result<Vec<PendingUpdate>, StorageError> {
-        let tx = self.tx(&[PENDING], TransactionMode::Readonly)?;
+        let db = self.db().await?;
+        let tx = begin(self, &db, &[PENDING], TransactionMode::Readonly)?;
         Ok(read_range(&tx, PENDING, id)
             .await?
             .into_iter()
@@ -365,7 +443,13 @@ impl Store for IdbStore {
     }
 
     async fn acknowledge(&self, id: &str, acks: &[(String, u64)]) -> Result<(), StorageError> {
-        let tx = self.tx(&[WORKSPACES, PENDING, RECEIVED], TransactionMode::Readwrite)?;
+        let db = self.db().await?;
+        let tx = begin(
+            self,
+            &db,
+            &[WORKSPACES, PENDING, RECEIVED],
+            TransactionMode::Readwrite,
+        )?;
         let cursor = get_record(&tx, id).await?.map_or(0, |r| r.last_pulled_seq);
         for (key, seq) in acks {
             let pending_key = format!("{id}/{key}");
@@ -377,11 +461,14 @@ impl Store for IdbStore {
             }
             delete_key(&tx, PENDING, pending_key)?;
         }
-        tx.commit().await.map_err(map_err)
+        commit(tx).await
     }
 
     async fn store_page(&self, id: &str, page: &Page) -> Result<bool, StorageError> {
-        let tx = self.tx(
+        let db = self.db().await?;
+        let tx = begin(
+            self,
+            &db,
             &[WORKSPACES, RECEIVED, REMOTE_SNAPSHOTS],
             TransactionMode::Readwrite,
         )?;
@@ -400,17 +487,26 @@ impl Store for IdbStore {
             put_bytes(&tx, store, seq_key(id, r.seq), &r.bytes)?;
         }
         put_record(&tx, &record)?;
-        tx.commit().await.map_err(map_err)?;
+        commit(tx).await?;
         Ok(true)
     }
 
     async fn received_len(&self, id: &str) -> Result<usize, StorageError> {
-        let tx = self.tx(&[RECEIVED, REMOTE_SNAPSHOTS], TransactionMode::Readonly)?;
+        let db = self.db().await?;
+        let tx = begin(
+            self,
+            &db,
+            &[RECEIVED, REMOTE_SNAPSHOTS],
+            TransactionMode::Readonly,
+        )?;
         Ok(count(&tx, RECEIVED, id).await? + count(&tx, REMOTE_SNAPSHOTS, id).await?)
     }
 
     async fn compact(&self, id: &str, c: &Compaction) -> Result<bool, StorageError> {
-        let tx = self.tx(
+        let db = self.db().await?;
+        let tx = begin(
+            self,
+            &db,
             &[WORKSPACES, SNAPSHOTS, RECEIVED, REMOTE_SNAPSHOTS, OUTBOX],
             TransactionMode::Readwrite,
         )?;
@@ -429,12 +525,15 @@ impl Store for IdbStore {
             delete_range(&tx, OUTBOX, prefix_range(id))?;
             put_bytes(&tx, OUTBOX, seq_key(id, c.covers), &c.snapshot)?;
         }
-        tx.commit().await.map_err(map_err)?;
+        commit(tx).await?;
         Ok(true)
     }
 
     async fn quarantine(&self, id: &str, seqs: &[u64]) -> Result<(), StorageError> {
-        let tx = self.tx(
+        let db = self.db().await?;
+        let tx = begin(
+            self,
+            &db,
             &[RECEIVED, REMOTE_SNAPSHOTS, QUARANTINE],
             TransactionMode::Readwrite,
         )?;
@@ -446,11 +545,12 @@ impl Store for IdbStore {
                 }
             }
         }
-        tx.commit().await.map_err(map_err)
+        commit(tx).await
     }
 
     async fn outbox(&self, id: &str) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
-        let tx = self.tx(&[OUTBOX], TransactionMode::Readonly)?;
+        let db = self.db().await?;
+        let tx = begin(self, &db, &[OUTBOX], TransactionMode::Readonly)?;
         match read_range(&tx, OUTBOX, id).await?.into_iter().next() {
             Some((k, bytes)) => Ok(Some((parse_seq(&k)?, bytes))),
             None => Ok(None),
@@ -458,9 +558,10 @@ impl Store for IdbStore {
     }
 
     async fn clear_outbox(&self, id: &str, covers: u64) -> Result<(), StorageError> {
-        let tx = self.tx(&[OUTBOX], TransactionMode::Readwrite)?;
+        let db = self.db().await?;
+        let tx = begin(self, &db, &[OUTBOX], TransactionMode::Readwrite)?;
         delete_key(&tx, OUTBOX, seq_key(id, covers))?;
-        tx.commit().await.map_err(map_err)
+        commit(tx).await
     }
 }
 

@@ -45,6 +45,31 @@ pub enum StorageError {
     Other(String),
 }
 
+impl StorageError {
+    /// Classifies a DOM exception from IndexedDB by its name and message: a quota
+    /// (`QuotaExceededError`) or a full disk is [`StorageError::QuotaExceeded`] — both are what
+    /// the user can act on. Chromium reports a full disk as `UnknownError: … IO error: …
+    /// FILE_ERROR_NO_SPACE` (seen on a real full disk), or as a quota error "Encountered disk
+    /// full", or — for values large enough to be stored as files — as `DataError: Failed to
+    /// write blobs (IOError)`; the rest is passed on by name.
+    pub fn from_dom(name: &str, message: &str) -> Self {
+        let disk_full = [
+            "NO_SPACE",
+            "disk full",
+            "No space",
+            "QuotaExceeded",
+            "Failed to write blobs",
+        ]
+            .iter()
+            .any(|m| message.contains(m));
+        if name == "QuotaExceededError" || disk_full {
+            Self::QuotaExceeded
+        } else {
+            Self::Other(format!("{name}: {message}"))
+        }
+    }
+}
+
 /// What the client knows about one workspace (the `workspaces` store).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkspaceRecord {
@@ -314,6 +339,28 @@ pub trait Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_disk_and_a_full_quota_are_both_storage_full_and_other_errors_keep_their_name() {
+        let chromium_disk_full = "Connection is closing because of: IO error: .../000005.ldb: \
+                                  FILE_ERROR_NO_SPACE (ChromeMethodBFE: 3::WritableFileAppend::8)";
+        assert_eq!(
+            StorageError::from_dom("UnknownError", chromium_disk_full),
+            StorageError::QuotaExceeded
+        );
+        assert_eq!(
+            StorageError::from_dom("DataError", "Failed to write blobs (IOError)"),
+            StorageError::QuotaExceeded
+        );
+        assert_eq!(
+            StorageError::from_dom("QuotaExceededError", "quota"),
+            StorageError::QuotaExceeded
+        );
+        assert_eq!(
+            StorageError::from_dom("InvalidStateError", "The database connection is closing."),
+            StorageError::Other("InvalidStateError: The database connection is closing.".into())
+        );
+    }
 
     #[test]
     fn a_link_never_replaces_a_stronger_or_equal_token() {
