@@ -60,8 +60,8 @@ impl StorageError {
             "QuotaExceeded",
             "Failed to write blobs",
         ]
-            .iter()
-            .any(|m| message.contains(m));
+        .iter()
+        .any(|m| message.contains(m));
         if name == "QuotaExceededError" || disk_full {
             Self::QuotaExceeded
         } else {
