@@ -529,4 +529,6 @@ impl<S: Store> Engine<S> {
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
+mod live_tests;
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;

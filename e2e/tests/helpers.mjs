@@ -1,5 +1,6 @@
 // Shared helpers of the end-to-end tests: start a real hearth-server, launch Debian's Chromium.
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import net from 'node:net';
 import { afterEach } from 'node:test';
 import assert from 'node:assert/strict';
@@ -124,6 +125,57 @@ export async function replyLosingProxy(targetPort, onLostReply) {
     retarget: (port) => { target = port; },
     close: () => { for (const c of conns) c.destroy(); srv.close(); },
   };
+}
+
+/**
+ * An HTTP proxy in front of the server that counts pulls (`GET …/updates`) and can rewrite the
+ * live channel's events: `onEvent(json)` returns the event's JSON to forward, or null to drop it.
+ * `inline()` counts the events forwarded with a record.
+ */
+export async function liveProxy(targetPort) {
+  let pulls = 0;
+  let inline = 0;
+  let onEvent = (e) => e;
+  const srv = http.createServer((req, res) => {
+    if (req.method === 'GET' && /\/v1\/workspaces\/[^/]+\/updates/.test(req.url)) pulls++;
+    const up = http.request({ host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers, agent: false }, (r) => {
+      res.writeHead(r.statusCode, r.headers);
+      if (!/\/live$/.test(req.url.split('?')[0])) { r.pipe(res); return; }
+      let text = '';
+      r.on('data', (d) => {
+        text += d.toString('utf8');
+        let end;
+        while ((end = text.indexOf('\n\n')) >= 0) {
+          const ev = text.slice(0, end + 2);
+          text = text.slice(end + 2);
+          if (!ev.startsWith('data: ')) { res.write(ev); continue; }
+          const out = onEvent(ev.slice(6).trim());
+          if (out === null) continue;
+          if (JSON.parse(out).record) inline++;
+          res.write(`data: ${out}\n\n`);
+        }
+      });
+      r.on('end', () => res.end());
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+    res.on('close', () => up.destroy());
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${srv.address().port}`,
+    pulls: () => pulls,
+    inline: () => inline,
+    setOnEvent: (f) => { onEvent = f; },
+    close: () => { srv.closeAllConnections?.(); srv.close(); },
+  };
+}
+
+/** A copy of an inline record with one byte of its update flipped (chain left as it was). */
+export function tamperRecord(base64) {
+  const rec = Buffer.from(base64, 'base64');
+  rec[rec.length - 1] ^= 1;
+  return rec.toString('base64');
 }
 
 export const status = (page) => page.getByTestId('sync-status');

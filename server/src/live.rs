@@ -1,7 +1,11 @@
 //! The live channel: `GET /v1/workspaces/{id}/live` as Server-Sent Events. The first event carries
-//! the current head; each stored update sends `data: {"seq":N}`; a comment every 15 s keeps
-//! proxies from closing the stream (`--live-keepalive-secs`). Readers use `fetch` with the bearer header (not EventSource),
-//! so the token never goes into a URL.
+//! the current head; each stored update sends `data: {"seq":N,"record":"<base64>"}` — the record
+//! inline when the update is at most 16 KiB and this process stored it (`shared_schema::live`),
+//! else `data: {"seq":N}` and the client pulls. A stream that falls behind (more announcements
+//! waiting than the one it is sending) sends one seq-only event for the newest of them: a client
+//! then pulls the burst as one page instead of importing records one by one. A comment every
+//! 15 s keeps proxies from closing the stream (`--live-keepalive-secs`). Readers use `fetch` with
+//! the bearer header (not EventSource), so the token never goes into a URL.
 //!
 //! A stream needs no pooled database connection while it is open: the head comes from what this
 //! process last saw announced (LISTEN/NOTIFY on Postgres). Its token is checked again on every
@@ -13,12 +17,13 @@ use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::limits::too_many;
 use crate::routes::{rate_limit, verify, workspace_id};
+use crate::store::Announcement;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::stream;
 use shared_schema::api::LiveEvent;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 
 struct Conn {
     state: web::Data<AppState>,
@@ -46,9 +51,54 @@ impl Conn {
     }
 }
 
-fn event(seq: u64) -> web::Bytes {
-    let json = serde_json::to_string(&LiveEvent { seq }).unwrap_or_default();
+fn event(seq: u64, record: Option<&str>) -> web::Bytes {
+    let json = serde_json::to_string(&LiveEvent {
+        seq,
+        record: record.map(str::to_owned),
+    })
+    .unwrap_or_default();
     web::Bytes::from(format!("data: {json}\n\n"))
+}
+
+/// The event for `first`, an announcement for this stream's workspace: inline, unless more
+/// announcements for the workspace are already waiting — then one seq-only event for the newest.
+fn next_event(
+    first: Announcement,
+    events: &mut broadcast::Receiver<Announcement>,
+    ws: &str,
+    inline: bool,
+) -> web::Bytes {
+    let mut newest = first;
+    let mut coalesced = false;
+    while !events.is_empty() {
+        match events.try_recv() {
+            Ok(a) if a.ws == ws => {
+                newest = a;
+                coalesced = true;
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    if coalesced || !inline {
+        event(newest.seq, None)
+    } else {
+        event(newest.seq, newest.record.as_deref())
+    }
+}
+
+/// Whether live events may carry records. The `--test-tamper-pulls` hook (test builds only) turns
+/// them off, so its clients pull the tampered bytes as its tests expect.
+fn inline_allowed(config: &crate::config::Config) -> bool {
+    #[cfg(feature = "test-hooks")]
+    {
+        !config.test_tamper_pulls
+    }
+    #[cfg(not(feature = "test-hooks"))]
+    {
+        let _ = config;
+        true
+    }
 }
 
 /// The SSE handler.
@@ -84,7 +134,7 @@ pub async fn live(
             .map(str::to_owned),
         _slot: slot,
     };
-    let first = Some(event(head));
+    let first = Some(event(head, None));
     let body = stream::unfold(
         (events, revocations, first, conn),
         |(mut events, mut revocations, mut first, conn)| async move {
@@ -97,14 +147,16 @@ pub async fn live(
             loop {
                 tokio::select! {
                     msg = events.recv() => match msg {
-                        Ok((w, seq)) if w == conn.ws => {
-                            return Some((Ok(event(seq)), (events, revocations, first, conn)))
+                        Ok(a) if a.ws == conn.ws => {
+                            let inline = inline_allowed(&conn.state.config);
+                            let e = next_event(a, &mut events, &conn.ws, inline);
+                            return Some((Ok(e), (events, revocations, first, conn)))
                         }
                         Ok(_) => continue,
                         Err(RecvError::Lagged(_)) => {
                             // Missed events: tell the client to pull (it pulls from its own seq).
                             let head = conn.state.store.announced_head(&conn.ws).unwrap_or(0);
-                            return Some((Ok(event(head)), (events, revocations, first, conn)));
+                            return Some((Ok(event(head, None)), (events, revocations, first, conn)));
                         }
                         Err(RecvError::Closed) => return None,
                     },
@@ -132,4 +184,41 @@ pub async fn live(
         .insert_header(("Cache-Control", "no-store"))
         .insert_header(("X-Accel-Buffering", "no"))
         .streaming(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn announcement(ws: &str, seq: u64) -> Announcement {
+        Announcement {
+            ws: ws.into(),
+            seq,
+            record: Some("cmVjb3Jk".into()),
+        }
+    }
+
+    fn text(b: web::Bytes) -> String {
+        String::from_utf8_lossy(&b).into_owned()
+    }
+
+    #[test]
+    fn a_stream_that_keeps_up_sends_the_record_inline() {
+        let (tx, mut rx) = broadcast::channel(16);
+        let _ = tx.send(announcement("other", 9));
+        let e = text(next_event(announcement("w", 3), &mut rx, "w", true));
+        assert_eq!(e, "data: {\"seq\":3,\"record\":\"cmVjb3Jk\"}\n\n");
+    }
+
+    #[test]
+    fn a_stream_that_fell_behind_sends_one_seq_only_event_for_the_newest() {
+        let (tx, mut rx) = broadcast::channel(16);
+        for seq in 4..=6 {
+            let _ = tx.send(announcement("w", seq));
+        }
+        let _ = tx.send(announcement("other", 99));
+        let e = text(next_event(announcement("w", 3), &mut rx, "w", true));
+        assert_eq!(e, "data: {\"seq\":6}\n\n");
+        assert!(rx.is_empty(), "the burst was drained");
+    }
 }

@@ -607,7 +607,7 @@ async fn the_rate_limit_answers_429_with_retry_after() -> R {
 }
 
 #[actix_web::test]
-async fn a_live_subscriber_hears_of_each_new_seq() -> R {
+async fn a_live_subscriber_hears_each_new_seq_with_small_updates_inline() -> R {
     let s = start().await?;
     let ws = s.create().await?;
     let (id, t) = (ws.workspace_id.as_str(), ws.master_token.as_str());
@@ -624,11 +624,40 @@ async fn a_live_subscriber_hears_of_each_new_seq() -> R {
     text.push_str(std::str::from_utf8(&first)?);
     assert!(text.contains(r#"{"seq":0}"#), "{text}");
     assert_eq!(s.push(id, t, &[("a", b"1")]).await?.status(), 200);
-    let next = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
-        .await?
-        .ok_or("ended")??;
-    assert!(std::str::from_utf8(&next)?.contains(r#"{"seq":1}"#));
+    let event = next_live_event(&mut stream, &mut text).await?;
+    assert_eq!(event.seq, 1);
+    // The small update comes inline: exactly the record a pull returns, accepted from seq 0.
+    let record = shared_schema::live::accept(&event, 0, Chain::genesis())?;
+    let (pulled, _, _) = s.pull(id, t, 0, None).await?;
+    assert_eq!(vec![record], pulled);
+    // A large one is announced by seq only.
+    let big = vec![7u8; shared_schema::live::INLINE_MAX + 1];
+    assert_eq!(s.push(id, t, &[("b", &big)]).await?.status(), 200);
+    let event = next_live_event(&mut stream, &mut text).await?;
+    assert_eq!((event.seq, event.record), (2, None));
     Ok(())
+}
+
+/// Reads the next `data:` event of a live stream (after what `text` already holds).
+async fn next_live_event(
+    stream: &mut (impl futures_util::Stream<Item = reqwest::Result<actix_web::web::Bytes>> + Unpin),
+    text: &mut String,
+) -> Result<shared_schema::api::LiveEvent, Box<dyn std::error::Error>> {
+    loop {
+        while let Some(end) = text.find("\n\n") {
+            let ev: String = text.drain(..end + 2).collect();
+            if let Some(json) = ev.strip_prefix("data: ") {
+                let e: shared_schema::api::LiveEvent = serde_json::from_str(json.trim())?;
+                if e.seq > 0 {
+                    return Ok(e);
+                }
+            }
+        }
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
+            .await?
+            .ok_or("live stream ended")??;
+        text.push_str(std::str::from_utf8(&chunk)?);
+    }
 }
 
 #[actix_web::test]

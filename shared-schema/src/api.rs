@@ -111,11 +111,16 @@ pub struct JoinInfo {
     pub expires_at: Option<u64>,
 }
 
-/// An event on the live channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// An event on the live channel: `data: {"seq":N}` or, for an update of at most
+/// [`crate::live::INLINE_MAX`] bytes, `data: {"seq":N,"record":"<base64>"}` where the record is
+/// exactly the pull-stream record a pull would return for seq `N` (see [`crate::live`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveEvent {
     /// The newest stored seq.
     pub seq: u64,
+    /// Base64 (standard, padded) of one pull-stream record at `seq`, when it is small.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<String>,
 }
 
 /// Reply of `GET /healthz`.

@@ -11,7 +11,7 @@ use thiserror::Error;
 pub struct Chain([u8; 32]);
 
 /// A chain value could not be parsed, or did not match.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum ChainError {
     /// Not 64 hex digits.
     #[error("a chain value is 64 hex digits; got {got:?}")]

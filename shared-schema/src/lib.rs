@@ -9,6 +9,8 @@
 //! - [`claims`] — JWT claims and roles of master and access tokens.
 //! - [`api`] — JSON request and response bodies of `/v1`.
 //! - [`sync`] — pulled-page verification, push batching, backoff, sync status.
+//! - [`live`] — records carried inline on the live channel: which the server sends, which a
+//!   client may store without a pull.
 //! - [`log`] — the server's log rules (seqs, key dedupe, page cut, snapshot covers).
 //! - [`backup`] — the self-describing backup file shared by server and client.
 //! - [`model`] — the workspace (notebook) schema on Loro and its migrations (feature `model`).
@@ -20,6 +22,7 @@ pub mod chain;
 pub mod claims;
 pub mod error;
 pub mod frame;
+pub mod live;
 pub mod log;
 #[cfg(feature = "model")]
 pub mod model;

@@ -10,6 +10,7 @@ use client_wasm::storage::Store;
 use client_wasm::sync::{Remote, SyncError, TransportError};
 use futures::channel::mpsc::UnboundedReceiver;
 use futures::{FutureExt, StreamExt};
+use shared_schema::api::LiveEvent;
 use shared_schema::sync::{Backoff, SyncStatus};
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
@@ -106,6 +107,26 @@ pub async fn run(ctx: Rc<Ctx>, ws: String, mut wake: UnboundedReceiver<()>) {
     }
 }
 
+/// One live event: its inline record is stored through the sync core when it verifies as the
+/// next one (the tabs are told at once, no pull); anything else wakes the loop, which pulls.
+async fn take(ctx: &Ctx, ws: &str, json: &str) {
+    let Ok(event) = serde_json::from_str::<LiveEvent>(json) else {
+        ctx.wake(ws);
+        return;
+    };
+    match ctx.core.take_live(ws, &event).await {
+        Ok(true) => {
+            ctx.broadcast(&Broadcast::Received {
+                ws: ws.to_owned(),
+                seq: event.seq,
+            });
+            let pending = pending_len(ctx, ws).await;
+            ctx.status(ws, SyncStatus::UpToDate { seq: event.seq }, pending);
+        }
+        Ok(false) | Err(_) => ctx.wake(ws),
+    }
+}
+
 /// Follows the live channel and wakes the loop on every announced seq; reconnects with backoff.
 /// Ends when the loop it belongs to (`generation`) ends.
 pub async fn live(ctx: Rc<Ctx>, ws: String, generation: u64) {
@@ -165,8 +186,8 @@ async fn follow(ctx: &Ctx, ws: &str, generation: u64) -> Result<(), TransportErr
         text.push_str(&String::from_utf8_lossy(&bytes));
         while let Some(end) = text.find("\n\n") {
             let event: String = text.drain(..end + 2).collect();
-            if event.starts_with("data:") {
-                ctx.wake(ws);
+            if let Some(json) = event.strip_prefix("data:") {
+                take(ctx, ws, json.trim()).await;
             }
         }
     }

@@ -7,8 +7,9 @@
 //! [`MemoryStore`]: crate::storage::MemoryStore
 
 use super::{Pulled, Remote, Transport, TransportError};
-use shared_schema::api::{CreatedWorkspace, JoinInfo, MintedToken, PushReply};
+use shared_schema::api::{CreatedWorkspace, JoinInfo, LiveEvent, MintedToken, PushReply};
 use shared_schema::frame::{self, PullRecord, PullRecordKind};
+use shared_schema::live;
 use shared_schema::log::{self, LogError};
 use shared_schema::{Chain, ErrorCode, Role};
 use std::cell::RefCell;
@@ -60,6 +61,7 @@ struct State {
     rotations: HashMap<(String, String), String>,
     minted: u64,
     now: u64,
+    pulls: u64,
 }
 
 /// Limits of the twin, as the server's configuration.
@@ -167,6 +169,19 @@ impl MemoryServer {
         out
     }
 
+    /// The live event the server sends when it stores update `seq` (inline when small), as
+    /// `shared_schema::live::event` builds it for the real server.
+    pub fn live_event(&self, ws: &str, seq: u64) -> Option<LiveEvent> {
+        let s = self.state.borrow();
+        let u = s.logs.get(ws)?.updates.get(&seq)?;
+        Some(live::event(seq, &u.chain, &u.bytes))
+    }
+
+    /// How many pulls the server answered.
+    pub fn pulls(&self) -> u64 {
+        self.state.borrow().pulls
+    }
+
     fn authorize(&self, remote: &Remote, need: Role) -> Result<Role, TransportError> {
         let s = self.state.borrow();
         let t = s
@@ -253,6 +268,7 @@ impl Transport for MemoryServer {
 
     async fn pull(&self, remote: &Remote, after: u64) -> Result<Pulled, TransportError> {
         self.authorize(remote, Role::Read)?;
+        self.state.borrow_mut().pulls += 1;
         let limit = self.limits.borrow().max_pull;
         let s = self.state.borrow();
         let l = s

@@ -7,7 +7,8 @@
 //! - [`SyncCore`] — one round for one workspace: push pending in batches and acknowledge what the
 //!   server stored; pull pages after the cursor, verify the integrity chain (re-pulling once before
 //!   calling a gap a mismatch) and store each page in one transaction; upload the compaction
-//!   snapshot the engine left in the outbox (master devices only).
+//!   snapshot the engine left in the outbox (master devices only); take a live event's inline
+//!   record without a pull when it verifies as the next one.
 //! - [`join`], [`connect`], [`rotate`] — attach a workspace to a server, never weakening a token.
 //! - [`memory`] — [`memory::MemoryServer`], the in-memory twin of the server (its log rules are
 //!   `shared_schema::log`, the same the SQL stores run) for tests and the fault simulation.
@@ -15,8 +16,9 @@
 pub mod memory;
 
 use crate::storage::{Change, Page, RemoteRecord, StorageError, Store, Updated, WorkspaceRecord};
-use shared_schema::api::{CreatedWorkspace, JoinInfo, MintedToken, PushReply};
+use shared_schema::api::{CreatedWorkspace, JoinInfo, LiveEvent, MintedToken, PushReply};
 use shared_schema::frame::{self, PullRecordKind, PushRecord};
+use shared_schema::live;
 use shared_schema::sync::{batch_len, verify_page, PageError, StopReason};
 use shared_schema::{ErrorCode, Role};
 use thiserror::Error;
@@ -346,6 +348,30 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
             }
             // Otherwise another tab's worker stored a page first: pull again from its cursor.
         }
+    }
+
+    /// Takes one live event: stores its inline record when it is the next one after the cursor
+    /// and its chain verifies (`shared_schema::live::accept`), in one transaction with the new
+    /// cursor, exactly as a pulled page. `Ok(true)` when stored; `Ok(false)` when the caller
+    /// must pull instead — no record, a gap, a damaged or tampered record, or another tab's
+    /// worker moved the cursor first. A tampered record is never stored: the pull that follows
+    /// verifies what the server really has.
+    pub async fn take_live(&self, ws: &str, event: &LiveEvent) -> Result<bool, SyncError> {
+        let (record, _) = remote_of(&self.store, ws).await?;
+        let from = (record.last_pulled_seq, record.chain_head);
+        let Ok(update) = live::accept(event, from.0, from.1) else {
+            return Ok(false);
+        };
+        let page = Page {
+            from,
+            to: (update.seq, update.chain),
+            records: vec![RemoteRecord {
+                seq: update.seq,
+                kind: PullRecordKind::Update,
+                bytes: update.bytes,
+            }],
+        };
+        Ok(self.store.store_page(ws, &page).await?)
     }
 
     /// Uploads the compaction snapshot the engine left in the outbox (master devices only).

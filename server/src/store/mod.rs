@@ -12,6 +12,7 @@
 
 pub mod postgres;
 mod sql;
+pub use sql::Announcement;
 pub mod sqlite;
 pub mod writer;
 
@@ -246,9 +247,10 @@ pub trait Storage: Send + Sync {
     /// Checks that `adding` more bytes fit the server's total quota (from a total refreshed every
     /// few seconds).
     async fn check_total_quota(&self, adding: i64) -> Result<(), StoreError>;
-    /// Subscribes to `(workspace, seq)` announcements of new updates from every process on
-    /// this database (Postgres: `LISTEN/NOTIFY`; SQLite: this process).
-    fn subscribe(&self) -> broadcast::Receiver<(String, u64)>;
+    /// Subscribes to announcements of new updates from every process on this database
+    /// (Postgres: `LISTEN/NOTIFY`; SQLite: this process). Updates this process stored come with
+    /// their inline record when small.
+    fn subscribe(&self) -> broadcast::Receiver<Announcement>;
 }
 
 /// Opens the storage for a database URL and runs its migrations.

@@ -6,7 +6,7 @@
 //! fans them out to its live clients. Reads run at REPEATABLE READ.
 
 use super::sql::{chain_of, impl_store, size_of, to_i64, to_u64, Announcer, Backend, TotalQuota};
-use super::writer::{plan, Committer, Row, Writer};
+use super::writer::{announce, plan, Committer, Row, Writer};
 use super::{PullPage, PushRequest, StoreError, StoreOptions, TokenRow, TokenState};
 use shared_schema::api::{PushReply, TokenInfo};
 use shared_schema::backup::Backup;
@@ -50,6 +50,7 @@ impl PgStore {
         let total = Arc::new(TotalQuota::new(options.total_quota));
         let writer = Writer::start(PgCommitter {
             pool: pool.clone(),
+            announcer: announcer.clone(),
             total: total.clone(),
             quota: options.workspace_quota,
         });
@@ -71,9 +72,11 @@ async fn listen(mut listener: PgListener, pool: sqlx::PgPool, announcer: Arc<Ann
     loop {
         match listener.try_recv().await {
             Ok(Some(n)) => {
+                // This process announced its own commits already (with inline records): only a
+                // head it has not seen is news.
                 if let Some((ws, seq)) = n.payload().rsplit_once(':') {
                     if let Ok(seq) = seq.parse() {
-                        announcer.announce(ws, seq);
+                        announcer.catch_up(ws, seq);
                     }
                 }
                 continue;
@@ -152,6 +155,7 @@ impl Backend for PgStore {
 
 struct PgCommitter {
     pool: sqlx::PgPool,
+    announcer: Arc<Announcer>,
     total: Arc<TotalQuota>,
     quota: Option<i64>,
 }
@@ -307,6 +311,7 @@ impl Committer for PgCommitter {
             let before = rows.get(&h.ws).map(|r| r.stored).unwrap_or(0);
             self.total.add(h.stored - before);
         }
+        announce(&self.announcer, jobs, &plan);
         Ok(plan.replies)
     }
 }

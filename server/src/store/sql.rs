@@ -6,7 +6,7 @@
 use shared_schema::Chain;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
@@ -39,10 +39,23 @@ pub(crate) trait Backend {
     fn total_quota(&self) -> &TotalQuota;
 }
 
-/// Fans out `(workspace, head)` announcements to live streams and remembers each workspace's last
+/// One announcement to live streams: `ws` has a stored update at `seq`; `record` is the live
+/// event's inline record (base64 of the pull record), present for a small update this process
+/// stored itself (other processes' announcements come through `LISTEN` with the seq only).
+#[derive(Debug, Clone)]
+pub struct Announcement {
+    /// Workspace.
+    pub ws: String,
+    /// Seq of the update (or the new head, for seq-only announcements).
+    pub seq: u64,
+    /// The inline record, base64.
+    pub record: Option<Arc<str>>,
+}
+
+/// Fans out announcements of new updates to live streams and remembers each workspace's last
 /// announced head, so a new live stream needs no database read.
 pub struct Announcer {
-    events: broadcast::Sender<(String, u64)>,
+    events: broadcast::Sender<Announcement>,
     heads: Mutex<HashMap<String, u64>>,
 }
 
@@ -58,6 +71,17 @@ impl Default for Announcer {
 impl Announcer {
     /// Announces a new head (never moves a remembered head back).
     pub fn announce(&self, ws: &str, seq: u64) {
+        self.send(ws, seq, None);
+    }
+
+    /// Announces an update this process stored: `seq`, `chain` after it and its bytes, carried
+    /// inline when small (`shared_schema::live`).
+    pub fn announce_update(&self, ws: &str, seq: u64, chain: &Chain, bytes: &[u8]) {
+        let record = shared_schema::live::event(seq, chain, bytes).record;
+        self.send(ws, seq, record.map(Arc::from));
+    }
+
+    fn send(&self, ws: &str, seq: u64, record: Option<Arc<str>>) {
         if let Ok(mut heads) = self.heads.lock() {
             if heads.len() > 200_000 {
                 heads.clear();
@@ -65,7 +89,11 @@ impl Announcer {
             let head = heads.entry(ws.to_owned()).or_insert(seq);
             *head = (*head).max(seq);
         }
-        let _ = self.events.send((ws.to_owned(), seq));
+        let _ = self.events.send(Announcement {
+            ws: ws.to_owned(),
+            seq,
+            record,
+        });
     }
 
     /// Remembers a head read from the database (without announcing it).
@@ -104,7 +132,7 @@ impl Announcer {
     }
 
     /// A new subscription.
-    pub fn subscribe(&self) -> broadcast::Receiver<(String, u64)> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Announcement> {
         self.events.subscribe()
     }
 }
@@ -650,7 +678,7 @@ macro_rules! impl_store {
                 self.total_quota().check(adding)
             }
 
-            fn subscribe(&self) -> tokio::sync::broadcast::Receiver<(String, u64)> {
+            fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::store::sql::Announcement> {
                 self.announcer().subscribe()
             }
         }

@@ -4,7 +4,7 @@
 //! created with mode 0600.
 
 use super::sql::{chain_of, impl_store, size_of, to_i64, to_u64, Announcer, Backend, TotalQuota};
-use super::writer::{plan, Committer, Row, Writer};
+use super::writer::{announce, plan, Committer, Row, Writer};
 use super::{PullPage, PushRequest, StoreError, StoreOptions, TokenRow, TokenState};
 use shared_schema::api::{PushReply, TokenInfo};
 use shared_schema::backup::Backup;
@@ -212,8 +212,8 @@ impl Committer for SqliteCommitter {
         for h in &plan.heads {
             let before = rows.get(&h.ws).map(|r| r.stored).unwrap_or(0);
             self.total.add(h.stored - before);
-            self.announcer.announce(&h.ws, h.head);
         }
+        announce(&self.announcer, jobs, &plan);
         Ok(plan.replies)
     }
 }

@@ -10,6 +10,7 @@
 //! (missing or deleted workspace, quota, seq overflow) and what to write. Pushes of one batch to
 //! one workspace are applied in arrival order, exactly as if committed one by one.
 
+use super::sql::Announcer;
 use super::{PushRequest, StoreError};
 use shared_schema::api::PushReply;
 use shared_schema::log;
@@ -73,6 +74,15 @@ pub struct Plan {
     pub heads: Vec<Head>,
     /// Pushes that were stored or acknowledged (an audit row each).
     pub audited: Vec<usize>,
+}
+
+/// Announces every update a committed batch stored, in seq order per workspace, each with its
+/// inline record when small: a live stream that keeps up forwards them without a pull.
+pub fn announce(announcer: &Announcer, jobs: &[PushRequest], plan: &Plan) {
+    for i in &plan.inserts {
+        let job = &jobs[i.job];
+        announcer.announce_update(&job.ws, i.seq, &i.chain, &job.records[i.record].bytes);
+    }
 }
 
 /// Plans a batch: `rows` are the locked workspace rows (absent = no such workspace), `known` the

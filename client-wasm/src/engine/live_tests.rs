@@ -1,0 +1,117 @@
+//! The live path through the sync core: inline records taken without a pull, and every reason to
+//! fall back to one (a gap, a tampered record, a large update).
+
+use super::tests::Device;
+use crate::storage::Store;
+use crate::sync::memory::MemoryServer;
+use futures::executor::block_on;
+use shared_schema::api::LiveEvent;
+use shared_schema::model::Field;
+use shared_schema::Role;
+
+type R = Result<(), Box<dyn std::error::Error>>;
+
+/// The owner edits and pushes; returns the seq the server gave the edit.
+async fn edit_and_push(
+    owner: &Device,
+    note: &str,
+    text: &str,
+) -> Result<u64, Box<dyn std::error::Error>> {
+    owner
+        .engine
+        .splice_text(note, Field::Body, 0, 0, text)
+        .await?;
+    Ok(owner.sync().await?.seq)
+}
+
+#[test]
+fn an_inline_record_is_stored_without_a_pull_and_shows_in_the_engine() -> R {
+    block_on(async {
+        let server = MemoryServer::new();
+        let owner = Device::owner(&server).await?;
+        let ws = owner.engine.id();
+        let note = owner.engine.create_note("shared").await?;
+        owner.sync().await?;
+        let reader = Device::member(&server, &ws, Role::Read).await?;
+        reader.sync().await?;
+        let seq = edit_and_push(&owner, &note, "live ").await?;
+        let pulls = server.pulls();
+        let event = server.live_event(&ws, seq).ok_or("no event")?;
+        assert!(event.record.is_some(), "a small edit comes inline");
+        assert!(reader.core.take_live(&ws, &event).await?);
+        assert_eq!(server.pulls(), pulls, "no pull");
+        reader.engine.refresh().await?;
+        assert_eq!(
+            reader.engine.note(&note).map(|n| n.body),
+            Some("live ".into())
+        );
+        let record = reader.store.get_workspace(&ws).await?.ok_or("gone")?;
+        assert_eq!(record.last_pulled_seq, seq);
+        // The same event again (a second tab's worker, a replay) is not stored twice.
+        assert!(!reader.core.take_live(&ws, &event).await?);
+        Ok(())
+    })
+}
+
+#[test]
+fn a_gap_a_tampered_record_and_a_large_update_fall_back_to_a_pull_that_gets_everything() -> R {
+    block_on(async {
+        let server = MemoryServer::new();
+        let owner = Device::owner(&server).await?;
+        let ws = owner.engine.id();
+        let note = owner.engine.create_note("shared").await?;
+        owner.sync().await?;
+        let reader = Device::member(&server, &ws, Role::Read).await?;
+        reader.sync().await?;
+        let cursor = || async {
+            Ok::<_, Box<dyn std::error::Error>>(
+                reader
+                    .store
+                    .get_workspace(&ws)
+                    .await?
+                    .ok_or("gone")?
+                    .last_pulled_seq,
+            )
+        };
+        let before = cursor().await?;
+
+        // A gap: the event for the first edit was missed.
+        let _missed = edit_and_push(&owner, &note, "a").await?;
+        let second = edit_and_push(&owner, &note, "b").await?;
+        let event = server.live_event(&ws, second).ok_or("no event")?;
+        assert!(!reader.core.take_live(&ws, &event).await?);
+        assert_eq!(cursor().await?, before, "nothing stored past a gap");
+        reader.sync().await?;
+        assert_eq!(reader.engine.note(&note).map(|n| n.body), Some("ba".into()));
+
+        // A tampered record (bytes changed, chain kept): refused, nothing stored.
+        let third = edit_and_push(&owner, &note, "c").await?;
+        let real = server.live_event(&ws, third).ok_or("no event")?;
+        let log = server.log(&ws).ok_or("no log")?;
+        let stored = &log.updates[&third];
+        let mut forged = stored.bytes.clone();
+        forged[0] ^= 1;
+        let tampered = LiveEvent {
+            record: shared_schema::live::event(third, &stored.chain, &forged).record,
+            ..real.clone()
+        };
+        let at = cursor().await?;
+        assert!(!reader.core.take_live(&ws, &tampered).await?);
+        assert_eq!(cursor().await?, at, "a tampered record is never stored");
+        assert!(
+            reader.core.take_live(&ws, &real).await?,
+            "the real one is still next"
+        );
+
+        // A large update is announced by seq only: the reader must pull.
+        let big = "x".repeat(shared_schema::live::INLINE_MAX + 1);
+        let fourth = edit_and_push(&owner, &note, &big).await?;
+        let event = server.live_event(&ws, fourth).ok_or("no event")?;
+        assert_eq!(event.record, None);
+        assert!(!reader.core.take_live(&ws, &event).await?);
+        reader.sync().await?;
+        let body = reader.engine.note(&note).map(|n| n.body).ok_or("no note")?;
+        assert_eq!(body, format!("{big}cba"));
+        Ok(())
+    })
+}

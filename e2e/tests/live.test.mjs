@@ -1,0 +1,64 @@
+// The live path: a small edit arrives inside the live event (no pull); a missed event (a gap) and
+// a tampered inline record make the receiver pull instead, and it shows the real text.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, profile, liveProxy, tamperRecord, noteNamed, status, ownerWithLink, SCREENSHOTS } from './helpers.mjs';
+
+const body = (page) => page.evaluate(() => document.querySelector('[data-testid=edit-body]')?.value);
+
+test('a live edit arrives inline with no pull; a missed event and a tampered record fall back to a pull that shows the real text', async () => {
+  const server = await startServer();
+  const proxy = await liveProxy(server.port);
+  const a = await profile();
+  const b = await profile();
+  try {
+    const link = await ownerWithLink(a.page, server.url, 'Shared live');
+    await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
+    // B reaches the server through the proxy (the link's origin is the server it syncs with).
+    await b.page.goto(link.replace(server.url, proxy.url));
+    await noteNamed(b.page, 'Shared live').click({ timeout: 30_000 });
+    await status(b.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
+    await noteNamed(a.page, 'Shared live').click();
+    const typeOnA = async (text) => a.page.getByTestId('edit-body').fill(text);
+    const seen = (text) => b.page.waitForFunction((want) => document.querySelector('[data-testid=edit-body]')?.value === want, text, { timeout: 10_000 });
+
+    // Inline: the edit shows on B and B made no pull for it.
+    await b.page.waitForTimeout(500);
+    let pulls = proxy.pulls();
+    const inlineBefore = proxy.inline();
+    await typeOnA('one');
+    await seen('one');
+    assert.equal(proxy.pulls(), pulls, 'no pull for an inline edit');
+    assert.ok(proxy.inline() > inlineBefore, 'the edit came inline');
+
+    // A gap: the next event is lost on the way; the one after it makes B pull, and B shows both.
+    let drop = true;
+    proxy.setOnEvent((e) => { if (drop && JSON.parse(e).record) { drop = false; return null; } return e; });
+    await typeOnA('one two');
+    await b.page.waitForTimeout(300);
+    assert.equal(await body(b.page), 'one', 'the dropped edit is not there yet');
+    await typeOnA('one two three');
+    await seen('one two three');
+    assert.ok(proxy.pulls() > pulls, 'the gap was filled by a pull');
+
+    // A tampered inline record: refused (never stored, nothing quarantined), pulled instead.
+    pulls = proxy.pulls();
+    let tamper = true;
+    proxy.setOnEvent((e) => {
+      const ev = JSON.parse(e);
+      if (tamper && ev.record) { tamper = false; return JSON.stringify({ ...ev, record: tamperRecord(ev.record) }); }
+      return e;
+    });
+    await typeOnA('one two three four');
+    await seen('one two three four');
+    assert.equal(tamper, false, 'a record was tampered with');
+    assert.ok(proxy.pulls() > pulls, 'the tampered record was replaced by a pull');
+    assert.equal(await b.page.getByTestId('quarantine').count(), 0, 'nothing unreadable was stored');
+    await b.page.screenshot({ path: `${SCREENSHOTS}/live-b.png`, fullPage: true });
+  } finally {
+    await a.ctx.close();
+    await b.ctx.close();
+    proxy.close();
+    server.stop();
+  }
+});
