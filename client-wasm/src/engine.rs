@@ -116,12 +116,13 @@ fn import_remote(doc: &LoroDoc, records: &[RemoteRecord]) -> Vec<u64> {
         .collect()
 }
 
-/// What an engine has imported from storage already, so a refresh imports only what is new.
+/// Where an engine's last read of storage ended, so a refresh reads and imports only what is new
+/// ([`Store::load_since`]).
 #[derive(Default)]
 struct Seen {
-    snapshot_covers: Option<u64>,
-    received: std::collections::HashSet<u64>,
-    pending: std::collections::HashSet<String>,
+    since: crate::storage::Since,
+    /// Keys of this engine's own edits stored since the last read (already in the document).
+    own: std::collections::HashSet<String>,
 }
 
 /// Imports what is new in a loaded state into `doc` — snapshot, then received, then pending (Loro
@@ -132,20 +133,17 @@ fn import_state(
     state: &LoadedState,
     seen: &mut Seen,
 ) -> Result<Vec<u64>, EngineError> {
-    let snapshot = state
-        .snapshot
-        .as_ref()
-        .filter(|_| seen.snapshot_covers != Some(state.record.snapshot_covers));
+    let snapshot = state.snapshot.as_ref();
     let received: Vec<RemoteRecord> = state
         .received
         .iter()
-        .filter(|r| !state.quarantined.contains(&r.seq) && !seen.received.contains(&r.seq))
+        .filter(|r| !state.quarantined.contains(&r.seq))
         .cloned()
         .collect();
     let pending: Vec<&Vec<u8>> = state
         .pending
         .iter()
-        .filter(|p| !seen.pending.contains(&p.key))
+        .filter(|p| !seen.own.contains(&p.key))
         .map(|p| &p.bytes)
         .collect();
     // The common case: everything decodes, one batch import (much faster than one by one).
@@ -166,12 +164,25 @@ fn import_state(
         }
         bad
     };
-    if snapshot.is_some() {
-        seen.snapshot_covers = Some(state.record.snapshot_covers);
+    seen.since.snapshot_covers = Some(state.record.snapshot_covers);
+    // Every record up to the cursor is stored by the time the cursor moves there, but an
+    // acknowledgement stores this device's own update at its seq *ahead* of the cursor: only
+    // what is at or below the cursor is done with (the found-by-the-simulation rule).
+    if let Some(last) = state.received.last() {
+        let done = last.seq.min(state.record.last_pulled_seq);
+        seen.since.received_after = seen.since.received_after.max(done);
     }
-    seen.received.extend(received.iter().map(|r| r.seq));
-    seen.pending
-        .extend(state.pending.iter().map(|p| p.key.clone()));
+    if let Some(last) = state.pending.last() {
+        if seen
+            .since
+            .pending_after
+            .as_ref()
+            .is_none_or(|k| &last.key > k)
+        {
+            seen.since.pending_after = Some(last.key.clone());
+        }
+        seen.own.retain(|k| k > &last.key);
+    }
     Ok(bad)
 }
 
@@ -289,7 +300,7 @@ impl<S: Store> Engine<S> {
             .map_err(|e| EngineError::Encode(e.to_string()))?;
         match self.store.append_pending(&self.id(), &bytes).await {
             Ok(stored) => {
-                self.seen.borrow_mut().pending.insert(stored.key);
+                self.seen.borrow_mut().own.insert(stored.key);
                 Ok(())
             }
             Err(e) => {

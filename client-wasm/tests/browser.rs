@@ -12,6 +12,16 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+mod contract;
+
+#[wasm_bindgen_test]
+async fn load_since_returns_only_what_is_new_in_indexeddb() -> Result<(), contract::Failed> {
+    let store = fresh("hearth-test-since")
+        .await
+        .map_err(|e| e.to_string())?;
+    contract::load_since_returns_only_what_is_new(&store).await
+}
+
 type R = Result<(), EngineError>;
 
 async fn fresh(name: &str) -> Result<IdbStore, EngineError> {

@@ -15,7 +15,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use client_wasm::storage::{
-    Change, Compaction, LoadedState, MemoryStore, Page, PendingUpdate, StorageError, Store,
+    Change, Compaction, LoadedState, MemoryStore, Page, PendingUpdate, Since, StorageError, Store,
     Updated, WorkspaceRecord,
 };
 use client_wasm::sync::memory::{Limits, MemoryServer};
@@ -167,8 +167,12 @@ impl Store for SimStore {
     async fn delete_workspace(&self, id: &str) -> Result<(), StorageError> {
         at_point!(self.delete_workspace(id))
     }
-    async fn load(&self, id: &str) -> Result<Option<LoadedState>, StorageError> {
-        at_point!(self.load(id))
+    async fn load_since(
+        &self,
+        id: &str,
+        since: &Since,
+    ) -> Result<Option<LoadedState>, StorageError> {
+        at_point!(self.load_since(id, since))
     }
     async fn append_pending(&self, id: &str, b: &[u8]) -> Result<PendingUpdate, StorageError> {
         at_point!(self.append_pending(id, b))

@@ -62,3 +62,39 @@ test('a live edit arrives inline with no pull; a missed event and a tampered rec
     server.stop();
   }
 });
+
+test('a remote edit keeps the caret on the same text when the note holds emoji', async () => {
+  const server = await startServer();
+  const a = await profile();
+  const b = await profile();
+  try {
+    const link = await ownerWithLink(a.page, server.url, 'Emoji');
+    await noteNamed(a.page, 'Emoji').click();
+    await a.page.getByTestId('edit-body').fill('😀😀 hello world');
+    await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
+    await b.page.goto(link);
+    await noteNamed(b.page, 'Emoji').click({ timeout: 30_000 });
+    const field = b.page.getByTestId('edit-body');
+    await b.page.waitForFunction(() => document.querySelector('[data-testid=edit-body]')?.value === '😀😀 hello world', null, { timeout: 10_000 });
+    // B's caret right after "hello": UTF-16 unit 10 (each emoji is two units, one character).
+    await field.focus();
+    await field.evaluate((el) => el.setSelectionRange(10, 10));
+    const caretWhen = async (text) => {
+      await b.page.waitForFunction((want) => document.querySelector('[data-testid=edit-body]')?.value === want, text, { timeout: 10_000 });
+      return field.evaluate((el) => [el.selectionStart, el.selectionEnd, document.activeElement === el]);
+    };
+    // An edit after the caret does not move it.
+    await a.page.getByTestId('edit-body').fill('😀😀 hello Xworld');
+    assert.deepEqual(await caretWhen('😀😀 hello Xworld'), [10, 10, true]);
+    // An emoji inserted before it moves it by that emoji's two units: still right after "hello".
+    await a.page.getByTestId('edit-body').fill('🎉😀😀 hello Xworld');
+    assert.deepEqual(await caretWhen('🎉😀😀 hello Xworld'), [12, 12, true]);
+    // B types at its caret: the text lands after "hello".
+    await b.page.keyboard.type('!');
+    await a.page.waitForFunction(() => document.querySelector('[data-testid=edit-body]')?.value === '🎉😀😀 hello! Xworld', null, { timeout: 10_000 });
+  } finally {
+    await a.ctx.close();
+    await b.ctx.close();
+    server.stop();
+  }
+});

@@ -12,6 +12,7 @@
 //! - [`live`] — records carried inline on the live channel: which the server sends, which a
 //!   client may store without a pull.
 //! - [`log`] — the server's log rules (seqs, key dedupe, page cut, snapshot covers).
+//! - [`text`] — caret positions between the engine (Unicode scalars) and the DOM (UTF-16).
 //! - [`backup`] — the self-describing backup file shared by server and client.
 //! - [`model`] — the workspace (notebook) schema on Loro and its migrations (feature `model`).
 #![warn(missing_docs)]
@@ -27,6 +28,7 @@ pub mod log;
 #[cfg(feature = "model")]
 pub mod model;
 pub mod sync;
+pub mod text;
 
 pub use chain::Chain;
 pub use claims::{Claims, Role};

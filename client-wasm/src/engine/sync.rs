@@ -28,11 +28,13 @@ impl<S: Store> Engine<S> {
         Ok(self.store.pending(&self.id()).await?)
     }
 
-    /// Re-reads storage (the worker or another tab wrote to it) and imports what is new. Never
+    /// Reads what is new in storage since the last read (the worker or another tab wrote it —
+    /// only those records, not the whole workspace) and imports it. Never
     /// fails because of a remote record (those are quarantined); fails with `TooNew` when the
     /// document now needs a newer app, like `open`.
     pub async fn refresh(&self) -> Result<bool, EngineError> {
-        let Some(state) = self.store.load(&self.id()).await? else {
+        let since = self.seen.borrow().since.clone();
+        let Some(state) = self.store.load_since(&self.id(), &since).await? else {
             return Err(EngineError::UnknownWorkspace(self.id()));
         };
         let doc = self.doc();

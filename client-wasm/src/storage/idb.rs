@@ -18,7 +18,7 @@
 
 use super::{
     apply_change, pending_key, Change, Compaction, LoadedState, Page, PendingUpdate, RemoteRecord,
-    StorageError, Store, Updated, WorkspaceRecord,
+    Since, StorageError, Store, Updated, WorkspaceRecord,
 };
 use indexed_db_futures::database::Database;
 use indexed_db_futures::internals::SystemRepr;
@@ -369,19 +369,28 @@ impl Store for IdbStore {
         commit(tx).await
     }
 
-    async fn load(&self, id: &str) -> Result<Option<LoadedState>, StorageError> {
+    async fn load_since(
+        &self,
+        id: &str,
+        since: &Since,
+    ) -> Result<Option<LoadedState>, StorageError> {
         let db = self.db().await?;
         let tx = begin(self, &db, &ALL, TransactionMode::Readonly)?;
         let Some(record) = get_record(&tx, id).await? else {
             return Ok(None);
         };
-        let snapshot = get_bytes(&tx, SNAPSHOTS, id.to_owned()).await?;
+        let snapshot = if since.snapshot_covers == Some(record.snapshot_covers) {
+            None
+        } else {
+            get_bytes(&tx, SNAPSHOTS, id.to_owned()).await?
+        };
         let mut received = Vec::new();
+        let after_seq = after_range(id, &format!("{:020}", since.received_after));
         for (store, kind) in [
             (REMOTE_SNAPSHOTS, PullRecordKind::Snapshot),
             (RECEIVED, PullRecordKind::Update),
         ] {
-            for (k, bytes) in read_range(&tx, store, id).await? {
+            for (k, bytes) in read_range_in(&tx, store, id, after_seq.clone()).await? {
                 received.push(RemoteRecord {
                     seq: parse_seq(&k)?,
                     kind,
@@ -390,7 +399,11 @@ impl Store for IdbStore {
             }
         }
         received.sort_by_key(|r| r.seq);
-        let pending = read_range(&tx, PENDING, id)
+        let pending_range = match &since.pending_after {
+            Some(key) => after_range(id, key),
+            None => prefix_range(id),
+        };
+        let pending = read_range_in(&tx, PENDING, id, pending_range)
             .await?
             .into_iter()
             .map(|(key, bytes)| PendingUpdate { key, bytes })
@@ -567,10 +580,30 @@ impl Store for IdbStore {
 
 /// Reads the keys (without the "{id}/" prefix) of every record under a workspace.
 async fn read_keys(tx: &Tx<'_>, store_name: &str, id: &str) -> Result<Vec<String>, StorageError> {
+    read_keys_in(tx, store_name, id, prefix_range(id)).await
+}
+
+/// Keys `{id}/…` strictly after `{id}/{after}`.
+fn after_range(id: &str, after: &str) -> KeyRange<String> {
+    KeyRange::Bound(
+        format!("{id}/{after}"),
+        true,
+        format!("{id}/\u{ffff}"),
+        false,
+    )
+}
+
+/// Reads the keys (without the "{id}/" prefix) of the records of a workspace in `range`.
+async fn read_keys_in(
+    tx: &Tx<'_>,
+    store_name: &str,
+    id: &str,
+    range: KeyRange<String>,
+) -> Result<Vec<String>, StorageError> {
     let store = tx.object_store(store_name).map_err(map_err)?;
     let keys: Vec<String> = store
         .get_all_keys::<String>()
-        .with_query::<String, _>(prefix_range(id))
+        .with_query::<String, _>(range)
         .primitive()
         .map_err(map_err)?
         .await
@@ -590,11 +623,21 @@ async fn read_range(
     store_name: &str,
     id: &str,
 ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
-    let keys = read_keys(tx, store_name, id).await?;
+    read_range_in(tx, store_name, id, prefix_range(id)).await
+}
+
+/// Reads `(key without the "{id}/" prefix, bytes)` of the records of a workspace in `range`.
+async fn read_range_in(
+    tx: &Tx<'_>,
+    store_name: &str,
+    id: &str,
+    range: KeyRange<String>,
+) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+    let keys = read_keys_in(tx, store_name, id, range.clone()).await?;
     let store = tx.object_store(store_name).map_err(map_err)?;
     let values: Vec<JsValue> = store
         .get_all::<JsValue>()
-        .with_query::<String, _>(prefix_range(id))
+        .with_query::<String, _>(range)
         .primitive()
         .map_err(map_err)?
         .await

@@ -4,7 +4,7 @@
 
 use super::{
     apply_change, pending_key, Change, Compaction, LoadedState, Page, PendingUpdate, RemoteRecord,
-    StorageError, Store, Updated, WorkspaceRecord,
+    Since, StorageError, Store, Updated, WorkspaceRecord,
 };
 use shared_schema::frame::PullRecordKind;
 use std::cell::{Cell, RefCell};
@@ -96,24 +96,40 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn load(&self, id: &str) -> Result<Option<LoadedState>, StorageError> {
+    async fn load_since(
+        &self,
+        id: &str,
+        since: &Since,
+    ) -> Result<Option<LoadedState>, StorageError> {
         let inner = self.inner.borrow();
         let Some(record) = inner.workspaces.get(id).cloned() else {
             return Ok(None);
         };
+        let snapshot = if since.snapshot_covers == Some(record.snapshot_covers) {
+            None
+        } else {
+            inner.snapshots.get(id).cloned()
+        };
+        let mut pending = pending_of(&inner, id);
+        if let Some(after) = &since.pending_after {
+            pending.retain(|p| &p.key > after);
+        }
         Ok(Some(LoadedState {
             record,
-            snapshot: inner.snapshots.get(id).cloned(),
+            snapshot,
             received: inner
                 .received
-                .range((id.to_owned(), 0)..=(id.to_owned(), u64::MAX))
+                .range(
+                    (id.to_owned(), since.received_after.saturating_add(1))
+                        ..=(id.to_owned(), u64::MAX),
+                )
                 .map(|((_, seq), (kind, bytes))| RemoteRecord {
                     seq: *seq,
                     kind: *kind,
                     bytes: bytes.clone(),
                 })
                 .collect(),
-            pending: pending_of(&inner, id),
+            pending,
             quarantined: inner
                 .quarantine
                 .range((id.to_owned(), 0)..=(id.to_owned(), u64::MAX))

@@ -160,6 +160,17 @@ pub struct LoadedState {
     pub quarantined: Vec<u64>,
 }
 
+/// Where a caller's last load ended (see [`Store::load_since`]); the default loads everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Since {
+    /// The snapshot the caller has (`None`: read it).
+    pub snapshot_covers: Option<u64>,
+    /// Highest received seq the caller has.
+    pub received_after: u64,
+    /// Highest pending key the caller has.
+    pub pending_after: Option<String>,
+}
+
 /// A verified pull page to store: it applies only if the cursor is still `from`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
@@ -312,7 +323,18 @@ pub trait Store {
     /// Forgets a workspace and all its data.
     async fn delete_workspace(&self, id: &str) -> Result<(), StorageError>;
     /// Loads everything of a workspace in one read transaction.
-    async fn load(&self, id: &str) -> Result<Option<LoadedState>, StorageError>;
+    async fn load(&self, id: &str) -> Result<Option<LoadedState>, StorageError> {
+        self.load_since(id, &Since::default()).await
+    }
+    /// What is new since a caller last loaded: the snapshot only when it covers another seq than
+    /// `since.snapshot_covers`, received records after `since.received_after`, pending updates
+    /// after `since.pending_after` (keys sort in append order), and every quarantined seq. One
+    /// transaction. A refresh reads this instead of the whole workspace.
+    async fn load_since(
+        &self,
+        id: &str,
+        since: &Since,
+    ) -> Result<Option<LoadedState>, StorageError>;
     /// Appends one local update under the next causal key (allocated in the same transaction).
     async fn append_pending(&self, id: &str, bytes: &[u8]) -> Result<PendingUpdate, StorageError>;
     /// Lists pending updates in causal order.

@@ -7,19 +7,7 @@ use leptos::html;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared_schema::model::{Field, Note};
-
-/// Moves a caret position through the splice `start..end → inserted chars`.
-fn shift(pos: u32, start: usize, end: usize, inserted: usize) -> u32 {
-    let p = pos as usize;
-    let moved = if p >= end {
-        p + inserted - (end - start)
-    } else if p > start {
-        start + inserted
-    } else {
-        p
-    };
-    moved as u32
-}
+use shared_schema::text;
 
 /// A text input or a textarea.
 enum TextField {
@@ -68,8 +56,8 @@ impl TextField {
     }
 
     /// Puts `value` in; if the field has focus, keeps the caret and selection on the same text.
-    /// Positions are UTF-16 units in the DOM and characters in the diff: they agree for text
-    /// without astral characters (emoji), where the caret may move by one.
+    /// The DOM counts UTF-16 units and the diff Unicode scalars: the caret is converted both ways
+    /// (`shared_schema::text`), so emoji before it never shift it.
     fn set_stable(&self, value: &str) {
         let old = self.value();
         if old == value {
@@ -81,10 +69,10 @@ impl TextField {
             .is_some_and(|a| &a == self.element());
         let (start, end, insert) = api::diff(&old, value);
         let n = insert.chars().count();
-        let sel = self
-            .selection()
-            .filter(|_| focused)
-            .map(|(a, b)| (shift(a, start, end, n), shift(b, start, end, n)));
+        let sel = self.selection().filter(|_| focused).map(|(a, b)| {
+            let through = |c| text::caret_through(&old, value, c, start, end, n);
+            (through(a), through(b))
+        });
         self.set(value, sel);
     }
 }

@@ -1,0 +1,112 @@
+//! Behaviour every [`Store`] must have, run on the in-memory twin natively (`tests/store.rs`) and
+//! on IndexedDB in Chromium (`tests/browser.rs`).
+
+use client_wasm::storage::{Compaction, Page, RemoteRecord, Since, Store, WorkspaceRecord};
+use shared_schema::frame::PullRecordKind;
+use shared_schema::Chain;
+
+/// A contract check failed.
+pub type Failed = String;
+
+fn page(from: (u64, Chain), seqs: std::ops::RangeInclusive<u64>) -> Page {
+    let mut chain = from.1;
+    let records: Vec<RemoteRecord> = seqs
+        .map(|seq| {
+            let bytes = format!("u{seq}").into_bytes();
+            chain = chain.next(&bytes);
+            RemoteRecord {
+                seq,
+                kind: PullRecordKind::Update,
+                bytes,
+            }
+        })
+        .collect();
+    let to = records.last().map(|r| r.seq).unwrap_or(from.0);
+    Page {
+        from,
+        to: (to, chain),
+        records,
+    }
+}
+
+fn check(ok: bool, what: &str) -> Result<(), Failed> {
+    if ok {
+        Ok(())
+    } else {
+        Err(what.to_owned())
+    }
+}
+
+/// `load_since` returns only records after the caller's cursor, pending keys after its last key,
+/// and the snapshot only when it changed; `load` returns everything.
+pub async fn load_since_returns_only_what_is_new<S: Store>(store: &S) -> Result<(), Failed> {
+    let e = |e: client_wasm::storage::StorageError| e.to_string();
+    let id = "ws-since";
+    store
+        .create_workspace(&WorkspaceRecord::new_local(id, "t"))
+        .await
+        .map_err(e)?;
+    let p1 = store.append_pending(id, b"p1").await.map_err(e)?;
+    let first = page((0, Chain::genesis()), 1..=3);
+    check(
+        store.store_page(id, &first).await.map_err(e)?,
+        "page 1 stored",
+    )?;
+    let all = store.load(id).await.map_err(e)?.ok_or("no workspace")?;
+    check(
+        all.received.len() == 3 && all.pending.len() == 1,
+        "load returns everything",
+    )?;
+    let since = Since {
+        snapshot_covers: Some(all.record.snapshot_covers),
+        received_after: 3,
+        pending_after: Some(p1.key.clone()),
+    };
+    let nothing = store
+        .load_since(id, &since)
+        .await
+        .map_err(e)?
+        .ok_or("gone")?;
+    check(
+        nothing.received.is_empty() && nothing.pending.is_empty() && nothing.snapshot.is_none(),
+        "nothing new since the last read",
+    )?;
+    let p2 = store.append_pending(id, b"p2").await.map_err(e)?;
+    let second = page(first.to, 4..=5);
+    check(
+        store.store_page(id, &second).await.map_err(e)?,
+        "page 2 stored",
+    )?;
+    let tail = store
+        .load_since(id, &since)
+        .await
+        .map_err(e)?
+        .ok_or("gone")?;
+    let seqs: Vec<u64> = tail.received.iter().map(|r| r.seq).collect();
+    check(seqs == vec![4, 5], &format!("received after 3: {seqs:?}"))?;
+    let keys: Vec<&str> = tail.pending.iter().map(|p| p.key.as_str()).collect();
+    check(keys == vec![p2.key.as_str()], "pending after the last key")?;
+    check(tail.snapshot.is_none(), "an unchanged snapshot is not read")?;
+    let compacted = store
+        .compact(
+            id,
+            &Compaction {
+                snapshot: b"snap".to_vec(),
+                covers: 5,
+                upload: false,
+            },
+        )
+        .await
+        .map_err(e)?;
+    check(compacted, "compacted")?;
+    let after = store
+        .load_since(id, &since)
+        .await
+        .map_err(e)?
+        .ok_or("gone")?;
+    check(
+        after.snapshot.as_deref() == Some(&b"snap"[..]),
+        "a changed snapshot is read",
+    )?;
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! The store contract on the in-memory twin (the same checks run on IndexedDB in `browser.rs`).
+#![cfg(not(target_arch = "wasm32"))]
+
+mod contract;
+
+use client_wasm::storage::MemoryStore;
+use futures::executor::block_on;
+
+#[test]
+fn load_since_returns_only_what_is_new_in_memory() -> Result<(), contract::Failed> {
+    block_on(contract::load_since_returns_only_what_is_new(
+        &MemoryStore::new(),
+    ))
+}
