@@ -37,6 +37,8 @@ pub struct AppState {
     /// Workspaces whose tokens changed on this process (revoke, rotate, delete): their live
     /// streams re-check their token at once.
     pub revocations: tokio::sync::broadcast::Sender<String>,
+    /// Who has each workspace open (memory only).
+    pub presence: Arc<crate::presence::Presence>,
 }
 
 /// The rate limits (token buckets).
@@ -286,7 +288,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             "fewer connections than configured fit the open-file limit"
         );
     }
+    let presence = crate::presence::Presence::standard();
+    tokio::spawn(crate::presence::run(
+        presence.clone(),
+        store.presence_updates(),
+    ));
     let state = web::Data::new(AppState {
+        presence,
         store,
         auth: Auth::new(&secret),
         limits: Limits::new(&config),

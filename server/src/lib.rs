@@ -5,7 +5,8 @@
 //!
 //! - [`config`] — flags and environment.
 //! - [`app`] — state, middleware, health, metrics, starting the server.
-//! - [`routes`] — the `/v1` handlers; [`live`] — the SSE live channel.
+//! - [`routes`] — the `/v1` handlers; [`live`] — the SSE live channel; [`presence`] — who has
+//!   a workspace open (memory only, shared across processes).
 //! - [`auth`] — JWT mint/verify, revocation cache.
 //! - [`limits`] — rate limits (token, workspace, address), live-stream caps.
 //! - [`store`] — the storage trait, group commit, SQLite and Postgres.
@@ -20,6 +21,7 @@ pub mod error;
 pub mod limits;
 pub mod live;
 pub mod metrics;
+pub mod presence;
 pub mod routes;
 pub mod store;
 

@@ -11,6 +11,10 @@
 //! process last saw announced (LISTEN/NOTIFY on Postgres). Its token is checked again on every
 //! keepalive and at once when this process revokes a token or deletes the workspace; a revoked,
 //! expired or deleted stream is closed. Each token may hold a capped number of streams.
+//!
+//! Presence rides on the same stream: `data: {"presence":[…]}` with everyone who has the
+//! workspace open, at the start (when anyone is) and whenever the list changes
+//! ([`crate::presence`]).
 
 use crate::app::AppState;
 use crate::auth::Auth;
@@ -20,7 +24,7 @@ use crate::routes::{rate_limit, verify, workspace_id};
 use crate::store::Announcement;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::stream;
-use shared_schema::api::LiveEvent;
+use shared_schema::api::{LiveEvent, Peer, PresenceEvent};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -101,6 +105,63 @@ fn inline_allowed(config: &crate::config::Config) -> bool {
     }
 }
 
+/// What a live stream listens to.
+struct Receivers {
+    events: broadcast::Receiver<Announcement>,
+    revocations: broadcast::Receiver<String>,
+    presence: broadcast::Receiver<String>,
+}
+
+impl Receivers {
+    /// The stream's next event; `None` ends it (token no longer valid, server stopping).
+    async fn next(&mut self, conn: &Conn) -> Option<web::Bytes> {
+        let keepalive = Duration::from_secs(conn.state.config.live_keepalive_secs.max(1));
+        loop {
+            tokio::select! {
+                msg = self.events.recv() => match msg {
+                    Ok(a) if a.ws == conn.ws => {
+                        let inline = inline_allowed(&conn.state.config);
+                        return Some(next_event(a, &mut self.events, &conn.ws, inline));
+                    }
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_)) => {
+                        // Missed events: tell the client to pull (it pulls from its own seq).
+                        let head = conn.state.store.announced_head(&conn.ws).unwrap_or(0);
+                        return Some(event(head, None));
+                    }
+                    Err(RecvError::Closed) => return None,
+                },
+                changed = self.presence.recv() => match changed {
+                    Ok(w) if w != conn.ws => continue,
+                    Err(RecvError::Closed) => return None,
+                    // Changed, or changes missed: send the list as it is now.
+                    _ => return Some(presence_event(conn.state.presence.list(&conn.ws))),
+                },
+                revoked = self.revocations.recv() => match revoked {
+                    Ok(w) if w != conn.ws => continue,
+                    Err(RecvError::Closed) => return None,
+                    _ => {
+                        if !conn.still_valid().await {
+                            return None;
+                        }
+                    }
+                },
+                _ = tokio::time::sleep(keepalive) => {
+                    if !conn.still_valid().await {
+                        return None;
+                    }
+                    return Some(web::Bytes::from_static(b": keepalive\n\n"));
+                }
+            }
+        }
+    }
+}
+
+fn presence_event(presence: Vec<Peer>) -> web::Bytes {
+    let json = serde_json::to_string(&PresenceEvent { presence }).unwrap_or_default();
+    web::Bytes::from(format!("data: {json}\n\n"))
+}
+
 /// The SSE handler.
 pub async fn live(
     state: web::Data<AppState>,
@@ -114,8 +175,11 @@ pub async fn live(
         .streams
         .open(&claims.sub, state.config.max_streams_per_token)
         .ok_or_else(|| too_many("(live streams) for this token: close other tabs", 5))?;
-    let events = state.store.subscribe();
-    let revocations = state.revocations.subscribe();
+    let rx = Receivers {
+        events: state.store.subscribe(),
+        revocations: state.revocations.subscribe(),
+        presence: state.presence.subscribe(),
+    };
     let head = match state.store.announced_head(&ws) {
         Some(head) => head,
         None => state.store.head(&ws).await?,
@@ -124,6 +188,12 @@ pub async fn live(
         .metrics
         .live_connections
         .fetch_add(1, Ordering::Relaxed);
+    let mut first = vec![event(head, None)];
+    let present = state.presence.list(&ws);
+    if !present.is_empty() {
+        first.push(presence_event(present));
+    }
+    first.reverse();
     let conn = Conn {
         state: state.clone(),
         ws,
@@ -134,51 +204,13 @@ pub async fn live(
             .map(str::to_owned),
         _slot: slot,
     };
-    let first = Some(event(head, None));
-    let body = stream::unfold(
-        (events, revocations, first, conn),
-        |(mut events, mut revocations, mut first, conn)| async move {
-            if let Some(e) = first.take() {
-                return Some((
-                    Ok::<_, actix_web::Error>(e),
-                    (events, revocations, first, conn),
-                ));
-            }
-            loop {
-                tokio::select! {
-                    msg = events.recv() => match msg {
-                        Ok(a) if a.ws == conn.ws => {
-                            let inline = inline_allowed(&conn.state.config);
-                            let e = next_event(a, &mut events, &conn.ws, inline);
-                            return Some((Ok(e), (events, revocations, first, conn)))
-                        }
-                        Ok(_) => continue,
-                        Err(RecvError::Lagged(_)) => {
-                            // Missed events: tell the client to pull (it pulls from its own seq).
-                            let head = conn.state.store.announced_head(&conn.ws).unwrap_or(0);
-                            return Some((Ok(event(head, None)), (events, revocations, first, conn)));
-                        }
-                        Err(RecvError::Closed) => return None,
-                    },
-                    revoked = revocations.recv() => match revoked {
-                        Ok(w) if w != conn.ws => continue,
-                        Err(RecvError::Closed) => return None,
-                        _ => {
-                            if !conn.still_valid().await {
-                                return None;
-                            }
-                        }
-                    },
-                    _ = tokio::time::sleep(Duration::from_secs(conn.state.config.live_keepalive_secs.max(1))) => {
-                        if !conn.still_valid().await {
-                            return None;
-                        }
-                        return Some((Ok(web::Bytes::from_static(b": keepalive\n\n")), (events, revocations, first, conn)));
-                    }
-                }
-            }
-        },
-    );
+    let body = stream::unfold((rx, first, conn), |(mut rx, mut first, conn)| async move {
+        if let Some(e) = first.pop() {
+            return Some((Ok::<_, actix_web::Error>(e), (rx, first, conn)));
+        }
+        let e = rx.next(&conn).await?;
+        Some((Ok(e), (rx, first, conn)))
+    });
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-store"))

@@ -12,8 +12,8 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use sha2::Digest;
 use shared_schema::api::{
-    CreatedWorkspace, MintTokenRequest, MintedToken, RotateRequest, SnapshotReply, TokenList,
-    HEADER_HEAD_SEQ, HEADER_MORE,
+    CreatedWorkspace, MintTokenRequest, MintedToken, PresenceRequest, RotateRequest, SnapshotReply,
+    TokenList, HEADER_HEAD_SEQ, HEADER_MORE, PRESENCE_MAX, PRESENCE_TTL_SECS,
 };
 use shared_schema::backup::{self, BackupHeader};
 use shared_schema::frame;
@@ -30,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/workspaces/{id}/updates", web::get().to(pull))
         .route("/v1/workspaces/{id}/snapshot", web::put().to(put_snapshot))
         .route("/v1/workspaces/{id}/live", web::get().to(live::live))
+        .route("/v1/workspaces/{id}/presence", web::put().to(put_presence))
         .route("/v1/workspaces/{id}/tokens", web::post().to(mint_token))
         .route("/v1/workspaces/{id}/tokens", web::get().to(list_tokens))
         .route(
@@ -413,6 +414,37 @@ async fn put_snapshot(
         covers: query.covers,
         size: body.len() as u64,
     }))
+}
+
+/// `PUT …/presence`: this device has the workspace open (any role). Shared with every process,
+/// never stored; 429 when the workspace already shows the most devices it may.
+async fn put_presence(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (ws, claims) = authorize(&state, &req, &path, Need::Read).await?;
+    let body = read_body(&state, &req, payload, 1024).await?;
+    let request: PresenceRequest = serde_json::from_slice(&body)
+        .ok()
+        .filter(PresenceRequest::is_valid)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "expected {\"device\":\"1-40 of [A-Za-z0-9-]\",\"note\":null|\"at most 64 bytes\"}",
+            )
+        })?;
+    if !state.presence.has_room(&ws, &request.device) {
+        return Err(too_many(
+            &format!("(presence): this notebook already shows {PRESENCE_MAX} devices"),
+            PRESENCE_TTL_SECS,
+        ));
+    }
+    let beat = crate::presence::heartbeat(&ws, &request.device, claims.role, request.note);
+    let json = serde_json::to_string(&beat)
+        .map_err(|_| ApiError::bad_request("presence could not be encoded"))?;
+    state.store.share_presence(&json).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 async fn mint_token(

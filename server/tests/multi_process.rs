@@ -155,10 +155,13 @@ async fn four_processes_with_thousands_of_live_subscribers_each_deliver_every_pu
                     announced = true;
                     let _ = ready.send(()).await;
                 }
-                if text.contains(&format!(r#"{{"seq":{PUSHES}}}"#)) {
-                    let seen: Vec<u64> = (1..=PUSHES)
-                        .filter(|s| text.contains(&format!(r#"{{"seq":{s}}}"#)))
-                        .collect();
+                // `{"seq":N}`, or `{"seq":N,"record":…}` from the process that stored it.
+                let heard = |s: u64| {
+                    text.contains(&format!(r#"{{"seq":{s}}}"#))
+                        || text.contains(&format!(r#"{{"seq":{s},"#))
+                };
+                if heard(PUSHES) {
+                    let seen: Vec<u64> = (1..=PUSHES).filter(|s| heard(*s)).collect();
                     return Ok(seen.len() as u64);
                 }
             }
@@ -198,5 +201,54 @@ async fn four_processes_with_thousands_of_live_subscribers_each_deliver_every_pu
     );
     assert_eq!(every, per_process * 4, "every subscriber got every push");
     drop(procs);
+    Ok(())
+}
+
+#[actix_web::test]
+#[ignore = "needs Postgres; scripts/test.sh runs it (--include-ignored)"]
+async fn presence_sent_to_one_process_shows_on_a_live_stream_of_the_other_and_goes() -> R {
+    let Some(db) = database_url() else {
+        return Err("needs HEARTH_TEST_DATABASE_URL: run scripts/test.sh".into());
+    };
+    let (_a, url_a) = spawn_server(&db)?;
+    let (_b, url_b) = spawn_server(&db)?;
+    let client = reqwest::Client::new();
+    let ws: shared_schema::api::CreatedWorkspace = client
+        .post(format!("{url_a}/v1/workspaces"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let live = client
+        .get(format!("{url_b}/v1/workspaces/{}/live", ws.workspace_id))
+        .bearer_auth(&ws.master_token)
+        .send()
+        .await?;
+    let mut stream = live.bytes_stream();
+    let mut text = String::new();
+    let res = client
+        .put(format!(
+            "{url_a}/v1/workspaces/{}/presence",
+            ws.workspace_id
+        ))
+        .bearer_auth(&ws.master_token)
+        .json(&serde_json::json!({"device": "on-a", "note": "n"}))
+        .send()
+        .await?;
+    assert_eq!(res.status(), 204);
+    let seen: shared_schema::api::PresenceEvent = next_data(
+        &mut stream,
+        &mut text,
+        |e: &shared_schema::api::PresenceEvent| !e.presence.is_empty(),
+    )
+    .await?;
+    assert_eq!(seen.presence[0].device, "on-a");
+    let gone: shared_schema::api::PresenceEvent = next_data(
+        &mut stream,
+        &mut text,
+        |e: &shared_schema::api::PresenceEvent| e.presence.is_empty(),
+    )
+    .await?;
+    assert!(gone.presence.is_empty(), "gone on B too, with no heartbeat");
     Ok(())
 }

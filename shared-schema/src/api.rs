@@ -123,6 +123,54 @@ pub struct LiveEvent {
     pub record: Option<String>,
 }
 
+/// Seconds a presence lasts without a heartbeat.
+pub const PRESENCE_TTL_SECS: u64 = 10;
+/// Seconds between a device's presence heartbeats.
+pub const PRESENCE_HEARTBEAT_SECS: u64 = 3;
+/// Most devices shown present in one workspace.
+pub const PRESENCE_MAX: usize = 32;
+
+/// Body of `PUT /v1/workspaces/{id}/presence`: this device (a tab) has the workspace open, in
+/// `note`. Ephemeral: never stored, gone [`PRESENCE_TTL_SECS`] after the last heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceRequest {
+    /// A random id of this tab (1–40 characters `[A-Za-z0-9-]`).
+    pub device: String,
+    /// The note it has open (at most 64 characters).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl PresenceRequest {
+    /// Whether the fields are within their limits.
+    pub fn is_valid(&self) -> bool {
+        let device_ok = (1..=40).contains(&self.device.len())
+            && self
+                .device
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        device_ok && self.note.as_ref().is_none_or(|n| n.len() <= 64)
+    }
+}
+
+/// One device present in a workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Peer {
+    /// Its tab id.
+    pub device: String,
+    /// Its token's role.
+    pub role: Role,
+    /// The note it has open.
+    pub note: Option<String>,
+}
+
+/// A live-channel event with everyone present: `data: {"presence":[…]}`, sent when it changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceEvent {
+    /// Devices present, sorted by id.
+    pub presence: Vec<Peer>,
+}
+
 /// Reply of `GET /healthz`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {

@@ -251,6 +251,12 @@ pub trait Storage: Send + Sync {
     /// (Postgres: `LISTEN/NOTIFY`; SQLite: this process). Updates this process stored come with
     /// their inline record when small.
     fn subscribe(&self) -> broadcast::Receiver<Announcement>;
+    /// Shares a presence heartbeat (JSON of `presence::Heartbeat`) with every process on this
+    /// database, this one included (Postgres: `NOTIFY` on `hearth_presence`, never a table;
+    /// SQLite: this process). Nothing is stored.
+    async fn share_presence(&self, json: &str) -> Result<(), StoreError>;
+    /// Presence heartbeats from every process, as shared.
+    fn presence_updates(&self) -> broadcast::Receiver<String>;
 }
 
 /// Opens the storage for a database URL and runs its migrations.

@@ -45,7 +45,7 @@ impl PgStore {
         sqlx::migrate!("../migrations").run(&pool).await?;
         let announcer = Arc::new(Announcer::default());
         let mut listener = PgListener::connect_with(&pool).await?;
-        listener.listen(CHANNEL).await?;
+        listener.listen_all([CHANNEL, PRESENCE_CHANNEL]).await?;
         tokio::spawn(listen(listener, pool.clone(), announcer.clone()));
         let total = Arc::new(TotalQuota::new(options.total_quota));
         let writer = Writer::start(PgCommitter {
@@ -71,6 +71,10 @@ impl PgStore {
 async fn listen(mut listener: PgListener, pool: sqlx::PgPool, announcer: Arc<Announcer>) {
     loop {
         match listener.try_recv().await {
+            Ok(Some(n)) if n.channel() == PRESENCE_CHANNEL => {
+                announcer.presence(n.payload());
+                continue;
+            }
             Ok(Some(n)) => {
                 // This process announced its own commits already (with inline records): only a
                 // head it has not seen is news.
@@ -88,7 +92,7 @@ async fn listen(mut listener: PgListener, pool: sqlx::PgPool, announcer: Arc<Ann
         listener = loop {
             let fresh = async {
                 let mut l = PgListener::connect_with(&pool).await?;
-                l.listen(CHANNEL).await?;
+                l.listen_all([CHANNEL, PRESENCE_CHANNEL]).await?;
                 Ok::<_, sqlx::Error>(l)
             };
             match fresh.await {
@@ -150,6 +154,21 @@ impl Backend for PgStore {
 
     fn total_quota(&self) -> &TotalQuota {
         &self.total
+    }
+}
+
+/// The NOTIFY channel of presence heartbeats (ephemeral: never written to a table).
+const PRESENCE_CHANNEL: &str = "hearth_presence";
+
+impl PgStore {
+    /// Every process (this one too, through its own LISTEN) hears the heartbeat.
+    async fn share_presence_impl(&self, json: &str) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(PRESENCE_CHANNEL)
+            .bind(json)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }
 

@@ -57,6 +57,7 @@ pub struct Announcement {
 pub struct Announcer {
     events: broadcast::Sender<Announcement>,
     heads: Mutex<HashMap<String, u64>>,
+    presence: broadcast::Sender<String>,
 }
 
 impl Default for Announcer {
@@ -64,6 +65,7 @@ impl Default for Announcer {
         Self {
             events: broadcast::channel(4096).0,
             heads: Mutex::new(HashMap::new()),
+            presence: broadcast::channel(1024).0,
         }
     }
 }
@@ -129,6 +131,16 @@ impl Announcer {
     /// The last head seen for `ws`.
     pub fn head(&self, ws: &str) -> Option<u64> {
         self.heads.lock().ok()?.get(ws).copied()
+    }
+
+    /// Passes on a presence heartbeat (JSON) to this process.
+    pub fn presence(&self, json: &str) {
+        let _ = self.presence.send(json.to_owned());
+    }
+
+    /// Presence heartbeats this process hears of.
+    pub fn presence_updates(&self) -> broadcast::Receiver<String> {
+        self.presence.subscribe()
     }
 
     /// A new subscription.
@@ -680,6 +692,14 @@ macro_rules! impl_store {
 
             fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::store::sql::Announcement> {
                 self.announcer().subscribe()
+            }
+
+            async fn share_presence(&self, json: &str) -> Result<(), StoreError> {
+                self.share_presence_impl(json).await
+            }
+
+            fn presence_updates(&self) -> tokio::sync::broadcast::Receiver<String> {
+                self.announcer().presence_updates()
             }
         }
 

@@ -110,6 +110,14 @@ impl Backend for SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// One process: a heartbeat goes straight to this process's presence.
+    async fn share_presence_impl(&self, json: &str) -> Result<(), StoreError> {
+        self.announcer.presence(json);
+        Ok(())
+    }
+}
+
 struct SqliteCommitter {
     pool: sqlx::SqlitePool,
     write: Arc<Mutex<()>>,

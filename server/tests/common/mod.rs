@@ -184,3 +184,31 @@ pub async fn expect_error(res: Response, status: u16, code: &str) -> R {
         .is_some_and(|m| !m.is_empty()));
     Ok(())
 }
+
+/// Reads a live stream until a `data:` event that parses as `T` and passes `want` (after what
+/// `text` already holds), within 15 s.
+pub async fn next_data<T: serde::de::DeserializeOwned>(
+    stream: &mut (impl futures_util::Stream<Item = reqwest::Result<actix_web::web::Bytes>> + Unpin),
+    text: &mut String,
+    want: impl Fn(&T) -> bool,
+) -> Result<T, E> {
+    use futures_util::StreamExt;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        while let Some(end) = text.find("\n\n") {
+            let ev: String = text.drain(..end + 2).collect();
+            if let Some(json) = ev.strip_prefix("data: ") {
+                if let Ok(t) = serde_json::from_str::<T>(json.trim()) {
+                    if want(&t) {
+                        return Ok(t);
+                    }
+                }
+            }
+        }
+        let chunk = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .map_err(|_| "no such live event within 15 s")?
+            .ok_or("live stream ended")??;
+        text.push_str(std::str::from_utf8(&chunk)?);
+    }
+}
