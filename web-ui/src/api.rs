@@ -62,6 +62,8 @@ pub struct Ui {
     pub workspaces: RwSignal<Vec<WorkspaceRecord>>,
     /// A transient message ("Backup downloaded", "Token rotated").
     pub notice: RwSignal<Option<String>>,
+    /// Other tabs and devices that have the notebook open.
+    pub peers: RwSignal<Vec<shared_schema::api::Peer>>,
 }
 
 impl Ui {
@@ -85,6 +87,7 @@ impl Ui {
             tokens: RwSignal::new(Vec::new()),
             workspaces: RwSignal::new(Vec::new()),
             notice: RwSignal::new(None),
+            peers: RwSignal::new(Vec::new()),
         }
     }
 
@@ -106,7 +109,8 @@ fn engine() -> Option<Rc<Engine<IdbStore>>> {
     ENGINE.with(|e| e.borrow().clone())
 }
 
-fn send(req: WorkerRequest) {
+/// Sends a request to this tab's sync worker.
+pub(crate) fn send(req: WorkerRequest) {
     WORKER.with(|w| {
         if let Some(bridge) = w.borrow().as_ref() {
             bridge.send(req);
@@ -230,6 +234,9 @@ fn start_channel(ui: Ui) {
                             }
                         }
                     });
+                }
+                Broadcast::Presence { ws, peers } if ws == current => {
+                    crate::presence::heard(ui, peers);
                 }
                 Broadcast::Status {
                     ws,
@@ -466,7 +473,9 @@ fn install(ui: Ui, engine: Engine<IdbStore>) {
     ui.stopped.set(None);
     ui.progress.set(None);
     ui.refresh_from_engine();
+    ui.peers.set(Vec::new());
     send(WorkerRequest::Watch { ws });
+    crate::presence::set(ui, None);
 }
 
 /// Opens another stored workspace.

@@ -43,6 +43,7 @@ pub fn App() -> impl IntoView {
                 {move || ui.status.get()}
                 {move || (ui.pending.get() > 0).then(|| format!(" · {} not yet on the server", ui.pending.get()))}
             </span>
+            <crate::presence::Present ui=ui />
             <span class="worker" data-testid="worker-status">"worker: " {move || ui.worker.get()}</span>
             {move || ui.progress.get().map(|(done, total)| view! {
                 <progress class="sync-progress" data-testid="sync-progress" aria-label="Sync progress"

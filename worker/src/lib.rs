@@ -43,6 +43,9 @@ pub struct Ctx {
     wakers: RefCell<HashMap<String, UnboundedSender<()>>>,
     generations: RefCell<HashMap<String, u64>>,
     requested: RefCell<HashSet<String>>,
+    /// What this tab has open (workspace, tab id, note), for presence heartbeats.
+    pub presence: RefCell<Option<(String, String, Option<String>)>>,
+    presence_wake: RefCell<Option<UnboundedSender<()>>>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
 }
 
@@ -206,6 +209,8 @@ async fn start(slot: &Rc<RefCell<Option<Rc<Ctx>>>>, db_name: &str) -> Result<Rc<
         wakers: RefCell::new(HashMap::new()),
         generations: RefCell::new(HashMap::new()),
         requested: RefCell::new(HashSet::new()),
+        presence: RefCell::new(None),
+        presence_wake: RefCell::new(None),
         _on_message: on_message,
     });
     *weak.borrow_mut() = Some(Rc::downgrade(&ctx));
@@ -261,6 +266,24 @@ async fn handle(slot: Rc<RefCell<Option<Rc<Ctx>>>>, msg: WorkerRequest) -> Optio
             match other {
                 WorkerRequest::Watch { ws } => {
                     watch(&ctx, ws);
+                    None
+                }
+                WorkerRequest::Presence { ws, device, note } => {
+                    let now = Some((ws, device, note));
+                    if *ctx.presence.borrow() != now {
+                        *ctx.presence.borrow_mut() = now;
+                        let mut wake = ctx.presence_wake.borrow_mut();
+                        match wake.as_ref() {
+                            Some(w) => {
+                                let _ = w.unbounded_send(());
+                            }
+                            None => {
+                                let (tx, rx) = unbounded();
+                                *wake = Some(tx);
+                                spawn_local(sync::heartbeats(ctx.clone(), rx));
+                            }
+                        }
+                    }
                     None
                 }
                 WorkerRequest::Online(up) => {

@@ -62,6 +62,16 @@ pub enum WorkerRequest {
         /// Token id.
         token_id: String,
     },
+    /// This tab has `ws` open, in `note`: the worker sends presence heartbeats for it (every
+    /// few seconds, and at once on a change) until told otherwise.
+    Presence {
+        /// Workspace id.
+        ws: String,
+        /// This tab's random id.
+        device: String,
+        /// The note it has open.
+        note: Option<String>,
+    },
     /// List the workspace's tokens (master only).
     ListTokens {
         /// Workspace id.
@@ -191,5 +201,12 @@ pub enum Broadcast {
     Watch {
         /// Workspace id.
         ws: String,
+    },
+    /// Who has the workspace open now (from the live channel of the syncing worker).
+    Presence {
+        /// Workspace id.
+        ws: String,
+        /// Devices present (this tab among them).
+        peers: Vec<shared_schema::api::Peer>,
     },
 }

@@ -10,7 +10,7 @@ use client_wasm::storage::Store;
 use client_wasm::sync::{Remote, SyncError, TransportError};
 use futures::channel::mpsc::UnboundedReceiver;
 use futures::{FutureExt, StreamExt};
-use shared_schema::api::LiveEvent;
+use shared_schema::api::{LiveEvent, PresenceEvent, PresenceRequest, PRESENCE_HEARTBEAT_SECS};
 use shared_schema::sync::{Backoff, SyncStatus};
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
@@ -110,6 +110,13 @@ pub async fn run(ctx: Rc<Ctx>, ws: String, mut wake: UnboundedReceiver<()>) {
 /// One live event: its inline record is stored through the sync core when it verifies as the
 /// next one (the tabs are told at once, no pull); anything else wakes the loop, which pulls.
 async fn take(ctx: &Ctx, ws: &str, json: &str) {
+    if let Ok(p) = serde_json::from_str::<PresenceEvent>(json) {
+        ctx.broadcast(&Broadcast::Presence {
+            ws: ws.to_owned(),
+            peers: p.presence,
+        });
+        return;
+    }
     let Ok(event) = serde_json::from_str::<LiveEvent>(json) else {
         ctx.wake(ws);
         return;
@@ -191,4 +198,39 @@ async fn follow(ctx: &Ctx, ws: &str, generation: u64) -> Result<(), TransportErr
             }
         }
     }
+}
+
+/// This tab's presence heartbeats: at once when `ctx.presence` changes (the loop is woken) and
+/// every few seconds while it is set; the server forgets the tab soon after they stop.
+pub async fn heartbeats(ctx: Rc<Ctx>, mut wake: UnboundedReceiver<()>) {
+    loop {
+        let current = ctx.presence.borrow().clone();
+        if let (Some((ws, device, note)), true) = (current, ctx.online.get()) {
+            let _ = beat(&ctx, &ws, PresenceRequest { device, note }).await;
+        }
+        if !wait(&mut wake, PRESENCE_HEARTBEAT_SECS * 1000).await {
+            return;
+        }
+    }
+}
+
+async fn beat(ctx: &Ctx, ws: &str, body: PresenceRequest) -> Result<(), TransportError> {
+    let record = ctx
+        .core
+        .store
+        .get_workspace(ws)
+        .await
+        .map_err(|e| TransportError::Network(e.to_string()))?;
+    let Some((Some(url), Some(token))) = record.map(|r| (r.server_url, r.token)) else {
+        return Ok(()); // local only: nobody to be present to
+    };
+    let json = serde_json::to_vec(&body).map_err(|e| TransportError::Network(e.to_string()))?;
+    http::send(
+        "PUT",
+        &format!("{url}/v1/workspaces/{ws}/presence"),
+        Some(&token),
+        Some(("application/json", &json)),
+    )
+    .await?;
+    Ok(())
 }

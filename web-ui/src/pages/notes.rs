@@ -84,6 +84,8 @@ pub fn NotesPage(ui: Ui) -> impl IntoView {
     let search = RwSignal::new(String::new());
     let trash_view = RwSignal::new(false);
     let selected = RwSignal::new(None::<String>);
+    // Others see which note this tab has open.
+    Effect::new(move |_| crate::presence::set(ui, selected.get()));
     let add = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let t = title.get_untracked();
@@ -139,6 +141,7 @@ pub fn NotesPage(ui: Ui) -> impl IntoView {
                                     let id = id.clone();
                                     move |_| selected.set(Some(id.clone()))
                                 }>{pinned.then_some("★ ")}{label}</button>
+                                <crate::presence::InNote ui=ui note=id.clone() />
                             </li>
                         }
                     }

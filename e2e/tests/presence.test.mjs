@@ -1,0 +1,57 @@
+// Presence: who else has the notebook open, and in which note — live, on one server and across
+// two server processes on one Postgres; gone within seconds of a browser closing.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, profile, noteNamed, ownerWithLink, SCREENSHOTS } from './helpers.mjs';
+
+const peers = (page) => page.getByTestId('peer');
+
+async function presenceAcross(urlA, urlB, shot) {
+  const a = await profile();
+  const b = await profile();
+  let bOpen = true;
+  try {
+    const link = await ownerWithLink(a.page, urlA, 'Plans', 'read');
+    await b.page.goto(link.replace(urlA, urlB));
+    await noteNamed(b.page, 'Plans').waitFor({ timeout: 30_000 });
+    // Each sees the other, and only the other: the owner sees a reader, the reader the owner.
+    await peers(a.page).filter({ hasText: 'R' }).waitFor({ timeout: 15_000 });
+    await peers(b.page).filter({ hasText: 'O' }).waitFor({ timeout: 15_000 });
+    assert.equal(await peers(a.page).count(), 1);
+    assert.equal(await peers(b.page).count(), 1);
+    // The owner opens the note: the reader sees the owner's dot beside it.
+    await noteNamed(a.page, 'Plans').click();
+    const besidePlans = b.page.locator('li', { has: noteNamed(b.page, 'Plans') }).getByTestId('note-peer');
+    await besidePlans.waitFor({ timeout: 15_000 });
+    await b.page.screenshot({ path: `${SCREENSHOTS}/${shot}.png`, fullPage: true });
+    // The reader closes its browser: gone from the owner's header within the 10 s time to live.
+    await b.ctx.close();
+    bOpen = false;
+    await a.page.waitForFunction(() => document.querySelectorAll('[data-testid=peer]').length === 0, null, { timeout: 20_000 });
+  } finally {
+    await a.ctx.close();
+    if (bOpen) await b.ctx.close();
+  }
+}
+
+test('two browsers see each other present, and which note, until one closes', async () => {
+  const server = await startServer();
+  try {
+    await presenceAcross(server.url, server.url, 'presence');
+  } finally {
+    server.stop();
+  }
+});
+
+test('presence crosses two server processes on one Postgres', async (t) => {
+  if (!process.env.HEARTH_TEST_PG_URL) { t.skip('needs the Postgres of scripts/test.sh (HEARTH_TEST_PG_URL)'); return; }
+  const one = await startServer();
+  // Same data dir: the same token secret, so a link minted through one process works on the other.
+  const two = await startServer({ dataDir: one.dataDir });
+  try {
+    await presenceAcross(one.url, two.url, 'presence-two-processes');
+  } finally {
+    one.stop();
+    two.stop();
+  }
+});
