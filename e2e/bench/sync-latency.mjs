@@ -50,11 +50,24 @@ try {
     await a.page.evaluate(() => 0);
     driver.push(performance.now() - t);
   }
+  // Local: the edit is durable in A's IndexedDB and rendered in A's own page.
+  let localArrived = null;
+  await a.page.exposeBinding('hearthLocalSeen', () => { const t = performance.now(); if (localArrived) localArrived(t); });
+  await a.page.evaluate(() => {
+    const seen = new Set([...document.querySelectorAll('[data-testid=note]')].map((e) => e.textContent));
+    new MutationObserver(() => {
+      for (const e of document.querySelectorAll('[data-testid=note]')) {
+        if (!seen.has(e.textContent)) { seen.add(e.textContent); window.hearthLocalSeen(); }
+      }
+    }).observe(document.body, { childList: true, subtree: true, characterData: true });
+  });
+  const local = [];
   const lat = [];
   const startBytes = pushed.bytes;
   for (let i = 0; i < N; i++) {
     const title = `L${i}`;
     const seen = new Promise((resolve) => { arrived = resolve; });
+    const mine = new Promise((resolve) => { localArrived = resolve; });
     const t0 = performance.now();
     await a.page.evaluate((title) => {
       const el = document.querySelector('[data-testid=new-title]');
@@ -62,10 +75,10 @@ try {
       el.dispatchEvent(new Event('input', { bubbles: true }));
       el.form.requestSubmit();
     }, title);
+    local.push((await mine) - t0);
     const t1 = await seen;
     lat.push(t1 - t0);
   }
-  // Let the last pushes finish before counting bytes.
   await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
   await a.page.getByTestId('sync-status').filter({ hasNotText: 'not yet on the server' }).waitFor({ timeout: 30_000 });
   const token = decodeURIComponent(link.split('?t=')[1]);
@@ -74,13 +87,44 @@ try {
   const records = parsePull(Buffer.from(await res.arrayBuffer())).filter((r) => r.kind === 0);
   const raw = records.reduce((s, r) => s + r.bytes.length, 0) / records.length;
   const sent = (pushed.bytes - startBytes) / N;
+  // Tab → tab in one browser: a second tab of A's profile sees A's edits through IndexedDB and
+  // the BroadcastChannel (no server in between).
+  const tab = await a.ctx.newPage();
+  await tab.goto(server.url + '/');
+  await noteNamed(tab, 'bench').waitFor({ timeout: 30_000 });
+  let tabArrived = null;
+  await tab.exposeBinding('hearthTabSeen', () => { const t = performance.now(); if (tabArrived) tabArrived(t); });
+  await tab.evaluate(() => {
+    const seen = new Set([...document.querySelectorAll('[data-testid=note]')].map((e) => e.textContent));
+    new MutationObserver(() => {
+      for (const e of document.querySelectorAll('[data-testid=note]')) {
+        if (!seen.has(e.textContent)) { seen.add(e.textContent); window.hearthTabSeen(); }
+      }
+    }).observe(document.body, { childList: true, subtree: true, characterData: true });
+  });
+  const tabLat = [];
+  const M = Math.min(N, 100);
+  for (let i = 0; i < M; i++) {
+    const seen = new Promise((resolve) => { tabArrived = resolve; });
+    const t0 = performance.now();
+    await a.page.evaluate((title) => {
+      const el = document.querySelector('[data-testid=new-title]');
+      el.value = title;
+      el.dispatchEvent(new Event('input', { bubbles: true }));
+      el.form.requestSubmit();
+    }, `T${i}`);
+    tabLat.push((await seen) - t0);
+    localArrived = null;
+  }
   console.log(`sync latency: ${N} edits (a note created on A, seen in B's DOM), loopback, live channel (SSE), release server; one clock (the driver's)`);
   console.log('| measure | p50 ms | p95 ms | p99 ms |');
   console.log('|---|---:|---:|---:|');
   console.log(`| fetch /healthz from the page (floor) | ${pct(floor, 0.5).toFixed(1)} | ${pct(floor, 0.95).toFixed(1)} | ${pct(floor, 0.99).toFixed(1)} |`);
   console.log(`| driver round trip to a page (included once in the next row) | ${pct(driver, 0.5).toFixed(1)} | ${pct(driver, 0.95).toFixed(1)} | ${pct(driver, 0.99).toFixed(1)} |`);
+  console.log(`| edit on A → durable and visible on A itself | ${pct(local, 0.5).toFixed(1)} | ${pct(local, 0.95).toFixed(1)} | ${pct(local, 0.99).toFixed(1)} |`);
   console.log(`| edit on A → visible on B | ${pct(lat, 0.5).toFixed(1)} | ${pct(lat, 0.95).toFixed(1)} | ${pct(lat, 0.99).toFixed(1)} |`);
   console.log(`| ratio p50 (edit ÷ floor) | ${(pct(lat, 0.5) / pct(floor, 0.5)).toFixed(1)} | | |`);
+  console.log(`| edit in tab A → visible in tab B, same browser (${M} edits) | ${pct(tabLat, 0.5).toFixed(1)} | ${pct(tabLat, 0.95).toFixed(1)} | ${pct(tabLat, 0.99).toFixed(1)} |`);
   console.log('');
   console.log('| bytes per edit | value |');
   console.log('|---|---:|');
