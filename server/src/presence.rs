@@ -23,9 +23,12 @@ pub struct Heartbeat {
     pub peer: Peer,
 }
 
+/// One workspace's list: device id → (what it has open, last heartbeat).
+type List = BTreeMap<String, (Peer, Instant)>;
+
 /// The presence lists of this process.
 pub struct Presence {
-    lists: Mutex<HashMap<String, BTreeMap<String, (Peer, Instant)>>>,
+    lists: Mutex<HashMap<String, List>>,
     changes: broadcast::Sender<String>,
     ttl: Duration,
 }
