@@ -22,9 +22,14 @@ test('a live edit arrives inline with no pull; a missed event and a tampered rec
     const typeOnA = async (text) => a.page.getByTestId('edit-body').fill(text);
     const seen = (text) => b.page.waitForFunction((want) => document.querySelector('[data-testid=edit-body]')?.value === want, text, { timeout: 10_000 });
 
-    // Inline: the edit shows on B and B made no pull for it.
-    await b.page.waitForTimeout(500);
+    // Inline: the edit shows on B and B made no pull for it. First let B's joining pulls settle
+    // (no pull for a whole second).
     let pulls = proxy.pulls();
+    for (let i = 0; i < 30; i++) {
+      await b.page.waitForTimeout(1000);
+      if (proxy.pulls() === pulls) break;
+      pulls = proxy.pulls();
+    }
     const inlineBefore = proxy.inline();
     await typeOnA('one');
     await seen('one');

@@ -1,9 +1,9 @@
 //! The live channel: `GET /v1/workspaces/{id}/live` as Server-Sent Events. The first event carries
 //! the current head; each stored update sends `data: {"seq":N,"record":"<base64>"}` — the record
 //! inline when the update is at most 16 KiB and this process stored it (`shared_schema::live`),
-//! else `data: {"seq":N}` and the client pulls. A stream that falls behind (more announcements
-//! waiting than the one it is sending) sends one seq-only event for the newest of them: a client
-//! then pulls the burst as one page instead of importing records one by one. A comment every
+//! else `data: {"seq":N}` and the client pulls. A stream that falls behind a burst (more than
+//! [`INLINE_BURST`] announcements waiting) sends one seq-only event for the newest of them: a
+//! client then pulls the burst as one page instead of importing records one by one. A comment every
 //! 15 s keeps proxies from closing the stream (`--live-keepalive-secs`). Readers use `fetch` with
 //! the bearer header (not EventSource), so the token never goes into a URL.
 //!
@@ -64,31 +64,36 @@ fn event(seq: u64, record: Option<&str>) -> web::Bytes {
     web::Bytes::from(format!("data: {json}\n\n"))
 }
 
-/// The event for `first`, an announcement for this stream's workspace: inline, unless more
-/// announcements for the workspace are already waiting — then one seq-only event for the newest.
+/// Most announcements a stream forwards inline at once; past that it is behind a burst.
+pub const INLINE_BURST: usize = 8;
+
+/// The events for `first`, an announcement for this stream's workspace, and whatever else for the
+/// workspace is already waiting: each inline while at most [`INLINE_BURST`] are waiting (a push
+/// of a few records reads as a few inline events); past that, one seq-only event for the newest,
+/// so the client pulls the burst as one page.
 fn next_event(
     first: Announcement,
     events: &mut broadcast::Receiver<Announcement>,
     ws: &str,
     inline: bool,
 ) -> web::Bytes {
-    let mut newest = first;
-    let mut coalesced = false;
+    let mut waiting = vec![first];
     while !events.is_empty() {
         match events.try_recv() {
-            Ok(a) if a.ws == ws => {
-                newest = a;
-                coalesced = true;
-            }
+            Ok(a) if a.ws == ws => waiting.push(a),
             Ok(_) => {}
             Err(_) => break,
         }
     }
-    if coalesced || !inline {
-        event(newest.seq, None)
-    } else {
-        event(newest.seq, newest.record.as_deref())
+    let newest = waiting.last().map(|a| a.seq).unwrap_or(0);
+    if !inline || waiting.len() > INLINE_BURST {
+        return event(newest, None);
     }
+    let mut out = Vec::new();
+    for a in &waiting {
+        out.extend_from_slice(&event(a.seq, a.record.as_deref()));
+    }
+    web::Bytes::from(out)
 }
 
 /// Whether live events may carry records. The `--test-tamper-pulls` hook (test builds only) turns
@@ -243,14 +248,27 @@ mod tests {
     }
 
     #[test]
-    fn a_stream_that_fell_behind_sends_one_seq_only_event_for_the_newest() {
+    fn a_few_waiting_records_are_all_sent_inline_in_order() {
         let (tx, mut rx) = broadcast::channel(16);
-        for seq in 4..=6 {
+        for seq in 4..=5 {
+            let _ = tx.send(announcement("w", seq));
+        }
+        let e = text(next_event(announcement("w", 3), &mut rx, "w", true));
+        let seqs: Vec<&str> = e.matches("\"seq\":").collect();
+        assert_eq!(seqs.len(), 3);
+        assert!(e.starts_with("data: {\"seq\":3,\"record\""));
+        assert!(e.contains("data: {\"seq\":5,\"record\""));
+    }
+
+    #[test]
+    fn a_stream_that_fell_behind_a_burst_sends_one_seq_only_event_for_the_newest() {
+        let (tx, mut rx) = broadcast::channel(64);
+        for seq in 4..=(3 + INLINE_BURST as u64) {
             let _ = tx.send(announcement("w", seq));
         }
         let _ = tx.send(announcement("other", 99));
         let e = text(next_event(announcement("w", 3), &mut rx, "w", true));
-        assert_eq!(e, "data: {\"seq\":6}\n\n");
+        assert_eq!(e, format!("data: {{\"seq\":{}}}\n\n", 3 + INLINE_BURST));
         assert!(rx.is_empty(), "the burst was drained");
     }
 }

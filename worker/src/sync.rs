@@ -7,7 +7,7 @@ use crate::http::{self, sleep_ms};
 use crate::protocol::Broadcast;
 use crate::Ctx;
 use client_wasm::storage::Store;
-use client_wasm::sync::{Remote, SyncError, TransportError};
+use client_wasm::sync::{Live, Remote, SyncError, TransportError};
 use futures::channel::mpsc::UnboundedReceiver;
 use futures::{FutureExt, StreamExt};
 use shared_schema::api::{LiveEvent, PresenceEvent, PresenceRequest, PRESENCE_HEARTBEAT_SECS};
@@ -122,7 +122,8 @@ async fn take(ctx: &Ctx, ws: &str, json: &str) {
         return;
     };
     match ctx.core.take_live(ws, &event).await {
-        Ok(true) => {
+        Ok(Live::Current) => {}
+        Ok(Live::Stored) => {
             ctx.broadcast(&Broadcast::Received {
                 ws: ws.to_owned(),
                 seq: event.seq,
@@ -130,7 +131,7 @@ async fn take(ctx: &Ctx, ws: &str, json: &str) {
             let pending = pending_len(ctx, ws).await;
             ctx.status(ws, SyncStatus::UpToDate { seq: event.seq }, pending);
         }
-        Ok(false) | Err(_) => ctx.wake(ws),
+        Ok(Live::Pull) | Err(_) => ctx.wake(ws),
     }
 }
 

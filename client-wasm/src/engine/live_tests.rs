@@ -4,6 +4,7 @@
 use super::tests::Device;
 use crate::storage::Store;
 use crate::sync::memory::MemoryServer;
+use crate::sync::Live;
 use futures::executor::block_on;
 use shared_schema::api::LiveEvent;
 use shared_schema::model::Field;
@@ -38,7 +39,7 @@ fn an_inline_record_is_stored_without_a_pull_and_shows_in_the_engine() -> R {
         let pulls = server.pulls();
         let event = server.live_event(&ws, seq).ok_or("no event")?;
         assert!(event.record.is_some(), "a small edit comes inline");
-        assert!(reader.core.take_live(&ws, &event).await?);
+        assert_eq!(reader.core.take_live(&ws, &event).await?, Live::Stored);
         assert_eq!(server.pulls(), pulls, "no pull");
         reader.engine.refresh().await?;
         assert_eq!(
@@ -47,8 +48,11 @@ fn an_inline_record_is_stored_without_a_pull_and_shows_in_the_engine() -> R {
         );
         let record = reader.store.get_workspace(&ws).await?.ok_or("gone")?;
         assert_eq!(record.last_pulled_seq, seq);
-        // The same event again (a second tab's worker, a replay) is not stored twice.
-        assert!(!reader.core.take_live(&ws, &event).await?);
+        // The same event again (a second tab's worker, a replay), or the head a new stream
+        // announces, is nothing new: no pull either.
+        assert_eq!(reader.core.take_live(&ws, &event).await?, Live::Current);
+        let head = LiveEvent { seq, record: None };
+        assert_eq!(reader.core.take_live(&ws, &head).await?, Live::Current);
         Ok(())
     })
 }
@@ -79,7 +83,7 @@ fn a_gap_a_tampered_record_and_a_large_update_fall_back_to_a_pull_that_gets_ever
         let _missed = edit_and_push(&owner, &note, "a").await?;
         let second = edit_and_push(&owner, &note, "b").await?;
         let event = server.live_event(&ws, second).ok_or("no event")?;
-        assert!(!reader.core.take_live(&ws, &event).await?);
+        assert_eq!(reader.core.take_live(&ws, &event).await?, Live::Pull);
         assert_eq!(cursor().await?, before, "nothing stored past a gap");
         reader.sync().await?;
         assert_eq!(reader.engine.note(&note).map(|n| n.body), Some("ba".into()));
@@ -96,10 +100,11 @@ fn a_gap_a_tampered_record_and_a_large_update_fall_back_to_a_pull_that_gets_ever
             ..real.clone()
         };
         let at = cursor().await?;
-        assert!(!reader.core.take_live(&ws, &tampered).await?);
+        assert_eq!(reader.core.take_live(&ws, &tampered).await?, Live::Pull);
         assert_eq!(cursor().await?, at, "a tampered record is never stored");
-        assert!(
+        assert_eq!(
             reader.core.take_live(&ws, &real).await?,
+            Live::Stored,
             "the real one is still next"
         );
 
@@ -108,7 +113,7 @@ fn a_gap_a_tampered_record_and_a_large_update_fall_back_to_a_pull_that_gets_ever
         let fourth = edit_and_push(&owner, &note, &big).await?;
         let event = server.live_event(&ws, fourth).ok_or("no event")?;
         assert_eq!(event.record, None);
-        assert!(!reader.core.take_live(&ws, &event).await?);
+        assert_eq!(reader.core.take_live(&ws, &event).await?, Live::Pull);
         reader.sync().await?;
         let body = reader.engine.note(&note).map(|n| n.body).ok_or("no note")?;
         assert_eq!(body, format!("{big}cba"));

@@ -163,6 +163,17 @@ pub struct Round {
     pub uploaded: bool,
 }
 
+/// What a live event led to ([`SyncCore::take_live`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Live {
+    /// Its inline record was stored: tell the tabs.
+    Stored,
+    /// Nothing past the cursor: nothing to do.
+    Current,
+    /// Pull from the cursor.
+    Pull,
+}
+
 /// The sync core of one device: a store and a transport.
 pub struct SyncCore<S: Store, T: Transport> {
     /// Local storage.
@@ -352,15 +363,19 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
 
     /// Takes one live event: stores its inline record when it is the next one after the cursor
     /// and its chain verifies (`shared_schema::live::accept`), in one transaction with the new
-    /// cursor, exactly as a pulled page. `Ok(true)` when stored; `Ok(false)` when the caller
-    /// must pull instead — no record, a gap, a damaged or tampered record, or another tab's
-    /// worker moved the cursor first. A tampered record is never stored: the pull that follows
+    /// cursor, exactly as a pulled page. [`Live::Pull`] when the caller must pull instead — no
+    /// record, a gap, a damaged or tampered record, or another tab's worker moved the cursor
+    /// first; [`Live::Current`] when the event announces nothing past the cursor (the head sent
+    /// when a stream opens, a replay). A tampered record is never stored: the pull that follows
     /// verifies what the server really has.
-    pub async fn take_live(&self, ws: &str, event: &LiveEvent) -> Result<bool, SyncError> {
+    pub async fn take_live(&self, ws: &str, event: &LiveEvent) -> Result<Live, SyncError> {
         let (record, _) = remote_of(&self.store, ws).await?;
         let from = (record.last_pulled_seq, record.chain_head);
+        if event.seq <= from.0 {
+            return Ok(Live::Current);
+        }
         let Ok(update) = live::accept(event, from.0, from.1) else {
-            return Ok(false);
+            return Ok(Live::Pull);
         };
         let page = Page {
             from,
@@ -371,7 +386,11 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
                 bytes: update.bytes,
             }],
         };
-        Ok(self.store.store_page(ws, &page).await?)
+        Ok(if self.store.store_page(ws, &page).await? {
+            Live::Stored
+        } else {
+            Live::Pull
+        })
     }
 
     /// Uploads the compaction snapshot the engine left in the outbox (master devices only).
