@@ -2,8 +2,9 @@
 //! order), so concurrent writers in any number of server processes get gap-free seqs without
 //! deadlocks. Each group commit runs a fixed number of statements whatever its size (rows are
 //! sent as arrays and expanded with `UNNEST`). New heads are announced with
-//! `pg_notify('hearth_updates', 'ws:seq')` in the same transaction; every process `LISTEN`s and
-//! fans them out to its live clients. Reads run at REPEATABLE READ.
+//! `pg_notify('hearth_updates', 'ws:seq:instance')` in the same transaction; every other process
+//! `LISTEN`s and fans them out to its live clients (the writing process announces its own commits
+//! itself, with inline records). Reads run at REPEATABLE READ.
 
 use super::sql::{chain_of, impl_store, size_of, to_i64, to_u64, Announcer, Backend, TotalQuota};
 use super::writer::{announce, plan, Committer, Row, Writer};
@@ -46,10 +47,20 @@ impl PgStore {
         let announcer = Arc::new(Announcer::default());
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.listen_all([CHANNEL, PRESENCE_CHANNEL]).await?;
-        tokio::spawn(listen(listener, pool.clone(), announcer.clone()));
+        // Notifications carry this process's id: its own commits are announced by the writer
+        // (with inline records) and skipped when they come back through LISTEN, which can
+        // deliver them before the writer's announcement.
+        let instance = uuid::Uuid::new_v4().simple().to_string();
+        tokio::spawn(listen(
+            listener,
+            pool.clone(),
+            announcer.clone(),
+            instance.clone(),
+        ));
         let total = Arc::new(TotalQuota::new(options.total_quota));
         let writer = Writer::start(PgCommitter {
             pool: pool.clone(),
+            instance,
             announcer: announcer.clone(),
             total: total.clone(),
             quota: options.workspace_quota,
@@ -68,7 +79,12 @@ impl PgStore {
 /// of every workspace this process knows are read once and whatever moved is announced. A lost
 /// connection is replaced by a new listener: sqlx keeps a connection that died with a server error
 /// (e.g. `57P01` at a Postgres shutdown) and would fail on it forever.
-async fn listen(mut listener: PgListener, pool: sqlx::PgPool, announcer: Arc<Announcer>) {
+async fn listen(
+    mut listener: PgListener,
+    pool: sqlx::PgPool,
+    announcer: Arc<Announcer>,
+    instance: String,
+) {
     loop {
         match listener.try_recv().await {
             Ok(Some(n)) if n.channel() == PRESENCE_CHANNEL => {
@@ -76,10 +92,12 @@ async fn listen(mut listener: PgListener, pool: sqlx::PgPool, announcer: Arc<Ann
                 continue;
             }
             Ok(Some(n)) => {
-                // This process announced its own commits already (with inline records): only a
-                // head it has not seen is news.
-                if let Some((ws, seq)) = n.payload().rsplit_once(':') {
-                    if let Ok(seq) = seq.parse() {
+                // `ws:seq:instance`. This process announced its own commits already (with
+                // inline records); of another's, only a head it has not seen is news.
+                let mut parts = n.payload().splitn(3, ':');
+                let (ws, seq, from) = (parts.next(), parts.next(), parts.next());
+                if let (Some(ws), Some(Ok(seq))) = (ws, seq.map(str::parse::<u64>)) {
+                    if from != Some(instance.as_str()) {
                         announcer.catch_up(ws, seq);
                     }
                 }
@@ -174,6 +192,7 @@ impl PgStore {
 
 struct PgCommitter {
     pool: sqlx::PgPool,
+    instance: String,
     announcer: Arc<Announcer>,
     total: Arc<TotalQuota>,
     quota: Option<i64>,
@@ -286,7 +305,7 @@ impl Committer for PgCommitter {
             let notes: Vec<String> = plan
                 .heads
                 .iter()
-                .map(|h| format!("{}:{}", h.ws, h.head))
+                .map(|h| format!("{}:{}:{}", h.ws, h.head, self.instance))
                 .collect();
             sqlx::query(
                 "UPDATE workspaces w SET head_seq = u.head, chain = u.chain, stored_bytes = u.stored \
