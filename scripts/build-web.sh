@@ -3,8 +3,8 @@
 # plain-JavaScript example of the engine (dist/js-example/, wasm-bindgen --target web).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
-step "trunk build --release"
-trunk build --release --offline
+step "trunk build --release --cargo-profile web"
+trunk build --release --offline --cargo-profile web
 # Stamp the service worker with this build's id so browsers see a new version.
 build_id=$(cat dist/*.wasm dist/*.js | sha256sum | cut -c1-12)
 sed -i "s/__HEARTH_BUILD__/$build_id/" dist/sw.js

@@ -11,7 +11,7 @@
 //!   records), migrate, typed reads and durable edits, refresh, compaction, history and backup.
 //! - [`error`] (feature `engine`) — [`EngineError`], the engine's error type.
 //! - [`bench`] — the typing-trace workload of the benchmarks.
-//! - `bindings` (wasm32 + `engine`) — the `wasm-bindgen` API for plain JavaScript.
+//! - `bindings` (wasm32 + feature `js`, on by default) — the `wasm-bindgen` API for plain JavaScript.
 #![warn(missing_docs)]
 
 pub mod bench;
@@ -24,7 +24,7 @@ pub mod engine;
 #[cfg(feature = "engine")]
 pub mod error;
 
-#[cfg(all(target_arch = "wasm32", feature = "engine"))]
+#[cfg(all(target_arch = "wasm32", feature = "js"))]
 pub mod bindings;
 
 #[cfg(feature = "engine")]
