@@ -32,12 +32,12 @@ def rows(path, tag):
     return out
 nat, web = rows(sys.argv[1], "NATIVE"), rows(sys.argv[2], "BROWSER")
 print("\nengine: one note body typed with a synthetic trace (runs of typing, backspaces, jumps); browser figures from one page of headless Chromium")
-print("| edits | first open in the page ms | warm open (best of 3) ms | wasm Loro import, same page (best of 4) ms | warm open ÷ wasm import | native Loro import ms | snapshot bytes | pending queue (bytes / updates) | edit→durable IndexedDB p50 / p99 ms | native edit p50 / p99 µs |")
-print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| edits | first open in the page ms | warm open (best of 3) ms | wasm Loro import, same page (best of 4) ms | warm open ÷ wasm import | native Loro import ms | snapshot bytes | pending queue (bytes / updates) | one covering update, bytes (pending ÷ it) | edit→durable IndexedDB p50 / p99 ms | native edit p50 / p99 µs |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for n in sorted(nat):
     a, b = nat[n], web.get(n, {})
     o, w = float(b.get("open_ms", "nan")), float(b.get("wasm_import_ms", "nan"))
-    print(f"| {n} | {b.get('first_open_ms', '?')} | {o:.1f} | {w:.1f} | {o / w:.1f} | {a['import_ms']} | {a['snapshot_bytes']} | {a['pending_bytes']} / {a['pending_count']} | {b.get('edit_p50_ms', '?')} / {b.get('edit_p99_ms', '?')} | {a['edit_p50_us']} / {a['edit_p99_us']} |")
+    print(f"| {n} | {b.get('first_open_ms', '?')} | {o:.1f} | {w:.1f} | {o / w:.1f} | {a['import_ms']} | {a['snapshot_bytes']} | {a['pending_bytes']} / {a['pending_count']} | {a['covering_bytes']} ({int(a['pending_bytes']) / int(a['covering_bytes']):.2f}) | {b.get('edit_p50_ms', '?')} / {b.get('edit_p99_ms', '?')} | {a['edit_p50_us']} / {a['edit_p99_us']} |")
 PY
 
 step "3. sync latency benchmark (release server)"

@@ -1,6 +1,7 @@
 //! Native half of the engine benchmark (`scripts/bench.sh`): for 1k, 10k and 100k typed edits,
 //! prints machine-readable lines the script joins with the browser half.
-//! `NATIVE n=… import_ms=… snapshot_bytes=… pending_bytes=… pending_count=… edit_p50_us=… edit_p99_us=…`
+//! `NATIVE n=… import_ms=… snapshot_bytes=… pending_bytes=… pending_count=… covering_bytes=… edit_p50_us=… edit_p99_us=…`
+//! (`covering_bytes`: one Loro update covering every edit — the floor for the pending queue).
 
 use client_wasm::bench::typing_trace;
 use client_wasm::storage::{MemoryStore, Store};
@@ -47,6 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let pending = store.pending(&engine.id()).await?;
             let pending_bytes: usize = pending.iter().map(|p| p.bytes.len()).sum();
             let snapshot = engine.snapshot()?;
+            let covering = engine.doc().export(loro::ExportMode::all_updates())?.len();
             // Native Loro import of the same snapshot bytes: the floor for "open".
             let runs = 5;
             let mut best = f64::MAX;
@@ -58,7 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 best = best.min(t.elapsed().as_secs_f64() * 1e3);
             }
             println!(
-                "NATIVE n={n} import_ms={best:.3} snapshot_bytes={} pending_bytes={pending_bytes} pending_count={} edit_p50_us={} edit_p99_us={}",
+                "NATIVE n={n} import_ms={best:.3} snapshot_bytes={} pending_bytes={pending_bytes} pending_count={} covering_bytes={covering} edit_p50_us={} edit_p99_us={}",
                 snapshot.len(),
                 pending.len(),
                 lat[lat.len() / 2],

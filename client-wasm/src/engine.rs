@@ -19,12 +19,13 @@ pub use crate::ids::random_peer_id;
 pub use history::Version;
 
 use crate::error::EngineError;
-use crate::storage::{Change, LoadedState, RemoteRecord, Store, WorkspaceRecord};
+use crate::storage::{Change, LoadedState, Merge, RemoteRecord, Store, WorkspaceRecord};
 use loro::{ExportMode, LoroDoc};
 use shared_schema::model::{self, Field, Flag, Note};
 use shared_schema::Role;
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 /// Where a change came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,7 +206,31 @@ pub struct Engine<S: Store> {
     quarantined: RefCell<Vec<u64>>,
     edits: EditLock,
     seen: RefCell<Seen>,
+    /// What Loro's events said changed since [`Engine::take_changes`] (shared with the callback).
+    changes: Arc<Mutex<model::Changes>>,
+    /// The subscription feeding `changes`; replaced with the document.
+    watch: RefCell<Option<loro::Subscription>>,
+    /// This session's run of edits still in one pending update ([`Run`]).
+    run: RefCell<Option<Run>>,
 }
+
+/// A pending update holding a run of this session's consecutive edits, merged while no push has
+/// read it ([`crate::storage::Merge`]): a device offline for 100,000 keystrokes keeps a few
+/// hundred updates about the size of one covering update, not 100,000 of ~100 bytes each. Every
+/// edit stays its own Loro change (its own version in the history); only the storage is shared.
+struct Run {
+    /// Key of the pending update holding the run.
+    key: String,
+    /// This session's peer and the counter of the run's first op.
+    peer: u64,
+    start: i32,
+    /// Size of the run's update.
+    len: usize,
+}
+
+/// A run is closed (the next edit starts a new pending update) once its update reaches this
+/// size: each edit rewrites its run's update, so this bounds that work and the write per edit.
+pub const MAX_RUN_BYTES: usize = 4 * 1024;
 
 impl<S: Store> Engine<S> {
     /// Creates a new local workspace owned by this device (role `master`, no server yet).
@@ -253,7 +278,7 @@ impl<S: Store> Engine<S> {
     }
 
     fn from_record(store: S, record: WorkspaceRecord, doc: LoroDoc) -> Self {
-        Self {
+        let engine = Self {
             store,
             record: RefCell::new(record),
             doc: RefCell::new(doc),
@@ -262,7 +287,31 @@ impl<S: Store> Engine<S> {
             quarantined: RefCell::new(Vec::new()),
             edits: EditLock::default(),
             seen: RefCell::new(Seen::default()),
-        }
+            changes: Arc::new(Mutex::new(model::Changes::everything())),
+            watch: RefCell::new(None),
+            run: RefCell::new(None),
+        };
+        engine.watch_doc();
+        engine
+    }
+
+    /// Follows the current document's events into `changes` (a new document: everything changed).
+    fn watch_doc(&self) {
+        let sink = self.changes.clone();
+        let sub = self.doc().subscribe_root(Arc::new(move |event| {
+            sink.lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .record(&event);
+        }));
+        *self.changes.lock().unwrap_or_else(|p| p.into_inner()) = model::Changes::everything();
+        self.watch.replace(Some(sub));
+    }
+
+    /// What changed since the last call — which notes, the metadata, or everything — so a reader
+    /// re-reads only those notes ([`Self::note`]) instead of the whole notebook. From Loro's diff
+    /// events of local edits and of imports alike; the first call after open says everything.
+    pub fn take_changes(&self) -> model::Changes {
+        std::mem::take(&mut *self.changes.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Runs pending migrations as one durable edit (read-only members only read).
@@ -290,17 +339,52 @@ impl<S: Store> Engine<S> {
         self.persist_commit(&vv).await
     }
 
-    /// Commits the document and appends the update since `vv` to `pending`; on a storage error
-    /// the document is rolled back to `vv`.
+    /// Commits the document and appends the update since `vv` to `pending` — merged into this
+    /// session's open [`Run`] when storage allows; on a storage error the document is rolled back
+    /// to `vv`.
     async fn persist_commit(&self, vv: &loro::VersionVector) -> Result<(), EngineError> {
         let doc = self.doc();
         doc.commit();
+        let peer = doc.peer_id();
         let bytes = doc
             .export(ExportMode::updates(vv))
             .map_err(|e| EngineError::Encode(e.to_string()))?;
-        match self.store.append_pending(&self.id(), &bytes).await {
+        let end = doc.oplog_vv().get(&peer).copied().unwrap_or(0);
+        let open = self
+            .run
+            .borrow()
+            .as_ref()
+            .filter(|r| r.peer == peer && r.len < MAX_RUN_BYTES)
+            .map(|r| (r.key.clone(), r.start));
+        let merged = match &open {
+            Some((_, start)) => Some(
+                doc.export(ExportMode::updates_in_range(vec![loro::IdSpan::new(
+                    peer, *start, end,
+                )]))
+                .map_err(|e| EngineError::Encode(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let merge = open
+            .as_ref()
+            .zip(merged.as_deref())
+            .map(|((key, _), bytes)| Merge {
+                replaces: key,
+                bytes,
+            });
+        match self.store.append_pending(&self.id(), &bytes, merge).await {
             Ok(stored) => {
-                self.seen.borrow_mut().own.insert(stored.key);
+                let start = match (&open, stored.merged) {
+                    (Some((_, start)), true) => *start,
+                    _ => vv.get(&peer).copied().unwrap_or(0),
+                };
+                *self.run.borrow_mut() = Some(Run {
+                    key: stored.update.key.clone(),
+                    peer,
+                    start,
+                    len: stored.update.bytes.len(),
+                });
+                self.seen.borrow_mut().own.insert(stored.update.key);
                 Ok(())
             }
             Err(e) => {
@@ -333,6 +417,7 @@ impl<S: Store> Engine<S> {
         let doc = new_doc(random_peer_id())?;
         doc.import(&bytes)?;
         self.doc.replace(doc);
+        self.watch_doc();
         Ok(())
     }
 

@@ -22,6 +22,15 @@ async fn load_since_returns_only_what_is_new_in_indexeddb() -> Result<(), contra
     contract::load_since_returns_only_what_is_new(&store).await
 }
 
+#[wasm_bindgen_test]
+async fn a_merge_replaces_only_an_unread_last_update_in_indexeddb() -> Result<(), contract::Failed>
+{
+    let store = fresh("hearth-test-merge")
+        .await
+        .map_err(|e| e.to_string())?;
+    contract::a_merge_replaces_only_an_unread_last_update(&store).await
+}
+
 type R = Result<(), EngineError>;
 
 async fn fresh(name: &str) -> Result<IdbStore, EngineError> {
@@ -39,8 +48,8 @@ async fn bytes_written_to_indexeddb_are_read_back_after_reopening() -> R {
     assert!(store.create_workspace(&record("ws1")).await?);
     assert!(!store.create_workspace(&record("ws1")).await?);
     let bytes: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
-    let first = store.append_pending("ws1", &bytes).await?;
-    let second = store.append_pending("ws1", b"later").await?;
+    let first = store.append_pending("ws1", &bytes, None).await?.update;
+    let second = store.append_pending("ws1", b"later", None).await?.update;
     assert!(
         first.key < second.key,
         "pending keys follow the order of the edits"

@@ -15,8 +15,8 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use client_wasm::storage::{
-    Change, Compaction, LoadedState, MemoryStore, Page, PendingUpdate, Since, StorageError, Store,
-    Updated, WorkspaceRecord,
+    Appended, Change, Compaction, LoadedState, MemoryStore, Merge, Page, PendingUpdate, Since,
+    StorageError, Store, Updated, WorkspaceRecord,
 };
 use client_wasm::sync::memory::{Limits, MemoryServer};
 use client_wasm::sync::{self, Pulled, Remote, SyncCore, Transport, TransportError};
@@ -174,11 +174,19 @@ impl Store for SimStore {
     ) -> Result<Option<LoadedState>, StorageError> {
         at_point!(self.load_since(id, since))
     }
-    async fn append_pending(&self, id: &str, b: &[u8]) -> Result<PendingUpdate, StorageError> {
-        at_point!(self.append_pending(id, b))
+    async fn append_pending(
+        &self,
+        id: &str,
+        b: &[u8],
+        m: Option<Merge<'_>>,
+    ) -> Result<Appended, StorageError> {
+        at_point!(self.append_pending(id, b, m))
     }
     async fn pending(&self, id: &str) -> Result<Vec<PendingUpdate>, StorageError> {
         at_point!(self.pending(id))
+    }
+    async fn pending_to_push(&self, id: &str) -> Result<Vec<PendingUpdate>, StorageError> {
+        at_point!(self.pending_to_push(id))
     }
     async fn acknowledge(&self, id: &str, acks: &[(String, u64)]) -> Result<(), StorageError> {
         at_point!(self.acknowledge(id, acks))

@@ -12,3 +12,10 @@ fn load_since_returns_only_what_is_new_in_memory() -> Result<(), contract::Faile
         &MemoryStore::new(),
     ))
 }
+
+#[test]
+fn a_merge_replaces_only_an_unread_last_update_in_memory() -> Result<(), contract::Failed> {
+    block_on(contract::a_merge_replaces_only_an_unread_last_update(
+        &MemoryStore::new(),
+    ))
+}

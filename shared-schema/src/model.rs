@@ -13,6 +13,10 @@
 //! order, and recorded in `meta`; because they write only deterministic values at fixed keys, two
 //! offline devices that migrate at once converge to the same state.
 
+pub mod changes;
+
+pub use changes::Changes;
+
 use loro::{Container, LoroDoc, LoroMap, LoroMovableList, LoroText, LoroValue, ValueOrContainer};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -493,13 +497,18 @@ pub fn notes(doc: &LoroDoc) -> Vec<Note> {
             .collect(),
         _ => Vec::new(),
     };
-    out.sort_by(|a, b| {
+    sort_notes(&mut out);
+    out
+}
+
+/// The order of [`notes`]: pinned first, then most recently updated, then by id.
+pub fn sort_notes(notes: &mut [Note]) {
+    notes.sort_by(|a, b| {
         b.pinned
             .cmp(&a.pinned)
             .then(b.updated_at.cmp(&a.updated_at))
             .then(a.id.cmp(&b.id))
     });
-    out
 }
 
 /// One note.

@@ -91,9 +91,30 @@ impl Ui {
         }
     }
 
+    /// Brings the signals up to date with the engine. Only the notes Loro's events named are
+    /// re-read and replaced, so a keystroke in one note re-renders that note alone; everything is
+    /// re-read only when the engine says so (a newly opened or rolled-back document).
     fn refresh_from_engine(&self) {
         if let Some(e) = engine() {
-            self.notes.set(e.notes());
+            let changes = e.take_changes();
+            if changes.all {
+                self.notes.set(e.notes());
+            } else if !changes.notes.is_empty() {
+                self.notes.update(|notes| {
+                    for id in &changes.notes {
+                        let at = notes.iter().position(|n| &n.id == id);
+                        match (e.note(id), at) {
+                            (Some(note), Some(i)) => notes[i] = note,
+                            (Some(note), None) => notes.push(note),
+                            (None, Some(i)) => {
+                                notes.remove(i);
+                            }
+                            (None, None) => {}
+                        }
+                    }
+                    shared_schema::model::sort_notes(notes);
+                });
+            }
             self.name.set(e.name());
             self.ws.set(e.id());
             let record = e.record();

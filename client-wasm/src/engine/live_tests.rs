@@ -120,3 +120,34 @@ fn a_gap_a_tampered_record_and_a_large_update_fall_back_to_a_pull_that_gets_ever
         Ok(())
     })
 }
+
+#[test]
+fn a_refresh_after_one_remote_edit_says_only_that_note_changed() -> R {
+    block_on(async {
+        let server = MemoryServer::new();
+        let owner = Device::owner(&server).await?;
+        let ws = owner.engine.id();
+        let mut notes = Vec::new();
+        for i in 0..30 {
+            notes.push(owner.engine.create_note(&format!("note {i}")).await?);
+        }
+        owner.sync().await?;
+        let reader = Device::member(&server, &ws, Role::Read).await?;
+        reader.sync().await?;
+        assert!(
+            reader.engine.take_changes().all,
+            "a freshly opened engine says everything changed"
+        );
+        assert!(reader.engine.take_changes().is_empty());
+        edit_and_push(&owner, &notes[7], "typed ").await?;
+        reader.sync().await?;
+        let changes = reader.engine.take_changes();
+        assert_eq!(changes.notes, [notes[7].clone()].into());
+        assert!(!changes.all && !changes.meta);
+        // The owner's own edit is reported on its engine too (the local tab re-renders one note).
+        owner.engine.take_changes();
+        owner.engine.set_pinned(&notes[3], true).await?;
+        assert_eq!(owner.engine.take_changes().notes, [notes[3].clone()].into());
+        Ok(())
+    })
+}

@@ -139,7 +139,7 @@ impl<S: Store> Engine<S> {
         };
         store.create_workspace(&record).await?;
         for chunk in history_chunks(&doc, MAX_PENDING_CHUNK)? {
-            store.append_pending(&id, &chunk).await?;
+            store.append_pending(&id, &chunk, None).await?;
         }
         let engine = Self::open(store, &id).await?;
         if let Some(name) = name {

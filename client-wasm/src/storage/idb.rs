@@ -17,8 +17,8 @@
 //! the user frees space, the next edit is stored without a reload.
 
 use super::{
-    apply_change, pending_key, Change, Compaction, LoadedState, Page, PendingUpdate, RemoteRecord,
-    Since, StorageError, Store, Updated, WorkspaceRecord,
+    apply_change, may_merge, pending_key, Appended, Change, Compaction, LoadedState, Merge, Page,
+    PendingUpdate, RemoteRecord, Since, StorageError, Store, Updated, WorkspaceRecord,
 };
 use indexed_db_futures::database::Database;
 use indexed_db_futures::internals::SystemRepr;
@@ -422,7 +422,12 @@ impl Store for IdbStore {
         }))
     }
 
-    async fn append_pending(&self, id: &str, bytes: &[u8]) -> Result<PendingUpdate, StorageError> {
+    async fn append_pending(
+        &self,
+        id: &str,
+        bytes: &[u8],
+        merge: Option<Merge<'_>>,
+    ) -> Result<Appended, StorageError> {
         let random = crate::ids::random_u64();
         let db = self.db().await?;
         let tx = begin(
@@ -434,14 +439,33 @@ impl Store for IdbStore {
         let mut record = get_record(&tx, id)
             .await?
             .ok_or_else(|| StorageError::Other(format!("workspace {id} is not stored")))?;
+        let merge = match merge {
+            Some(m) => {
+                let stored = get_bytes(&tx, PENDING, format!("{id}/{}", m.replaces))
+                    .await?
+                    .is_some();
+                may_merge(&record, m.replaces, stored).then_some(m)
+            }
+            None => None,
+        };
         let key = pending_key(record.next_pending, random);
         record.next_pending += 1;
         put_record(&tx, &record)?;
+        let bytes = match merge {
+            Some(m) => {
+                delete_key(&tx, PENDING, format!("{id}/{}", m.replaces))?;
+                m.bytes
+            }
+            None => bytes,
+        };
         put_bytes(&tx, PENDING, format!("{id}/{key}"), bytes)?;
         commit(tx).await?;
-        Ok(PendingUpdate {
-            key,
-            bytes: bytes.to_vec(),
+        Ok(Appended {
+            update: PendingUpdate {
+                key,
+                bytes: bytes.to_vec(),
+            },
+            merged: merge.is_some(),
         })
     }
 
@@ -453,6 +477,29 @@ impl Store for IdbStore {
             .into_iter()
             .map(|(key, bytes)| PendingUpdate { key, bytes })
             .collect())
+    }
+
+    async fn pending_to_push(&self, id: &str) -> Result<Vec<PendingUpdate>, StorageError> {
+        let db = self.db().await?;
+        let tx = begin(
+            self,
+            &db,
+            &[WORKSPACES, PENDING],
+            TransactionMode::Readwrite,
+        )?;
+        let pending: Vec<PendingUpdate> = read_range(&tx, PENDING, id)
+            .await?
+            .into_iter()
+            .map(|(key, bytes)| PendingUpdate { key, bytes })
+            .collect();
+        if let (Some(last), Some(mut record)) = (pending.last(), get_record(&tx, id).await?) {
+            if record.pushed_upto.as_ref() != Some(&last.key) {
+                record.pushed_upto = Some(last.key.clone());
+                put_record(&tx, &record)?;
+            }
+        }
+        commit(tx).await?;
+        Ok(pending)
     }
 
     async fn acknowledge(&self, id: &str, acks: &[(String, u64)]) -> Result<(), StorageError> {

@@ -3,8 +3,8 @@
 //! quota, to test that errors surface and nothing is lost.
 
 use super::{
-    apply_change, pending_key, Change, Compaction, LoadedState, Page, PendingUpdate, RemoteRecord,
-    Since, StorageError, Store, Updated, WorkspaceRecord,
+    apply_change, may_merge, pending_key, Appended, Change, Compaction, LoadedState, Merge, Page,
+    PendingUpdate, RemoteRecord, Since, StorageError, Store, Updated, WorkspaceRecord,
 };
 use shared_schema::frame::PullRecordKind;
 use std::cell::{Cell, RefCell};
@@ -138,26 +138,57 @@ impl Store for MemoryStore {
         }))
     }
 
-    async fn append_pending(&self, id: &str, bytes: &[u8]) -> Result<PendingUpdate, StorageError> {
+    async fn append_pending(
+        &self,
+        id: &str,
+        bytes: &[u8],
+        merge: Option<Merge<'_>>,
+    ) -> Result<Appended, StorageError> {
         let random = crate::ids::random_u64();
         self.write(|i| {
             let record = i
                 .workspaces
                 .get_mut(id)
                 .ok_or_else(|| StorageError::Other(format!("workspace {id} is not stored")))?;
+            let merge = merge.filter(|m| {
+                let stored = i
+                    .pending
+                    .contains_key(&(id.to_owned(), m.replaces.to_owned()));
+                may_merge(record, m.replaces, stored)
+            });
             let key = pending_key(record.next_pending, random);
             record.next_pending += 1;
+            let bytes = match merge {
+                Some(m) => {
+                    i.pending.remove(&(id.to_owned(), m.replaces.to_owned()));
+                    m.bytes
+                }
+                None => bytes,
+            };
             i.pending
                 .insert((id.to_owned(), key.clone()), bytes.to_vec());
-            Ok(PendingUpdate {
-                key,
-                bytes: bytes.to_vec(),
+            Ok(Appended {
+                update: PendingUpdate {
+                    key,
+                    bytes: bytes.to_vec(),
+                },
+                merged: merge.is_some(),
             })
         })
     }
 
     async fn pending(&self, id: &str) -> Result<Vec<PendingUpdate>, StorageError> {
         Ok(pending_of(&self.inner.borrow(), id))
+    }
+
+    async fn pending_to_push(&self, id: &str) -> Result<Vec<PendingUpdate>, StorageError> {
+        self.write(|i| {
+            let pending = pending_of(i, id);
+            if let (Some(last), Some(record)) = (pending.last(), i.workspaces.get_mut(id)) {
+                record.pushed_upto = Some(last.key.clone());
+            }
+            Ok(pending)
+        })
     }
 
     async fn acknowledge(&self, id: &str, acks: &[(String, u64)]) -> Result<(), StorageError> {

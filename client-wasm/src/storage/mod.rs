@@ -103,6 +103,10 @@ pub struct WorkspaceRecord {
     /// before the first attempt: a retry after a lost reply gets the same master token.
     #[serde(default)]
     pub creation_secret: Option<String>,
+    /// The highest pending key the sync worker has read for a push: updates up to it may be on
+    /// the server already, so an edit is never merged into them ([`Store::append_pending`]).
+    #[serde(default)]
+    pub pushed_upto: Option<String>,
 }
 
 impl WorkspaceRecord {
@@ -121,6 +125,7 @@ impl WorkspaceRecord {
             snapshot_covers: 0,
             rotating: None,
             creation_secret: None,
+            pushed_upto: None,
         }
     }
 }
@@ -303,10 +308,57 @@ pub fn apply_change(record: &mut WorkspaceRecord, change: &Change) -> bool {
     }
 }
 
-/// The idempotency key of the `n`-th pending update of a device: sorts by `n` (and after keys of
-/// older versions, which started with a digit), unique across devices by its random tail.
+/// The idempotency key of the `n`-th pending update of a device: `d`, the number of hex digits
+/// of `n` less one (one hex digit), `n` in hex, then 8 characters of a random tail (48 bits) that
+/// make it unique across devices. Keys sort by `n` (and after the keys of older versions, which
+/// started with `c` or a digit), and are short: 11 bytes for the first 16 edits, 14 for the first million, 26 at most —
+/// every push carries one per update.
 pub fn pending_key(n: u64, random: u64) -> String {
-    format!("c{n:016x}-{:012x}", random & 0xffff_ffff_ffff)
+    const TAIL: &[u8; 64] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_";
+    let digits = format!("{n:x}");
+    let mut key = format!("d{:x}{digits}", digits.len() - 1);
+    for i in 0..8 {
+        key.push(char::from(TAIL[((random >> (6 * i)) & 63) as usize]));
+    }
+    key
+}
+
+/// An edit stored together with the earlier edits of its run: `bytes` (one Loro update of the
+/// whole run) replaces the pending update `replaces`, if that one was never read for a push.
+#[derive(Debug, Clone, Copy)]
+pub struct Merge<'a> {
+    /// Key of the pending update holding the run so far.
+    pub replaces: &'a str,
+    /// One update covering the run and the new edit.
+    pub bytes: &'a [u8],
+}
+
+/// What [`Store::append_pending`] stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// The new pending update (under a new key, so other tabs read it as new).
+    pub update: PendingUpdate,
+    /// True when it replaced the run's update (it holds the merged bytes).
+    pub merged: bool,
+}
+
+/// The counter `n` a [`pending_key`] was made with (`None` for keys of older formats).
+pub fn pending_key_counter(key: &str) -> Option<u64> {
+    let rest = key.strip_prefix('d')?;
+    let len = usize::from_str_radix(rest.get(..1)?, 16).ok()? + 1;
+    u64::from_str_radix(rest.get(1..1 + len)?, 16).ok()
+}
+
+/// The pending-queue rule for merging: the run's update is still stored, it is the last one
+/// appended (so pending order stays the order edits were made, across tabs), and no push has
+/// read it (a key above `pushed_upto`), so nobody can have sent it under its key.
+pub fn may_merge(record: &WorkspaceRecord, replaces: &str, stored: bool) -> bool {
+    stored
+        && pending_key_counter(replaces).is_some_and(|n| n + 1 == record.next_pending)
+        && record
+            .pushed_upto
+            .as_deref()
+            .is_none_or(|read| replaces > read)
 }
 
 /// Async storage of workspaces. Every method is one atomic transaction.
@@ -336,9 +388,20 @@ pub trait Store {
         since: &Since,
     ) -> Result<Option<LoadedState>, StorageError>;
     /// Appends one local update under the next causal key (allocated in the same transaction).
-    async fn append_pending(&self, id: &str, bytes: &[u8]) -> Result<PendingUpdate, StorageError>;
+    /// With a [`Merge`] that [`may_merge`] allows, the merged bytes replace the run's update
+    /// instead (the old key is deleted, the new key holds the whole run): a device offline for a
+    /// long time queues one update per run of edits, not one per keystroke.
+    async fn append_pending(
+        &self,
+        id: &str,
+        bytes: &[u8],
+        merge: Option<Merge<'_>>,
+    ) -> Result<Appended, StorageError>;
     /// Lists pending updates in causal order.
     async fn pending(&self, id: &str) -> Result<Vec<PendingUpdate>, StorageError>;
+    /// Lists pending updates in causal order for a push, and records (same transaction) that
+    /// they were read, so no later edit is merged into an update that may be on the server.
+    async fn pending_to_push(&self, id: &str) -> Result<Vec<PendingUpdate>, StorageError>;
     /// The server stored these pending updates at these seqs: each moves from `pending` to
     /// `received` (so the edit stays on this device until a snapshot covers it).
     async fn acknowledge(&self, id: &str, acks: &[(String, u64)]) -> Result<(), StorageError>;
@@ -423,11 +486,38 @@ mod tests {
     }
 
     #[test]
-    fn pending_keys_sort_by_counter_and_after_old_time_keys() {
-        let a = pending_key(9, 0xffff_ffff_ffff_ffff);
-        let b = pending_key(10, 0);
-        assert!(a < b);
-        assert!("1763900000000-0001-abcdefabcdef" < a.as_str());
-        assert!(b.len() <= 64);
+    fn pending_keys_sort_by_counter_and_after_older_formats_and_are_short() {
+        let mut keys: Vec<String> = [0u64, 9, 15, 16, 255, 256, 4095, 1 << 40, u64::MAX]
+            .iter()
+            .map(|n| pending_key(*n, n.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+            .collect();
+        let made = keys.clone();
+        keys.sort();
+        assert_eq!(keys, made, "keys sort in the order they were made");
+        assert!(pending_key(9, u64::MAX) < pending_key(10, 0));
+        assert!("1763900000000-0001-abcdefabcdef" < keys[0].as_str());
+        assert!("cffffffffffffffff-ffffffffffff" < keys[0].as_str());
+        assert_eq!(pending_key(3, 7).len(), 11);
+        assert_eq!(pending_key(u64::MAX, 7).len(), 26);
+        assert_ne!(pending_key(3, 1), pending_key(3, 2));
+    }
+
+    #[test]
+    fn an_edit_is_merged_only_into_the_last_update_and_never_one_a_push_has_read() {
+        let mut r = WorkspaceRecord::new_local("w", "n");
+        let (k1, k2) = (pending_key(1, 1), pending_key(2, 2));
+        assert_eq!(pending_key_counter(&k2), Some(2));
+        assert_eq!(pending_key_counter("c0000000000000002-abcdefabcdef"), None);
+        r.next_pending = 3;
+        assert!(may_merge(&r, &k2, true));
+        assert!(
+            !may_merge(&r, &k1, true),
+            "another update was appended after it"
+        );
+        assert!(!may_merge(&r, &k2, false), "acknowledged meanwhile");
+        r.pushed_upto = Some(k2.clone());
+        assert!(!may_merge(&r, &k2, true), "a push read it");
+        r.pushed_upto = Some(k1);
+        assert!(may_merge(&r, &k2, true));
     }
 }

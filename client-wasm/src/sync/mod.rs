@@ -239,7 +239,7 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
         let mut limit = MAX_BATCH;
         let mut pushed = 0;
         loop {
-            let pending = self.store.pending(ws).await?;
+            let pending = self.store.pending_to_push(ws).await?;
             if pending.is_empty() {
                 return Ok(pushed);
             }

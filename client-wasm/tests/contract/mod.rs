@@ -46,7 +46,11 @@ pub async fn load_since_returns_only_what_is_new<S: Store>(store: &S) -> Result<
         .create_workspace(&WorkspaceRecord::new_local(id, "t"))
         .await
         .map_err(e)?;
-    let p1 = store.append_pending(id, b"p1").await.map_err(e)?;
+    let p1 = store
+        .append_pending(id, b"p1", None)
+        .await
+        .map_err(e)?
+        .update;
     let first = page((0, Chain::genesis()), 1..=3);
     check(
         store.store_page(id, &first).await.map_err(e)?,
@@ -71,7 +75,11 @@ pub async fn load_since_returns_only_what_is_new<S: Store>(store: &S) -> Result<
         nothing.received.is_empty() && nothing.pending.is_empty() && nothing.snapshot.is_none(),
         "nothing new since the last read",
     )?;
-    let p2 = store.append_pending(id, b"p2").await.map_err(e)?;
+    let p2 = store
+        .append_pending(id, b"p2", None)
+        .await
+        .map_err(e)?
+        .update;
     let second = page(first.to, 4..=5);
     check(
         store.store_page(id, &second).await.map_err(e)?,
@@ -109,4 +117,87 @@ pub async fn load_since_returns_only_what_is_new<S: Store>(store: &S) -> Result<
         "a changed snapshot is read",
     )?;
     Ok(())
+}
+
+/// A merge replaces the run's update with the merged bytes under the next key — only while it is
+/// the last update appended and no push has read it; otherwise the edit is appended alone.
+pub async fn a_merge_replaces_only_an_unread_last_update<S: Store>(
+    store: &S,
+) -> Result<(), Failed> {
+    use client_wasm::storage::Merge;
+    let e = |e: client_wasm::storage::StorageError| e.to_string();
+    let id = "ws-merge";
+    store
+        .create_workspace(&WorkspaceRecord::new_local(id, "t"))
+        .await
+        .map_err(e)?;
+    let first = store.append_pending(id, b"e1", None).await.map_err(e)?;
+    check(!first.merged, "nothing to merge into")?;
+    let merged = store
+        .append_pending(
+            id,
+            b"e2",
+            Some(Merge {
+                replaces: &first.update.key,
+                bytes: b"e1+e2",
+            }),
+        )
+        .await
+        .map_err(e)?;
+    check(merged.merged, "merged into the last, unread update")?;
+    let pending = store.pending(id).await.map_err(e)?;
+    check(
+        pending.len() == 1
+            && pending[0].bytes == b"e1+e2"
+            && pending[0].key == merged.update.key
+            && merged.update.key > first.update.key,
+        "the merged bytes replace the run under a later key",
+    )?;
+    // A push reads the queue: nothing may be merged into what it read.
+    let read = store.pending_to_push(id).await.map_err(e)?;
+    check(read == pending, "the push reads the queue")?;
+    let after = store
+        .append_pending(
+            id,
+            b"e3",
+            Some(Merge {
+                replaces: &merged.update.key,
+                bytes: b"e1+e2+e3",
+            }),
+        )
+        .await
+        .map_err(e)?;
+    check(!after.merged, "never merged into an update a push read")?;
+    // Another tab appended meanwhile: the run is no longer the last update.
+    let other = store.append_pending(id, b"tab", None).await.map_err(e)?;
+    let late = store
+        .append_pending(
+            id,
+            b"e4",
+            Some(Merge {
+                replaces: &after.update.key,
+                bytes: b"e3+e4",
+            }),
+        )
+        .await
+        .map_err(e)?;
+    check(!late.merged, "never merged past another tab's update")?;
+    let bytes: Vec<Vec<u8>> = store
+        .pending(id)
+        .await
+        .map_err(e)?
+        .into_iter()
+        .map(|p| p.bytes)
+        .collect();
+    check(
+        bytes
+            == [
+                b"e1+e2".to_vec(),
+                b"e3".to_vec(),
+                b"tab".to_vec(),
+                b"e4".to_vec(),
+            ]
+            && other.update.key < late.update.key,
+        "every edit kept, in the order made",
+    )
 }

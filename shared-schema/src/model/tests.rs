@@ -188,3 +188,73 @@ fn a_document_from_a_newer_schema_is_refused() -> R {
     assert!(matches!(migrate(&d, 0), Err(ModelError::TooNew { .. })));
     Ok(())
 }
+
+/// Records what every event of `b` touched while `f` runs.
+fn watched(b: &LoroDoc, f: impl FnOnce() -> R) -> Result<Changes, Box<dyn std::error::Error>> {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Changes::default()));
+    let sink = seen.clone();
+    let _sub = b.subscribe_root(std::sync::Arc::new(move |e| {
+        if let Ok(mut c) = sink.lock() {
+            c.record(&e);
+        }
+    }));
+    f()?;
+    let out = seen.lock().map_err(|_| "poisoned")?.clone();
+    Ok(out)
+}
+
+#[test]
+fn a_remote_edit_of_one_note_names_only_that_note() -> R {
+    let a = doc(1)?;
+    for i in 0..20 {
+        create_note(&a, &format!("n{i}"), "t", 1)?;
+    }
+    migrate(&a, 1)?;
+    a.commit();
+    let b = doc(2)?;
+    sync(&a, &b)?;
+    type Edit = Box<dyn Fn(&LoroDoc) -> Result<(), ModelError>>;
+    let edits: [(&str, Edit); 7] = [
+        (
+            "body",
+            Box::new(|d| splice_text(d, "n3", Field::Body, 0, 0, "x", 2)),
+        ),
+        (
+            "title",
+            Box::new(|d| splice_text(d, "n3", Field::Title, 0, 1, "T", 2)),
+        ),
+        ("task", Box::new(|d| add_task(d, "n3", "milk", 2))),
+        (
+            "task done",
+            Box::new(|d| set_task_done(d, "n3", 0, true, 2)),
+        ),
+        ("tag", Box::new(|d| set_tag(d, "n3", "home", true, 2))),
+        (
+            "pin",
+            Box::new(|d| set_flag(d, "n3", Flag::Pinned, true, 2)),
+        ),
+        ("purge", Box::new(|d| purge_note(d, "n3"))),
+    ];
+    for (what, edit) in edits {
+        let from = a.oplog_vv();
+        edit(&a)?;
+        a.commit();
+        let update = a.export(ExportMode::updates(&from))?;
+        let changes = watched(&b, || {
+            b.import(&update)?;
+            Ok(())
+        })?;
+        let want: std::collections::BTreeSet<String> = ["n3".to_owned()].into();
+        assert_eq!(changes.notes, want, "{what}");
+        assert!(!changes.all && !changes.meta, "{what}: {changes:?}");
+    }
+    let changes = watched(&b, || {
+        create_note(&b, "new", "fresh", 3)?;
+        set_name(&b, "Renamed")?;
+        b.commit();
+        Ok(())
+    })?;
+    assert_eq!(changes.notes, ["new".to_owned()].into());
+    assert!(changes.meta && !changes.all);
+    Ok(())
+}

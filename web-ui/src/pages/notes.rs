@@ -6,7 +6,7 @@ use crate::pages::share::confirm;
 use leptos::html;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use shared_schema::model::{Field, Note};
+use shared_schema::model::Field;
 use shared_schema::text;
 
 /// A text input or a textarea.
@@ -77,6 +77,15 @@ impl TextField {
     }
 }
 
+/// One line of the notes list.
+#[derive(Clone)]
+struct Row {
+    id: String,
+    title: String,
+    updated_at: i64,
+    pinned: bool,
+}
+
 /// The notes page.
 #[component]
 pub fn NotesPage(ui: Ui) -> impl IntoView {
@@ -95,22 +104,36 @@ pub fn NotesPage(ui: Ui) -> impl IntoView {
         set_title.set(String::new());
         spawn_local(api::create_note(ui, t));
     };
+    // The list's rows: what a row shows, not whole notes (bodies are not cloned per edit).
     let visible = move || {
         let q = search.get().to_lowercase();
         let trash = trash_view.get();
-        ui.notes
-            .get()
-            .into_iter()
-            .filter(|n| n.trashed == trash)
-            .filter(|n| {
-                q.is_empty()
-                    || n.title.to_lowercase().contains(&q)
-                    || n.body.to_lowercase().contains(&q)
-                    || n.tags.iter().any(|t| t.to_lowercase().contains(&q))
-            })
-            .collect::<Vec<Note>>()
+        ui.notes.with(|notes| {
+            notes
+                .iter()
+                .filter(|n| n.trashed == trash)
+                .filter(|n| {
+                    q.is_empty()
+                        || n.title.to_lowercase().contains(&q)
+                        || n.body.to_lowercase().contains(&q)
+                        || n.tags.iter().any(|t| t.to_lowercase().contains(&q))
+                })
+                .map(|n| Row {
+                    id: n.id.clone(),
+                    title: n.title.clone(),
+                    updated_at: n.updated_at,
+                    pinned: n.pinned,
+                })
+                .collect::<Vec<Row>>()
+        })
     };
-    let trashed_count = move || ui.notes.get().iter().filter(|n| n.trashed).count();
+    let trashed_count = move || ui.notes.with(|ns| ns.iter().filter(|n| n.trashed).count());
+    // The editor is built when another note is opened, not on every edit of the notebook.
+    let open = Memo::new(move |_| {
+        selected
+            .get()
+            .filter(|id| ui.notes.with(|ns| ns.iter().any(|n| &n.id == id)))
+    });
     view! {
         <Show when=move || !ui.read_only.get()>
             <form on:submit=add class="new-note">
@@ -147,9 +170,9 @@ pub fn NotesPage(ui: Ui) -> impl IntoView {
                     }
                 </For>
             </ul>
-            {move || selected.get().and_then(|id| ui.notes.get().into_iter().find(|n| n.id == id)).map(|n| view! { <Editor ui=ui note=n.id.clone() /> })}
+            {move || open.get().map(|id| view! { <Editor ui=ui note=id /> })}
         </div>
-        <p class="count" data-testid="note-count">{move || format!("{} notes", ui.notes.get().iter().filter(|n| !n.trashed).count())}</p>
+        <p class="count" data-testid="note-count">{move || format!("{} notes", ui.notes.with(|ns| ns.iter().filter(|n| !n.trashed).count()))}</p>
     }
 }
 
@@ -157,7 +180,13 @@ pub fn NotesPage(ui: Ui) -> impl IntoView {
 #[component]
 fn Editor(ui: Ui, note: String) -> impl IntoView {
     let id = StoredValue::new(note);
-    let current = move || ui.notes.get().into_iter().find(|n| n.id == id.get_value());
+    // A memo: an edit of another note changes `ui.notes` but not this value, so nothing here
+    // re-runs.
+    let current = Memo::new(move |_| {
+        ui.notes
+            .with(|ns| ns.iter().find(|n| n.id == id.get_value()).cloned())
+    });
+    let current = move || current.get();
     let title_ref = NodeRef::<html::Input>::new();
     let body_ref = NodeRef::<html::Textarea>::new();
     Effect::new(move |_| {
