@@ -2,7 +2,7 @@
 // a tampered inline record make the receiver pull instead, and it shows the real text.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, profile, liveProxy, tamperRecord, noteNamed, status, ownerWithLink, SCREENSHOTS } from './helpers.mjs';
+import { startServer, profile, liveProxy, tamperRecord, noteNamed, status, ownerWithLink, addNote, SCREENSHOTS } from './helpers.mjs';
 
 const body = (page) => page.evaluate(() => document.querySelector('[data-testid=edit-body]')?.value);
 
@@ -97,6 +97,48 @@ test('a remote edit keeps the caret on the same text when the note holds emoji',
     // B types at its caret: the text lands after "hello".
     await b.page.keyboard.type('!');
     await a.page.waitForFunction(() => document.querySelector('[data-testid=edit-body]')?.value === '🎉😀😀 hello! Xworld', null, { timeout: 10_000 });
+  } finally {
+    await a.ctx.close();
+    await b.ctx.close();
+    server.stop();
+  }
+});
+
+test('a remote edit re-renders only the note it changed: the open editor and other rows stay the same elements', async () => {
+  const server = await startServer();
+  const a = await profile();
+  const b = await profile();
+  try {
+    const link = await ownerWithLink(a.page, server.url, 'Open on B');
+    await addNote(a.page, 'Other note');
+    await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
+    await b.page.goto(link);
+    await noteNamed(b.page, 'Other note').waitFor({ timeout: 30_000 });
+    await noteNamed(b.page, 'Open on B').click();
+    await b.page.getByTestId('editor').waitFor();
+    // Tag B's elements: a rebuilt element loses the tag.
+    await b.page.evaluate(() => {
+      document.querySelector('[data-testid=editor]').hearthMark = 'editor';
+      for (const row of document.querySelectorAll('[data-testid=note]')) row.hearthMark = row.textContent;
+    });
+    const marks = () => b.page.evaluate(() => ({
+      editor: document.querySelector('[data-testid=editor]')?.hearthMark ?? null,
+      rows: [...document.querySelectorAll('[data-testid=note]')].map((r) => [r.textContent, r.hearthMark ?? null]),
+    }));
+    // A types into the other note: B shows it, and B's open editor is the same element.
+    await noteNamed(a.page, 'Other note').click();
+    await a.page.getByTestId('edit-body').fill('typed on A');
+    await a.page.getByTestId('edit-title').fill('Other note, edited');
+    await noteNamed(b.page, 'Other note, edited').waitFor({ timeout: 10_000 });
+    let m = await marks();
+    assert.equal(m.editor, 'editor', 'the open editor was not rebuilt for an edit of another note');
+    assert.deepEqual(m.rows.find(([text]) => text.includes('Open on B')), ['Open on B', 'Open on B'], 'the untouched row is the same element');
+    // A types into the note open on B: its text updates in place, still the same editor.
+    await noteNamed(a.page, 'Open on B').click();
+    await a.page.getByTestId('edit-body').fill('live into the open note');
+    await b.page.waitForFunction(() => document.querySelector('[data-testid=edit-body]')?.value === 'live into the open note', null, { timeout: 10_000 });
+    m = await marks();
+    assert.equal(m.editor, 'editor', 'the editor of the changed note is updated in place, not rebuilt');
   } finally {
     await a.ctx.close();
     await b.ctx.close();
