@@ -212,6 +212,8 @@ pub struct Engine<S: Store> {
     watch: RefCell<Option<loro::Subscription>>,
     /// This session's run of edits still in one pending update ([`Run`]).
     run: RefCell<Option<Run>>,
+    /// The pending update the last edit stored (its run's, when merged).
+    last_stored: RefCell<Option<Vec<u8>>>,
 }
 
 /// A pending update holding a run of this session's consecutive edits, merged while no push has
@@ -290,6 +292,7 @@ impl<S: Store> Engine<S> {
             changes: Arc::new(Mutex::new(model::Changes::everything())),
             watch: RefCell::new(None),
             run: RefCell::new(None),
+            last_stored: RefCell::new(None),
         };
         engine.watch_doc();
         engine
@@ -385,6 +388,7 @@ impl<S: Store> Engine<S> {
                     len: stored.update.bytes.len(),
                 });
                 self.seen.borrow_mut().own.insert(stored.update.key);
+                self.last_stored.replace(Some(stored.update.bytes));
                 Ok(())
             }
             Err(e) => {
@@ -505,6 +509,17 @@ impl<S: Store> Engine<S> {
         message: &str,
         f: impl FnOnce(&LoroDoc, i64) -> Result<T, model::ModelError>,
     ) -> Result<T, EngineError> {
+        self.edit_if(message, |d, now| f(d, now).map(|v| (v, true)))
+            .await
+    }
+
+    /// [`Self::edit`] for an edit that may find nothing to change (`f` says so): then nothing is
+    /// committed or stored.
+    async fn edit_if<T>(
+        &self,
+        message: &str,
+        f: impl FnOnce(&LoroDoc, i64) -> Result<(T, bool), model::ModelError>,
+    ) -> Result<T, EngineError> {
         if self.is_read_only() {
             return Err(EngineError::ReadOnly);
         }
@@ -512,7 +527,8 @@ impl<S: Store> Engine<S> {
         let doc = self.doc();
         let vv = doc.oplog_vv();
         match f(&doc, now_ms()) {
-            Ok(value) => {
+            Ok((value, false)) => Ok(value),
+            Ok((value, true)) => {
                 doc.set_next_commit_message(message);
                 self.persist_commit(&vv).await?;
                 self.notify(Origin::Local);
@@ -556,6 +572,16 @@ impl<S: Store> Engine<S> {
     ) -> Result<(), EngineError> {
         self.edit("edit text", |d, now| {
             model::splice_text(d, note, field, start, end, insert, now)
+        })
+        .await
+    }
+
+    /// Makes a note's title or body equal to `new` (what a text field holds after a keystroke),
+    /// as the smallest splice from the text at the moment the edit runs — not from a copy read
+    /// earlier, which a keystroke queued behind a slow write would turn into a duplicate.
+    pub async fn set_text(&self, note: &str, field: Field, new: &str) -> Result<(), EngineError> {
+        self.edit_if("edit text", |d, now| {
+            model::set_text(d, note, field, new, now).map(|changed| ((), changed))
         })
         .await
     }

@@ -138,3 +138,31 @@ test('the caret stays on the same text while a remote edit arrives', async () =>
     server.stop();
   }
 });
+
+test('fast typing while writes queue up stores every character exactly once', async () => {
+  const server = await startServer();
+  const a = await profile();
+  try {
+    // Synced, so the worker's pushes and acknowledgements compete with the typing for IndexedDB.
+    await ownerWithLink(a.page, server.url, 'Typed fast');
+    await noteNamed(a.page, 'Typed fast').click();
+    const body = a.page.getByTestId('edit-body');
+    await body.click();
+    const text = 'the quick brown fox jumps over the lazy dog. '.repeat(12);
+    // A CPU four times slower makes each write take longer, so keystrokes queue behind them.
+    const cdp = await a.ctx.newCDPSession(a.page);
+    await cdp.send('Emulation.setCPUThrottlingRate', { rate: 4 });
+    await a.page.keyboard.type(text);
+    await cdp.send('Emulation.setCPUThrottlingRate', { rate: 1 });
+    await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 60_000 });
+    await a.page.getByTestId('sync-status').filter({ hasNotText: 'not yet on the server' }).waitFor({ timeout: 60_000 });
+    assert.equal(await body.inputValue(), text, 'the field holds what was typed');
+    // What the engine stored: a reload shows exactly the typed text, not a character more.
+    await a.page.reload();
+    await noteNamed(a.page, 'Typed fast').click({ timeout: 30_000 });
+    assert.equal(await a.page.getByTestId('edit-body').inputValue(), text);
+  } finally {
+    await a.ctx.close();
+    server.stop();
+  }
+});

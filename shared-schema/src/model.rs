@@ -293,6 +293,26 @@ pub fn splice_text(
     touch(&note, now_ms)
 }
 
+/// Makes a note's title or body equal to `new` with the smallest splice from its text **now**
+/// ([`crate::text::diff`]); false when it already was. Run inside the edit, against the current
+/// document, so typed characters queued behind a slow write are never applied twice.
+pub fn set_text(
+    doc: &LoroDoc,
+    id: &str,
+    field: Field,
+    new: &str,
+    now_ms: i64,
+) -> Result<bool, ModelError> {
+    let note = require_note(doc, id)?;
+    let old = child_text(&note, field.key())?.to_string();
+    let (start, end, insert) = crate::text::diff(&old, new);
+    if start == end && insert.is_empty() {
+        return Ok(false);
+    }
+    splice_text(doc, id, field, start, end, &insert, now_ms)?;
+    Ok(true)
+}
+
 /// Appends a task.
 pub fn add_task(doc: &LoroDoc, id: &str, text: &str, now_ms: i64) -> Result<(), ModelError> {
     let note = require_note(doc, id)?;

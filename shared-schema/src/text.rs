@@ -22,6 +22,26 @@ pub fn chars_to_utf16(text: &str, chars: usize) -> u32 {
     text.chars().take(chars).map(|c| c.len_utf16() as u32).sum()
 }
 
+/// The splice turning `old` into `new`: common prefix and suffix kept (in characters).
+pub fn diff(old: &str, new: &str) -> (usize, usize, String) {
+    let o: Vec<char> = old.chars().collect();
+    let n: Vec<char> = new.chars().collect();
+    let prefix = o.iter().zip(&n).take_while(|(a, b)| a == b).count();
+    let max_suffix = o.len().min(n.len()) - prefix;
+    let suffix = o
+        .iter()
+        .rev()
+        .zip(n.iter().rev())
+        .take(max_suffix)
+        .take_while(|(a, b)| a == b)
+        .count();
+    (
+        prefix,
+        o.len() - suffix,
+        n[prefix..n.len() - suffix].iter().collect(),
+    )
+}
+
 /// Moves a scalar position through the splice `start..end → inserted` scalars: after the
 /// replaced range it shifts by the length change, inside it goes to the end of the insertion.
 pub fn shift(pos: usize, start: usize, end: usize, inserted: usize) -> usize {

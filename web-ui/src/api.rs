@@ -241,7 +241,15 @@ fn start_channel(ui: Ui) {
             };
             let current = ui.ws.get_untracked();
             match msg {
-                Broadcast::Received { ws, .. } | Broadcast::Local { ws } if ws == current => {
+                Broadcast::Received { ws, update, .. } | Broadcast::Local { ws, update }
+                    if ws == current =>
+                {
+                    // Show what was stored at once, then read storage (cursors, quarantine).
+                    if let (Some(e), Some(bytes)) = (engine(), update) {
+                        if e.import_stored(&bytes) {
+                            ui.refresh_from_engine();
+                        }
+                    }
                     leptos::task::spawn_local(async move {
                         if let Some(e) = engine() {
                             match e.refresh().await {
@@ -251,7 +259,10 @@ fn start_channel(ui: Ui) {
                             // Enough pulled records: fold them into the local snapshot (on the
                             // owner's device, queued for upload) and wake the worker.
                             if let Ok(true) = e.compact_if_due().await {
-                                broadcast(&Broadcast::Local { ws: e.id() });
+                                broadcast(&Broadcast::Local {
+                                    ws: e.id(),
+                                    update: None,
+                                });
                             }
                         }
                     });
@@ -364,7 +375,10 @@ where
     match f(e.clone()).await {
         Ok(()) => {
             ui.refresh_from_engine();
-            broadcast(&Broadcast::Local { ws: e.id() });
+            let update = e
+                .last_stored_update()
+                .filter(|b| b.len() <= worker::protocol::CARRY_MAX);
+            broadcast(&Broadcast::Local { ws: e.id(), update });
             ui.error.set(None);
         }
         Err(err) => ui.error.set(Some(err.to_string())),
@@ -380,43 +394,10 @@ pub async fn create_note(ui: Ui, title: String) {
     .await
 }
 
-/// Replaces a note's title or body with `new`, as the smallest splice from its current text.
+/// Makes a note's title or body equal to what its field holds (the engine computes the splice
+/// against its text when the edit runs).
 pub async fn set_text(ui: Ui, note: String, field: Field, new: String) {
-    edit(ui, |e| async move {
-        let Some(n) = e.note(&note) else {
-            return Ok(());
-        };
-        let old = match field {
-            Field::Title => n.title,
-            Field::Body => n.body,
-        };
-        let (start, end, insert) = diff(&old, &new);
-        if start == end && insert.is_empty() {
-            return Ok(());
-        }
-        e.splice_text(&note, field, start, end, &insert).await
-    })
-    .await
-}
-
-/// The splice turning `old` into `new`: common prefix and suffix kept (in characters).
-pub fn diff(old: &str, new: &str) -> (usize, usize, String) {
-    let o: Vec<char> = old.chars().collect();
-    let n: Vec<char> = new.chars().collect();
-    let prefix = o.iter().zip(&n).take_while(|(a, b)| a == b).count();
-    let max_suffix = o.len().min(n.len()) - prefix;
-    let suffix = o
-        .iter()
-        .rev()
-        .zip(n.iter().rev())
-        .take(max_suffix)
-        .take_while(|(a, b)| a == b)
-        .count();
-    (
-        prefix,
-        o.len() - suffix,
-        n[prefix..n.len() - suffix].iter().collect(),
-    )
+    edit(ui, |e| async move { e.set_text(&note, field, &new).await }).await
 }
 
 /// Adds a task.

@@ -196,7 +196,7 @@ async fn start(slot: &Rc<RefCell<Option<Rc<Ctx>>>>, db_name: &str) -> Result<Rc<
             return;
         };
         match serde_json::from_str::<Broadcast>(&text) {
-            Ok(Broadcast::Local { ws }) => ctx.wake(&ws),
+            Ok(Broadcast::Local { ws, .. }) => ctx.wake(&ws),
             Ok(Broadcast::Watch { ws }) => watch(&ctx, ws),
             _ => {}
         }

@@ -9,6 +9,10 @@ use shared_schema::Role;
 /// Name of the BroadcastChannel shared by tabs and workers of one origin.
 pub const CHANNEL: &str = "hearth-sync";
 
+/// Largest update a broadcast carries (the live channel's inline limit); a larger one is only
+/// announced, and tabs read it from storage.
+pub const CARRY_MAX: usize = shared_schema::live::INLINE_MAX;
+
 /// Page → worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum WorkerRequest {
@@ -180,6 +184,10 @@ pub enum Broadcast {
     Local {
         /// Workspace id.
         ws: String,
+        /// The stored update of the edit (≤ [`CARRY_MAX`] bytes), so other tabs show it without
+        /// reading storage first; they refresh from storage afterwards either way.
+        #[serde(default)]
+        update: Option<Vec<u8>>,
     },
     /// The worker stored pulled updates: tabs should refresh their engine.
     Received {
@@ -187,6 +195,9 @@ pub enum Broadcast {
         ws: String,
         /// Last pulled seq.
         seq: u64,
+        /// The stored update, when it was one inline live record (as in `Local`).
+        #[serde(default)]
+        update: Option<Vec<u8>>,
     },
     /// Sync status of a workspace.
     Status {

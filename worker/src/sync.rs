@@ -4,7 +4,7 @@
 //! This file holds only the loop, the live channel, backoff and status — no sync rules.
 
 use crate::http::{self, sleep_ms};
-use crate::protocol::Broadcast;
+use crate::protocol::{Broadcast, CARRY_MAX};
 use crate::Ctx;
 use client_wasm::storage::Store;
 use client_wasm::sync::{Live, Remote, SyncError, TransportError};
@@ -66,6 +66,7 @@ pub async fn run(ctx: Rc<Ctx>, ws: String, mut wake: UnboundedReceiver<()>) {
                     ctx.broadcast(&Broadcast::Received {
                         ws: ws.clone(),
                         seq: round.seq,
+                        update: None,
                     });
                 }
                 ctx.status(&ws, SyncStatus::UpToDate { seq: round.seq }, pending);
@@ -123,10 +124,11 @@ async fn take(ctx: &Ctx, ws: &str, json: &str) {
     };
     match ctx.core.take_live(ws, &event).await {
         Ok(Live::Current) => {}
-        Ok(Live::Stored) => {
+        Ok(Live::Stored(bytes)) => {
             ctx.broadcast(&Broadcast::Received {
                 ws: ws.to_owned(),
                 seq: event.seq,
+                update: Some(bytes).filter(|b| b.len() <= CARRY_MAX),
             });
             let pending = pending_len(ctx, ws).await;
             ctx.status(ws, SyncStatus::UpToDate { seq: event.seq }, pending);

@@ -39,7 +39,10 @@ fn an_inline_record_is_stored_without_a_pull_and_shows_in_the_engine() -> R {
         let pulls = server.pulls();
         let event = server.live_event(&ws, seq).ok_or("no event")?;
         assert!(event.record.is_some(), "a small edit comes inline");
-        assert_eq!(reader.core.take_live(&ws, &event).await?, Live::Stored);
+        assert!(matches!(
+            reader.core.take_live(&ws, &event).await?,
+            Live::Stored(bytes) if !bytes.is_empty()
+        ));
         assert_eq!(server.pulls(), pulls, "no pull");
         reader.engine.refresh().await?;
         assert_eq!(
@@ -102,9 +105,8 @@ fn a_gap_a_tampered_record_and_a_large_update_fall_back_to_a_pull_that_gets_ever
         let at = cursor().await?;
         assert_eq!(reader.core.take_live(&ws, &tampered).await?, Live::Pull);
         assert_eq!(cursor().await?, at, "a tampered record is never stored");
-        assert_eq!(
-            reader.core.take_live(&ws, &real).await?,
-            Live::Stored,
+        assert!(
+            matches!(reader.core.take_live(&ws, &real).await?, Live::Stored(_)),
             "the real one is still next"
         );
 
@@ -148,6 +150,26 @@ fn a_refresh_after_one_remote_edit_says_only_that_note_changed() -> R {
         owner.engine.take_changes();
         owner.engine.set_pinned(&notes[3], true).await?;
         assert_eq!(owner.engine.take_changes().notes, [notes[3].clone()].into());
+        Ok(())
+    })
+}
+
+#[test]
+fn a_tab_shows_another_tabs_broadcast_update_before_reading_storage() -> R {
+    block_on(async {
+        let store = crate::storage::MemoryStore::new();
+        let a = crate::Engine::create(store.clone(), "W").await?;
+        let b = crate::Engine::open(store.clone(), &a.id()).await?;
+        let note = a.create_note("from tab A").await?;
+        let update = a.last_stored_update().ok_or("the edit stored nothing")?;
+        assert!(b.note(&note).is_none());
+        assert!(b.import_stored(&update));
+        assert_eq!(b.note(&note).map(|n| n.title), Some("from tab A".into()));
+        assert_eq!(b.take_changes().notes, [note.clone()].into());
+        // The refresh that follows finds it already applied; garbage is refused and changes nothing.
+        b.refresh().await?;
+        assert!(!b.import_stored(b"not a loro update"));
+        assert_eq!(b.notes(), a.notes());
         Ok(())
     })
 }

@@ -50,6 +50,28 @@ impl<S: Store> Engine<S> {
         Ok(changed)
     }
 
+    /// The bytes of the pending update the last edit stored (the whole run's when it merged), for
+    /// the page to hand to other tabs with its broadcast.
+    pub fn last_stored_update(&self) -> Option<Vec<u8>> {
+        self.last_stored.borrow().clone()
+    }
+
+    /// Imports an update another tab or the worker has just **stored** and broadcast, so the page
+    /// shows it before [`Self::refresh`] reads storage (which still follows and finds nothing
+    /// new to apply — Loro skips what it has). False when the bytes cannot be read: the refresh
+    /// then handles what is stored (quarantine included). Never imports what is not stored.
+    pub fn import_stored(&self, bytes: &[u8]) -> bool {
+        let doc = self.doc();
+        let vv = doc.oplog_vv();
+        if doc.import(bytes).is_err() {
+            return false;
+        }
+        if doc.oplog_vv() != vv {
+            self.notify(Origin::Remote);
+        }
+        true
+    }
+
     /// A full snapshot of this engine's document (local edits included).
     pub fn snapshot(&self) -> Result<Vec<u8>, EngineError> {
         self.doc().export(ExportMode::Snapshot).map_err(encode_err)

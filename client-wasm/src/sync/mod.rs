@@ -164,10 +164,11 @@ pub struct Round {
 }
 
 /// What a live event led to ([`SyncCore::take_live`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Live {
-    /// Its inline record was stored: tell the tabs.
-    Stored,
+    /// Its inline record was stored: tell the tabs (these are its update's bytes, so they can
+    /// show it before reading storage).
+    Stored(Vec<u8>),
     /// Nothing past the cursor: nothing to do.
     Current,
     /// Pull from the cursor.
@@ -387,7 +388,13 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
             }],
         };
         Ok(if self.store.store_page(ws, &page).await? {
-            Live::Stored
+            Live::Stored(
+                page.records
+                    .into_iter()
+                    .map(|r| r.bytes)
+                    .next()
+                    .unwrap_or_default(),
+            )
         } else {
             Live::Pull
         })

@@ -67,7 +67,7 @@ impl TextField {
             .and_then(|w| w.document())
             .and_then(|d| d.active_element())
             .is_some_and(|a| &a == self.element());
-        let (start, end, insert) = api::diff(&old, value);
+        let (start, end, insert) = text::diff(&old, value);
         let n = insert.chars().count();
         let sel = self.selection().filter(|_| focused).map(|(a, b)| {
             let through = |c| text::caret_through(&old, value, c, start, end, n);
