@@ -576,12 +576,19 @@ impl<S: Store> Engine<S> {
         .await
     }
 
-    /// Makes a note's title or body equal to `new` (what a text field holds after a keystroke),
-    /// as the smallest splice from the text at the moment the edit runs — not from a copy read
-    /// earlier, which a keystroke queued behind a slow write would turn into a duplicate.
-    pub async fn set_text(&self, note: &str, field: Field, new: &str) -> Result<(), EngineError> {
+    /// Applies a text field's change (it held `base`, now `new`) to a note's title or body,
+    /// placed against the text as it is when the edit runs ([`model::set_text`]): keystrokes
+    /// queued behind a slow write are applied once each, and a remote edit the field had not
+    /// shown yet is kept.
+    pub async fn set_text(
+        &self,
+        note: &str,
+        field: Field,
+        base: &str,
+        new: &str,
+    ) -> Result<(), EngineError> {
         self.edit_if("edit text", |d, now| {
-            model::set_text(d, note, field, new, now).map(|changed| ((), changed))
+            model::set_text(d, note, field, base, new, now).map(|changed| ((), changed))
         })
         .await
     }

@@ -293,23 +293,42 @@ pub fn splice_text(
     touch(&note, now_ms)
 }
 
-/// Makes a note's title or body equal to `new` with the smallest splice from its text **now**
-/// ([`crate::text::diff`]); false when it already was. Run inside the edit, against the current
-/// document, so typed characters queued behind a slow write are never applied twice.
+/// Applies what a text field did — it held `base` and now holds `new` — to a note's title or
+/// body as one splice ([`crate::text::diff`] of the two); false when they are equal. The splice is
+/// placed against the text **as it is when the edit runs**: if that differs from `base` (a remote
+/// edit arrived that the field had not shown yet), the splice is moved through that change
+/// ([`crate::text::shift`]) instead of making the text equal to `new` — which would delete the
+/// remote edit — and keystrokes queued behind a slow write are each applied once, in order.
 pub fn set_text(
     doc: &LoroDoc,
     id: &str,
     field: Field,
+    base: &str,
     new: &str,
     now_ms: i64,
 ) -> Result<bool, ModelError> {
     let note = require_note(doc, id)?;
-    let old = child_text(&note, field.key())?.to_string();
-    let (start, end, insert) = crate::text::diff(&old, new);
+    let current = child_text(&note, field.key())?.to_string();
+    let (mut start, mut end, insert) = crate::text::diff(base, new);
     if start == end && insert.is_empty() {
         return Ok(false);
     }
-    splice_text(doc, id, field, start, end, &insert, now_ms)?;
+    if current != base {
+        let (cs, ce, changed) = crate::text::diff(base, &current);
+        let n = changed.chars().count();
+        start = crate::text::shift(start, cs, ce, n);
+        end = crate::text::shift(end, cs, ce, n).max(start);
+    }
+    let len = current.chars().count();
+    splice_text(
+        doc,
+        id,
+        field,
+        start.min(len),
+        end.min(len),
+        &insert,
+        now_ms,
+    )?;
     Ok(true)
 }
 

@@ -394,10 +394,13 @@ pub async fn create_note(ui: Ui, title: String) {
     .await
 }
 
-/// Makes a note's title or body equal to what its field holds (the engine computes the splice
-/// against its text when the edit runs).
-pub async fn set_text(ui: Ui, note: String, field: Field, new: String) {
-    edit(ui, |e| async move { e.set_text(&note, field, &new).await }).await
+/// Applies a text field's change (it held `base`, now `new`) to a note's title or body; the
+/// engine places it against its text when the edit runs.
+pub async fn set_text(ui: Ui, note: String, field: Field, base: String, new: String) {
+    edit(ui, |e| async move {
+        e.set_text(&note, field, &base, &new).await
+    })
+    .await
 }
 
 /// Adds a task.

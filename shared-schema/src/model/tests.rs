@@ -258,3 +258,53 @@ fn a_remote_edit_of_one_note_names_only_that_note() -> R {
     assert!(changes.meta && !changes.all);
     Ok(())
 }
+
+#[test]
+fn a_typed_change_keeps_a_remote_edit_the_field_had_not_shown_yet() -> R {
+    let d = doc(1)?;
+    create_note(&d, "n", "", 1)?;
+    let body = |d: &LoroDoc| note(d, "n").map(|n| n.body).unwrap_or_default();
+    assert!(set_text(&d, "n", Field::Body, "", "hello world", 2)?);
+    // Keystrokes queued behind a slow write: each applies once, in order.
+    assert!(set_text(
+        &d,
+        "n",
+        Field::Body,
+        "hello world",
+        "hello world!",
+        3
+    )?);
+    assert!(set_text(
+        &d,
+        "n",
+        Field::Body,
+        "hello world!",
+        "hello world!!",
+        3
+    )?);
+    assert_eq!(body(&d), "hello world!!");
+    // A remote edit arrived ("X" at the start) that the field does not show yet: the user's
+    // comma after "hello" lands after "hello", and the X stays.
+    splice_text(&d, "n", Field::Body, 0, 0, "X", 4)?;
+    assert!(set_text(
+        &d,
+        "n",
+        Field::Body,
+        "hello world!!",
+        "hello, world!!",
+        5
+    )?);
+    assert_eq!(body(&d), "Xhello, world!!");
+    // Deleting across text the field never saw deletes only what the user selected.
+    assert!(set_text(
+        &d,
+        "n",
+        Field::Body,
+        "hello, world!!",
+        "hello, world",
+        6
+    )?);
+    assert_eq!(body(&d), "Xhello, world");
+    assert!(!set_text(&d, "n", Field::Body, "same", "same", 7)?);
+    Ok(())
+}

@@ -182,23 +182,58 @@ fn Editor(ui: Ui, note: String) -> impl IntoView {
     let id = StoredValue::new(note);
     // A memo: an edit of another note changes `ui.notes` but not this value, so nothing here
     // re-runs.
-    let current = Memo::new(move |_| {
+    let memo = Memo::new(move |_| {
         ui.notes
             .with(|ns| ns.iter().find(|n| n.id == id.get_value()).cloned())
     });
-    let current = move || current.get();
+    let current = move || memo.get();
     let title_ref = NodeRef::<html::Input>::new();
     let body_ref = NodeRef::<html::Textarea>::new();
-    Effect::new(move |_| {
-        if let Some(n) = current() {
-            if let Some(el) = title_ref.get() {
+    // Per field: what it held after its last input (the base of the next one) and how many of its
+    // edits are still being stored. While any are, the engine's text lags what is typed, so it is
+    // not written back into the field (that would erase the keystrokes still queued); once the
+    // last one is stored, the field takes the engine's text (remote edits included).
+    let title_state = StoredValue::new((String::new(), 0usize));
+    let body_state = StoredValue::new((String::new(), 0usize));
+    let show = move || {
+        let Some(n) = memo.get_untracked() else {
+            return;
+        };
+        if let Some(el) = title_ref.get_untracked() {
+            if title_state.with_value(|s| s.1 == 0) {
                 TextField::Line(el).set_stable(&n.title);
-            }
-            if let Some(el) = body_ref.get() {
-                TextField::Area(el).set_stable(&n.body);
+                title_state.update_value(|s| s.0 = n.title.clone());
             }
         }
+        if let Some(el) = body_ref.get_untracked() {
+            if body_state.with_value(|s| s.1 == 0) {
+                TextField::Area(el).set_stable(&n.body);
+                body_state.update_value(|s| s.0 = n.body.clone());
+            }
+        }
+    };
+    Effect::new(move |_| {
+        memo.track();
+        title_ref.track();
+        body_ref.track();
+        show();
     });
+    let typed = move |field: Field, new: String| {
+        let state = match field {
+            Field::Title => title_state,
+            Field::Body => body_state,
+        };
+        let base = state.with_value(|s| s.0.clone());
+        state.update_value(|s| {
+            s.0 = new.clone();
+            s.1 += 1;
+        });
+        spawn_local(async move {
+            api::set_text(ui, id.get_value(), field, base, new).await;
+            state.update_value(|s| s.1 -= 1);
+            show();
+        });
+    };
     let task = RwSignal::new(String::new());
     let tag = RwSignal::new(String::new());
     let ro = move || ui.read_only.get();
@@ -207,11 +242,11 @@ fn Editor(ui: Ui, note: String) -> impl IntoView {
         <article class="editor" data-testid="editor" aria-label="Note editor">
             <label>"Title"
                 <input data-testid="edit-title" node_ref=title_ref prop:readOnly=ro
-                    on:input=move |ev| spawn_local(api::set_text(ui, note_id(), Field::Title, event_target_value(&ev))) />
+                    on:input=move |ev| typed(Field::Title, event_target_value(&ev)) />
             </label>
             <label>"Body"
                 <textarea data-testid="edit-body" rows="10" node_ref=body_ref prop:readOnly=ro
-                    on:input=move |ev| spawn_local(api::set_text(ui, note_id(), Field::Body, event_target_value(&ev)))></textarea>
+                    on:input=move |ev| typed(Field::Body, event_target_value(&ev))></textarea>
             </label>
             <fieldset class="tasks-box">
                 <legend>"Checklist"</legend>
