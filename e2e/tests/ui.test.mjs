@@ -152,11 +152,16 @@ test('fast typing while writes queue up stores every character exactly once', as
     // A CPU four times slower makes each write take longer, so keystrokes queue behind them.
     const cdp = await a.ctx.newCDPSession(a.page);
     await cdp.send('Emulation.setCPUThrottlingRate', { rate: 4 });
+    const logs = [];
+    a.page.on('console', (m) => logs.push(m.text()));
     await a.page.keyboard.type(text);
+    if (logs.some((l) => /panicked|error/i.test(l))) console.log('page console:', logs.join('\n'));
     await cdp.send('Emulation.setCPUThrottlingRate', { rate: 1 });
     await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 60_000 });
     await a.page.getByTestId('sync-status').filter({ hasNotText: 'not yet on the server' }).waitFor({ timeout: 60_000 });
-    assert.equal(await body.inputValue(), text, 'the field holds what was typed');
+    const shown = await body.inputValue();
+    if (shown !== text) await a.page.screenshot({ path: `${SCREENSHOTS}/fast-typing-failed.png` });
+    assert.equal(shown, text, 'the field holds what was typed');
     // What the engine stored: a reload shows exactly the typed text, not a character more.
     await a.page.reload();
     await noteNamed(a.page, 'Typed fast').click({ timeout: 30_000 });
