@@ -44,6 +44,10 @@ step "3. sync latency benchmark (release server)"
 bash scripts/build-web.sh >/dev/null
 cargo build --release --locked -p hearth-server
 HEARTH_SERVER_BIN="$TARGET_DIR/release/hearth-server" HEARTH_DIST="$ROOT/dist" node e2e/bench/sync-latency.mjs
+HEARTH_SERVER_BIN="$TARGET_DIR/release/hearth-server" HEARTH_DIST="$ROOT/dist" node e2e/bench/tab-local.mjs
+
+step "3b. join a notebook typed 10,000 times through the app vs a one-note notebook (release server)"
+HEARTH_SERVER_BIN="$TARGET_DIR/release/hearth-server" HEARTH_DIST="$ROOT/dist" node e2e/bench/join.mjs
 
 step "4. web UI first render benchmark (release server)"
 HEARTH_SERVER_BIN="$TARGET_DIR/release/hearth-server" HEARTH_DIST="$ROOT/dist" node e2e/bench/first-render.mjs "$out"

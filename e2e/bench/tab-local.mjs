@@ -1,3 +1,8 @@
+// Benchmark (prints a table, asserts nothing): edit in tab A → visible in tab B of the same browser
+// for a notebook that is NOT synced (no worker traffic): A's edit is durable in IndexedDB, A
+// broadcasts it with its bytes, B imports and renders in the message handler. Both clocks are
+// performance.timeOrigin-based wall time of two pages of one browser. Compare with the synced row
+// of sync-latency.mjs, where the worker's pushes, acknowledgements and live echoes share the cores.
 import { startServer, profile, noteNamed, addNote } from '../tests/helpers.mjs';
 const server = await startServer();
 const a = await profile();
@@ -10,8 +15,6 @@ try {
   await noteNamed(tab, 'bench').waitFor({ timeout: 30_000 });
   await tab.evaluate(() => {
     window.log = [];
-    const ch = new BroadcastChannel('hearth-sync');
-    ch.onmessage = (e) => window.log.push(['msg', performance.timeOrigin + performance.now(), String(e.data).slice(0, 30)]);
     const seen = new Set([...document.querySelectorAll('[data-testid=note]')].map((e) => e.textContent));
     new MutationObserver(() => {
       for (const e of document.querySelectorAll('[data-testid=note]')) {
@@ -34,13 +37,12 @@ try {
     await tab.waitForTimeout(50);
   }
   const log = await tab.evaluate(() => window.log);
-  let i = 0;
-  for (const s of starts) {
-    const dom = log.find((l) => l[0] === 'dom' && l[2] === `T${i}`);
-    const msg = log.filter((l) => l[0] === 'msg' && l[1] >= s && l[1] <= dom[1]);
-    console.log(`T${i} msg ${msg.map((m) => (m[1] - s).toFixed(1) + ':' + m[2].slice(8, 20)).join(' ')} dom ${(dom[1] - s).toFixed(1)}`);
-    i++;
-  }
+  const total = starts.map((s, i) => log.find((l) => l[0] === 'dom' && l[2] === `T${i}`)[1] - s);
+  const pct = (xs, p) => { const v = [...xs].sort((a, b) => a - b); return v[Math.min(v.length - 1, Math.round((v.length - 1) * p))].toFixed(1); };
+  console.log(`tab → tab, one browser, notebook not synced (${starts.length} notes created in tab A)`);
+  console.log('| measure | p50 ms | p95 ms |');
+  console.log('|---|---:|---:|');
+  console.log(`| edit in A → note in B's DOM | ${pct(total, 0.5)} | ${pct(total, 0.95)} |`);
 } finally {
   await a.ctx.close();
   server.stop();
