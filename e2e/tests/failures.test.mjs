@@ -157,17 +157,19 @@ test('after many edits the syncing worker uploads a snapshot and a new device st
   try {
     const link = await ownerWithLink(a.page, server.url, 'c0');
     await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
-    // 210 edits, in-page (the UI's own handlers), then wait until all are on the server.
+    // 260 edits, in-page (the UI's own handlers), then wait until all are on the server. They are
+    // spaced so that most are pushed one by one: edits the worker has not read yet are merged into
+    // one stored update, and compaction counts the server's records (COMPACT_AFTER = 200).
     await a.page.evaluate(async () => {
       const el = document.querySelector('[data-testid=new-title]');
-      for (let i = 1; i <= 210; i++) {
+      for (let i = 1; i <= 260; i++) {
         el.value = `c${i}`;
         el.dispatchEvent(new Event('input', { bubbles: true }));
         el.form.requestSubmit();
-        await new Promise((r) => setTimeout(r, 5));
+        await new Promise((r) => setTimeout(r, 40));
       }
     });
-    await a.page.getByTestId('note-count').filter({ hasText: '211 notes' }).waitFor({ timeout: 60_000 });
+    await a.page.getByTestId('note-count').filter({ hasText: '261 notes' }).waitFor({ timeout: 60_000 });
     const token = decodeURIComponent(link.split('?t=')[1]);
     const ws = link.match(/join\/([0-9a-f-]{36})/)[1];
     let first = null;
@@ -178,7 +180,7 @@ test('after many edits the syncing worker uploads a snapshot and a new device st
     }
     assert.equal(first?.kind, 1, 'a pull from 0 starts with the uploaded snapshot');
     await b.page.goto(link);
-    await b.page.getByTestId('note-count').filter({ hasText: '211 notes' }).waitFor({ timeout: 60_000 });
+    await b.page.getByTestId('note-count').filter({ hasText: '261 notes' }).waitFor({ timeout: 60_000 });
   } finally {
     await a.ctx.close();
     await b.ctx.close();

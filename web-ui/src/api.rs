@@ -300,7 +300,46 @@ fn start_channel(ui: Ui) {
     CHANNEL_TX.with(|c| *c.borrow_mut() = Some(channel));
 }
 
+/// A module-worker loader for this page's own bundle: it imports the app's JS and starts it with
+/// the app's wasm (both named by the `modulepreload`/`preload` links Trunk writes into the page),
+/// so the sync worker ships no second wasm — one copy of the code on a first load.
+fn worker_loader() -> Result<String, String> {
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("no document")?;
+    let base = document.url().map_err(|_| "no page URL")?;
+    let link = |selector: &str| {
+        document
+            .query_selector(selector)
+            .ok()
+            .flatten()
+            .and_then(|e| e.get_attribute("href"))
+            .and_then(|href| web_sys::Url::new_with_base(&href, &base).ok())
+            .map(|u| u.href())
+            .ok_or_else(|| format!("the page names no {selector}"))
+    };
+    let js = link(r#"link[rel="modulepreload"][href$=".js"]"#)?;
+    let wasm = link(r#"link[rel="preload"][href$=".wasm"]"#)?;
+    let shim = format!("import init from {js:?}; await init({{ module_or_path: {wasm:?} }});");
+    let opts = web_sys::BlobPropertyBag::new();
+    opts.set_type("application/javascript");
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(
+        &js_sys::Array::of1(&JsValue::from_str(&shim)),
+        &opts,
+    )
+    .map_err(|_| "could not build the worker loader")?;
+    web_sys::Url::create_object_url_with_blob(&blob)
+        .map_err(|_| "could not build the worker loader".into())
+}
+
 fn start_worker(ui: Ui) {
+    let loader = match worker_loader() {
+        Ok(url) => url,
+        Err(e) => {
+            ui.worker.set(format!("not started: {e}"));
+            return;
+        }
+    };
     let bridge = SyncWorker::spawner()
         .callback(move |resp| match resp {
             WorkerResponse::Pong { version, .. } => ui.worker.set(format!("ready (v{version})")),
@@ -344,7 +383,8 @@ fn start_worker(ui: Ui) {
                 ui.error.set(Some(format!("{what}: {message}")))
             }
         })
-        .spawn("./worker.js");
+        .with_loader(true)
+        .spawn(&loader);
     bridge.send(WorkerRequest::Ping { nonce: 1 });
     WORKER.with(|w| *w.borrow_mut() = Some(bridge));
 }

@@ -12,5 +12,16 @@ mod presence;
 
 fn main() {
     console_error_panic_hook::set_once();
+    // The sync worker runs this same bundle (one copy of the code on a first load, see
+    // `api::start_worker`): in a worker scope it registers the worker instead of mounting the app.
+    use wasm_bindgen::JsCast;
+    if js_sys::global()
+        .dyn_into::<web_sys::WorkerGlobalScope>()
+        .is_ok()
+    {
+        use gloo_worker::Registrable;
+        worker::SyncWorker::registrar().register();
+        return;
+    }
     leptos::mount::mount_to_body(app::App);
 }

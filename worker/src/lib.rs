@@ -2,8 +2,9 @@
 //!
 //! A `gloo-worker` in a dedicated Web Worker, started by the web UI. The UI never talks to the
 //! server; this worker does (design §6). It moves encoded Loro bytes between IndexedDB and the
-//! server without decoding them, through the shared sync core ([`client_wasm::sync`]); it does
-//! not link Loro.
+//! server without decoding them, through the shared sync core ([`client_wasm::sync`]); this
+//! crate does not depend on Loro. It runs inside the web app's own bundle (`web-ui` registers
+//! [`SyncWorker`] when its `main` starts in a worker scope), so a first load ships one wasm.
 //!
 //! - [`protocol`] — page ↔ worker messages and the `hearth-sync` BroadcastChannel messages.
 //! - [`sync`] — the per-workspace loop (rounds of the sync core, live channel, backoff, status).

@@ -63,7 +63,7 @@ pub fn NotebooksPage(ui: Ui, on_open: impl Fn() + Copy + Send + Sync + 'static) 
                 spawn_local(async move {
                     let unsynced = api::unsynced_edits().await;
                     let question = if unsynced > 0 {
-                        format!("{unsynced} edits of this notebook are only on this device (not on the server). Forget it anyway? A backup of this device's copy is downloaded first.")
+                        "Some edits of this notebook are only on this device (not on the server). Forget it anyway? A backup of this device's copy is downloaded first.".to_string()
                     } else {
                         "Forget this notebook on this device? Copies on the server and other devices stay.".to_string()
                     };
