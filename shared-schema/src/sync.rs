@@ -90,6 +90,33 @@ pub fn batch_len(sizes: &[(usize, usize)], max_bytes: usize) -> usize {
     sizes.len()
 }
 
+/// The ids of the last messages a receiver acted on, so a message that arrives twice (the
+/// worker and its page hear each other's broadcasts both directly and over the channel) is
+/// acted on once.
+#[derive(Debug, Default)]
+pub struct Seen(std::collections::VecDeque<u64>);
+
+impl Seen {
+    /// How many ids are remembered.
+    pub const KEEP: usize = 64;
+
+    /// True the first time `id` is heard (and remembers it); false for a repeat. Id 0 (a
+    /// message without one) is always new.
+    pub fn first(&mut self, id: u64) -> bool {
+        if id == 0 {
+            return true;
+        }
+        if self.0.contains(&id) {
+            return false;
+        }
+        if self.0.len() == Self::KEEP {
+            self.0.pop_front();
+        }
+        self.0.push_back(id);
+        true
+    }
+}
+
 /// Exponential backoff with full jitter: attempt n waits a random time in [base·2ⁿ/2, base·2ⁿ],
 /// capped at `max_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,6 +302,19 @@ impl std::fmt::Display for StopReason {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_message_heard_twice_is_acted_on_once_and_old_ids_are_forgotten() {
+        let mut seen = super::Seen::default();
+        assert!(seen.first(7));
+        assert!(!seen.first(7), "the second copy is a repeat");
+        assert!(seen.first(0) && seen.first(0), "no id: never a repeat");
+        for id in 100..100 + super::Seen::KEEP as u64 {
+            assert!(seen.first(id));
+        }
+        assert!(seen.first(7), "forgotten after KEEP newer ids");
+        assert!(!seen.first(100 + super::Seen::KEEP as u64 - 1));
+    }
+
     use super::*;
 
     fn update(seq: u64, prev: Chain, bytes: &[u8]) -> PullRecord {

@@ -13,7 +13,7 @@ use shared_schema::Role;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
-use worker::protocol::{Broadcast, WorkerRequest, WorkerResponse, CHANNEL};
+use worker::protocol::{Broadcast, Envelope, WorkerRequest, WorkerResponse, CHANNEL};
 use worker::SyncWorker;
 
 /// Name of the IndexedDB database of the app.
@@ -23,6 +23,7 @@ thread_local! {
     static ENGINE: RefCell<Option<Rc<Engine<IdbStore>>>> = const { RefCell::new(None) };
     static WORKER: RefCell<Option<WorkerBridge<SyncWorker>>> = const { RefCell::new(None) };
     static CHANNEL_TX: RefCell<Option<web_sys::BroadcastChannel>> = const { RefCell::new(None) };
+    static SEEN: RefCell<shared_schema::sync::Seen> = RefCell::new(Default::default());
 }
 
 /// The reactive state pages read.
@@ -139,8 +140,10 @@ pub(crate) fn send(req: WorkerRequest) {
     });
 }
 
+/// Tells every other tab and worker (BroadcastChannel), and this tab's own worker directly.
 fn broadcast(msg: &Broadcast) {
-    if let Ok(json) = serde_json::to_string(msg) {
+    if let Some(json) = Envelope::encode(msg) {
+        send(WorkerRequest::Tell(json.clone()));
         CHANNEL_TX.with(|c| {
             if let Some(ch) = c.borrow().as_ref() {
                 let _ = ch.post_message(&JsValue::from_str(&json));
@@ -233,71 +236,80 @@ fn start_channel(ui: Ui) {
     };
     let on_message =
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-            let Some(text) = e.data().as_string() else {
-                return;
-            };
-            let Ok(msg) = serde_json::from_str::<Broadcast>(&text) else {
-                return;
-            };
-            let current = ui.ws.get_untracked();
-            match msg {
-                Broadcast::Received { ws, update, .. } | Broadcast::Local { ws, update }
-                    if ws == current =>
-                {
-                    // Show what was stored at once, then read storage (cursors, quarantine).
-                    if let (Some(e), Some(bytes)) = (engine(), update) {
-                        if e.import_stored(&bytes) {
-                            ui.refresh_from_engine();
-                        }
-                    }
-                    leptos::task::spawn_local(async move {
-                        if let Some(e) = engine() {
-                            match e.refresh().await {
-                                Ok(_) => ui.refresh_from_engine(),
-                                Err(err) => ui.error.set(Some(err.to_string())),
-                            }
-                            // Enough pulled records: fold them into the local snapshot (on the
-                            // owner's device, queued for upload) and wake the worker.
-                            if let Ok(true) = e.compact_if_due().await {
-                                broadcast(&Broadcast::Local {
-                                    ws: e.id(),
-                                    update: None,
-                                });
-                            }
-                        }
-                    });
-                }
-                Broadcast::Presence { ws, peers } if ws == current => {
-                    crate::presence::heard(ui, peers);
-                }
-                Broadcast::Status {
-                    ws,
-                    status,
-                    pending,
-                } if ws == current => {
-                    ui.status.set(status_text(&status));
-                    ui.pending.set(pending);
-                    match &status {
-                        SyncStatus::Syncing { updates_left, .. } => ui.progress.update(|p| {
-                            let total = p.map(|(_, t)| t).unwrap_or(0).max(*updates_left);
-                            *p = Some((total - updates_left, total));
-                        }),
-                        _ => ui.progress.set(None),
-                    }
-                    ui.stopped.set(match &status {
-                        SyncStatus::Stopped { reason, message } => Some((*reason, message.clone())),
-                        _ => None,
-                    });
-                    if matches!(status, SyncStatus::UpToDate { .. }) {
-                        ui.synced.set(true);
-                    }
-                }
-                _ => {}
+            if let Some(text) = e.data().as_string() {
+                heard(ui, &text);
             }
         });
     channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget();
     CHANNEL_TX.with(|c| *c.borrow_mut() = Some(channel));
+}
+
+/// Acts on a broadcast — from another tab or worker over the channel, or from this tab's own
+/// worker directly — once per message.
+fn heard(ui: Ui, text: &str) {
+    let Some(envelope) = Envelope::decode(text) else {
+        return;
+    };
+    if !SEEN.with(|s| s.borrow_mut().first(envelope.id)) {
+        return;
+    }
+    let msg = envelope.msg;
+    let current = ui.ws.get_untracked();
+    match msg {
+        Broadcast::Received { ws, update, .. } | Broadcast::Local { ws, update }
+            if ws == current =>
+        {
+            // Show what was stored at once, then read storage (cursors, quarantine).
+            if let (Some(e), Some(bytes)) = (engine(), update) {
+                if e.import_stored(&bytes) {
+                    ui.refresh_from_engine();
+                }
+            }
+            leptos::task::spawn_local(async move {
+                if let Some(e) = engine() {
+                    match e.refresh().await {
+                        Ok(_) => ui.refresh_from_engine(),
+                        Err(err) => ui.error.set(Some(err.to_string())),
+                    }
+                    // Enough pulled records: fold them into the local snapshot (on the
+                    // owner's device, queued for upload) and wake the worker.
+                    if let Ok(true) = e.compact_if_due().await {
+                        broadcast(&Broadcast::Local {
+                            ws: e.id(),
+                            update: None,
+                        });
+                    }
+                }
+            });
+        }
+        Broadcast::Presence { ws, peers } if ws == current => {
+            crate::presence::heard(ui, peers);
+        }
+        Broadcast::Status {
+            ws,
+            status,
+            pending,
+        } if ws == current => {
+            ui.status.set(status_text(&status));
+            ui.pending.set(pending);
+            match &status {
+                SyncStatus::Syncing { updates_left, .. } => ui.progress.update(|p| {
+                    let total = p.map(|(_, t)| t).unwrap_or(0).max(*updates_left);
+                    *p = Some((total - updates_left, total));
+                }),
+                _ => ui.progress.set(None),
+            }
+            ui.stopped.set(match &status {
+                SyncStatus::Stopped { reason, message } => Some((*reason, message.clone())),
+                _ => None,
+            });
+            if matches!(status, SyncStatus::UpToDate { .. }) {
+                ui.synced.set(true);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A module-worker loader for this page's own bundle: it imports the app's JS and starts it with
@@ -379,6 +391,7 @@ fn start_worker(ui: Ui) {
                 leptos::task::spawn_local(async move { leave_workspace(ui, ws).await });
             }
             WorkerResponse::Revoked { .. } => list_tokens(ui),
+            WorkerResponse::Heard(text) => heard(ui, &text),
             WorkerResponse::Failed { what, message } => {
                 ui.error.set(Some(format!("{what}: {message}")))
             }
@@ -521,6 +534,15 @@ fn install(ui: Ui, engine: Engine<IdbStore>) {
     ui.peers.set(Vec::new());
     send(WorkerRequest::Watch { ws });
     crate::presence::set(ui, None);
+    // The worker may have stored records after the engine read storage and before this tab
+    // took the workspace as its own (its broadcast was not for this tab yet): read them now.
+    leptos::task::spawn_local(async move {
+        if let Some(e) = self::engine() {
+            if let Ok(true) = e.refresh().await {
+                ui.refresh_from_engine();
+            }
+        }
+    });
 }
 
 /// Opens another stored workspace.

@@ -24,8 +24,9 @@ use client_wasm::sync::{self as core, SyncCore, TransportError};
 use futures::channel::mpsc::{unbounded, UnboundedSender};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
 use http::FetchTransport;
-use protocol::{Broadcast, WorkerRequest, WorkerResponse, CHANNEL};
+use protocol::{Broadcast, Envelope, WorkerRequest, WorkerResponse, CHANNEL};
 use shared_schema::api::{MintTokenRequest, MintedToken, TokenList};
+use shared_schema::sync::Seen;
 use shared_schema::sync::SyncStatus;
 use shared_schema::Role;
 use std::cell::{Cell, RefCell};
@@ -35,26 +36,55 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{BroadcastChannel, MessageEvent};
 
+/// Sends a response to the page that started this worker.
+type ToPage = Rc<dyn Fn(WorkerResponse)>;
+
 /// State shared by the worker's tasks.
 pub struct Ctx {
     pub(crate) core: SyncCore<IdbStore, FetchTransport>,
     /// The network is believed up.
     pub online: Cell<bool>,
     channel: BroadcastChannel,
-    wakers: RefCell<HashMap<String, UnboundedSender<()>>>,
+    wakers: RefCell<HashMap<String, UnboundedSender<sync::Wake>>>,
+    /// Workspaces whose live channel is open right now.
+    live: RefCell<HashSet<String>>,
     generations: RefCell<HashMap<String, u64>>,
     requested: RefCell<HashSet<String>>,
     /// What this tab has open (workspace, tab id, note), for presence heartbeats.
     pub presence: RefCell<Option<(String, String, Option<String>)>>,
-    presence_wake: RefCell<Option<UnboundedSender<()>>>,
+    presence_wake: RefCell<Option<UnboundedSender<sync::Wake>>>,
+    /// The broadcasts this worker acted on (each may arrive twice).
+    seen: RefCell<Seen>,
+    /// Hands a message to this worker's own page.
+    to_page: RefCell<Option<ToPage>>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
 }
 
 impl Ctx {
-    /// Posts a message on the BroadcastChannel (to every tab and worker of the origin).
+    /// Posts a message on the BroadcastChannel (to every tab and worker of the origin) and hands
+    /// it to this worker's own page directly (see [`protocol::Envelope`]).
     pub fn broadcast(&self, msg: &Broadcast) {
-        if let Ok(json) = serde_json::to_string(msg) {
+        if let Some(json) = Envelope::encode(msg) {
+            if let Some(to_page) = self.to_page.borrow().as_ref() {
+                to_page(WorkerResponse::Heard(json.clone()));
+            }
             let _ = self.channel.post_message(&JsValue::from_str(&json));
+        }
+    }
+
+    /// Acts on a broadcast from a tab (over the channel, or directly from this worker's page),
+    /// once per message.
+    fn heard(self: &Rc<Self>, text: &str) {
+        let Some(envelope) = Envelope::decode(text) else {
+            return;
+        };
+        if !self.seen.borrow_mut().first(envelope.id) {
+            return;
+        }
+        match envelope.msg {
+            Broadcast::Local { ws, .. } => self.wake_for(&ws, sync::Wake::Edit),
+            Broadcast::Watch { ws } => watch(self, ws),
+            _ => {}
         }
     }
 
@@ -67,10 +97,30 @@ impl Ctx {
         });
     }
 
-    /// Wakes a workspace's loop, if this worker runs it.
+    /// Wakes a workspace's loop for a full round (push and pull), if this worker runs it.
     pub fn wake(&self, ws: &str) {
+        self.wake_for(ws, sync::Wake::Pull);
+    }
+
+    /// Wakes a workspace's loop, if this worker runs it, saying why.
+    pub fn wake_for(&self, ws: &str, why: sync::Wake) {
         if let Some(w) = self.wakers.borrow().get(ws) {
-            let _ = w.unbounded_send(());
+            let _ = w.unbounded_send(why);
+        }
+    }
+
+    /// True while the live channel of `ws` is open.
+    pub fn is_live(&self, ws: &str) -> bool {
+        self.live.borrow().contains(ws)
+    }
+
+    /// Records whether the live channel of `ws` is open.
+    pub fn set_live(&self, ws: &str, up: bool) {
+        let mut live = self.live.borrow_mut();
+        if up {
+            live.insert(ws.to_owned());
+        } else {
+            live.remove(ws);
         }
     }
 
@@ -174,7 +224,11 @@ impl Worker for SyncWorker {
         let scope = scope.clone();
         let slot = self.ctx.clone();
         spawn_local(async move {
-            if let Some(reply) = handle(slot, msg).await {
+            let to_page: ToPage = {
+                let scope = scope.clone();
+                Rc::new(move |r| scope.respond(id, r))
+            };
+            if let Some(reply) = handle(slot, msg, to_page).await {
                 scope.respond(id, reply);
             }
         });
@@ -193,13 +247,8 @@ async fn start(slot: &Rc<RefCell<Option<Rc<Ctx>>>>, db_name: &str) -> Result<Rc<
         let Some(ctx) = weak2.borrow().as_ref().and_then(|w| w.upgrade()) else {
             return;
         };
-        let Some(text) = e.data().as_string() else {
-            return;
-        };
-        match serde_json::from_str::<Broadcast>(&text) {
-            Ok(Broadcast::Local { ws, .. }) => ctx.wake(&ws),
-            Ok(Broadcast::Watch { ws }) => watch(&ctx, ws),
-            _ => {}
+        if let Some(text) = e.data().as_string() {
+            ctx.heard(&text);
         }
     });
     channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -208,10 +257,13 @@ async fn start(slot: &Rc<RefCell<Option<Rc<Ctx>>>>, db_name: &str) -> Result<Rc<
         online: Cell::new(http::global().navigator().on_line()),
         channel,
         wakers: RefCell::new(HashMap::new()),
+        live: RefCell::new(HashSet::new()),
         generations: RefCell::new(HashMap::new()),
         requested: RefCell::new(HashSet::new()),
         presence: RefCell::new(None),
         presence_wake: RefCell::new(None),
+        seen: RefCell::new(Seen::default()),
+        to_page: RefCell::new(None),
         _on_message: on_message,
     });
     *weak.borrow_mut() = Some(Rc::downgrade(&ctx));
@@ -231,7 +283,11 @@ async fn start(slot: &Rc<RefCell<Option<Rc<Ctx>>>>, db_name: &str) -> Result<Rc<
     Ok(ctx)
 }
 
-async fn handle(slot: Rc<RefCell<Option<Rc<Ctx>>>>, msg: WorkerRequest) -> Option<WorkerResponse> {
+async fn handle(
+    slot: Rc<RefCell<Option<Rc<Ctx>>>>,
+    msg: WorkerRequest,
+    to_page: ToPage,
+) -> Option<WorkerResponse> {
     let failed = |what: &str, message: String| {
         Some(WorkerResponse::Failed {
             what: what.into(),
@@ -245,7 +301,10 @@ async fn handle(slot: Rc<RefCell<Option<Rc<Ctx>>>>, msg: WorkerRequest) -> Optio
             version: env!("CARGO_PKG_VERSION").into(),
         }),
         WorkerRequest::Start { db_name } => match start(&slot, &db_name).await {
-            Ok(_) => None,
+            Ok(ctx) => {
+                *ctx.to_page.borrow_mut() = Some(to_page);
+                None
+            }
             Err(e) => failed("start", e),
         },
         other => {
@@ -269,6 +328,10 @@ async fn handle(slot: Rc<RefCell<Option<Rc<Ctx>>>>, msg: WorkerRequest) -> Optio
                     watch(&ctx, ws);
                     None
                 }
+                WorkerRequest::Tell(text) => {
+                    ctx.heard(&text);
+                    None
+                }
                 WorkerRequest::Presence { ws, device, note } => {
                     let now = Some((ws, device, note));
                     if *ctx.presence.borrow() != now {
@@ -276,7 +339,7 @@ async fn handle(slot: Rc<RefCell<Option<Rc<Ctx>>>>, msg: WorkerRequest) -> Optio
                         let mut wake = ctx.presence_wake.borrow_mut();
                         match wake.as_ref() {
                             Some(w) => {
-                                let _ = w.unbounded_send(());
+                                let _ = w.unbounded_send(sync::Wake::Pull);
                             }
                             None => {
                                 let (tx, rx) = unbounded();

@@ -98,6 +98,8 @@ pub enum WorkerRequest {
     },
     /// The page saw the network go on- or offline.
     Online(bool),
+    /// A broadcast from this worker's own page (an [`Envelope`]'s JSON), handed over directly.
+    Tell(String),
 }
 
 /// Worker → page.
@@ -167,6 +169,8 @@ pub enum WorkerResponse {
         /// Workspace id.
         ws: String,
     },
+    /// A broadcast from this worker (an [`Envelope`]'s JSON), handed to its own page directly.
+    Heard(String),
     /// A request failed.
     Failed {
         /// What was asked.
@@ -176,7 +180,38 @@ pub enum WorkerResponse {
     },
 }
 
-/// A message on the BroadcastChannel.
+/// A [`Broadcast`] as it travels: the JSON of the message with a random `id` beside its `kind`.
+/// Every broadcast goes out twice — on the BroadcastChannel to every other tab and worker, and
+/// straight to the sender's own worker or page ([`WorkerRequest::Tell`],
+/// [`WorkerResponse::Heard`]), which is faster than the channel's trip through the browser —
+/// and the id lets a receiver that hears both act once ([`shared_schema::sync::Seen`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Random; 0 (absent) is never taken for a repeat.
+    #[serde(default)]
+    pub id: u64,
+    /// The message.
+    #[serde(flatten)]
+    pub msg: Broadcast,
+}
+
+impl Envelope {
+    /// `msg` under a fresh id, as JSON text.
+    pub fn encode(msg: &Broadcast) -> Option<String> {
+        serde_json::to_string(&Envelope {
+            id: client_wasm::ids::random_u64(),
+            msg: msg.clone(),
+        })
+        .ok()
+    }
+
+    /// Reads a message; `None` for anything that is not one.
+    pub fn decode(text: &str) -> Option<Envelope> {
+        serde_json::from_str(text).ok()
+    }
+}
+
+/// A message on the BroadcastChannel (inside an [`Envelope`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Broadcast {
@@ -189,13 +224,15 @@ pub enum Broadcast {
         #[serde(default)]
         update: Option<Vec<u8>>,
     },
-    /// The worker stored pulled updates: tabs should refresh their engine.
+    /// The worker stored pulled updates, or verified one inline live record and is storing it
+    /// (its storage write starts before any tab can read storage for this message, so the
+    /// refresh that follows sees it): tabs should refresh their engine.
     Received {
         /// Workspace id.
         ws: String,
         /// Last pulled seq.
         seq: u64,
-        /// The stored update, when it was one inline live record (as in `Local`).
+        /// The update, when it was one verified inline live record (as in `Local`).
         #[serde(default)]
         update: Option<Vec<u8>>,
     },

@@ -15,16 +15,35 @@ use shared_schema::sync::{Backoff, SyncStatus};
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 
+/// Every this many seqs the tabs are told of this device's own echoed records too.
+const ECHO_REFRESH: u64 = 32;
+
 /// Poll interval when the live channel is quiet or down.
 const POLL_MS: u64 = 30_000;
 
-/// Waits for a wake-up or `ms`, whichever comes first. Returns false when the wake channel closed.
-async fn wait(wake: &mut UnboundedReceiver<()>, ms: u64) -> bool {
+/// Why a workspace's loop was woken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// A tab stored a local edit: push it (a pull is not needed while the live channel is up).
+    Edit,
+    /// Run a full round: the live channel asked for a pull, the network came back, a request.
+    Pull,
+}
+
+/// Waits for a wake-up or `ms`, whichever comes first, and takes every wake-up already queued.
+/// `None` when the wake channel closed; `Some(true)` when the next round needs a pull (a reason
+/// that asks for one, or the timer — the slow poll is a full round).
+async fn wait(wake: &mut UnboundedReceiver<Wake>, ms: u64) -> Option<bool> {
     let mut sleep = Box::pin(sleep_ms(ms).fuse());
-    futures::select! {
-        w = wake.next() => w.is_some(),
-        _ = sleep => true,
+    let first = futures::select! {
+        w = wake.next() => w?,
+        _ = sleep => Wake::Pull,
+    };
+    let mut pull = first == Wake::Pull;
+    while let Ok(w) = wake.try_recv() {
+        pull |= w == Wake::Pull;
     }
+    Some(pull)
 }
 
 async fn pending_len(ctx: &Ctx, ws: &str) -> u64 {
@@ -37,14 +56,16 @@ async fn pending_len(ctx: &Ctx, ws: &str) -> u64 {
 }
 
 /// Runs the loop of one workspace until the user must act or the workspace is gone.
-pub async fn run(ctx: Rc<Ctx>, ws: String, mut wake: UnboundedReceiver<()>) {
+pub async fn run(ctx: Rc<Ctx>, ws: String, mut wake: UnboundedReceiver<Wake>) {
     let mut backoff = Backoff::default();
+    let mut pull = true;
     loop {
         if !ctx.online.get() {
             ctx.status(&ws, SyncStatus::Offline, pending_len(&ctx, &ws).await);
-            if !wait(&mut wake, POLL_MS).await {
+            if wait(&mut wake, POLL_MS).await.is_none() {
                 return;
             }
+            pull = true;
             continue;
         }
         let progress = |left: u64, bytes: u64| {
@@ -57,7 +78,11 @@ pub async fn run(ctx: Rc<Ctx>, ws: String, mut wake: UnboundedReceiver<()>) {
                 left,
             );
         };
-        let result = ctx.core.sync_once(&ws, &progress).await;
+        let result = if pull || !ctx.is_live(&ws) {
+            ctx.core.sync_once(&ws, &progress).await
+        } else {
+            ctx.core.push_round(&ws, &progress).await
+        };
         let pending = pending_len(&ctx, &ws).await;
         match result {
             Ok(round) => {
@@ -70,8 +95,9 @@ pub async fn run(ctx: Rc<Ctx>, ws: String, mut wake: UnboundedReceiver<()>) {
                     });
                 }
                 ctx.status(&ws, SyncStatus::UpToDate { seq: round.seq }, pending);
-                if !wait(&mut wake, POLL_MS).await {
-                    return;
+                match wait(&mut wake, POLL_MS).await {
+                    Some(p) => pull = p,
+                    None => return,
                 }
             }
             Err(SyncError::LocalOnly) => {
@@ -100,9 +126,10 @@ pub async fn run(ctx: Rc<Ctx>, ws: String, mut wake: UnboundedReceiver<()>) {
                     pending,
                 );
                 let delay = backoff.next_delay_ms(js_sys::Math::random());
-                if !wait(&mut wake, delay).await {
+                if wait(&mut wake, delay).await.is_none() {
                     return;
                 }
+                pull = true;
             }
         }
     }
@@ -122,16 +149,31 @@ async fn take(ctx: &Ctx, ws: &str, json: &str) {
         ctx.wake(ws);
         return;
     };
-    match ctx.core.take_live(ws, &event).await {
+    // The tabs show a verified record while it is being stored (see `take_live`).
+    let show = |bytes: &[u8]| {
+        ctx.broadcast(&Broadcast::Received {
+            ws: ws.to_owned(),
+            seq: event.seq,
+            update: Some(bytes.to_vec()).filter(|b| b.len() <= CARRY_MAX),
+        });
+    };
+    match ctx.core.take_live(ws, &event, &show).await {
         Ok(Live::Current) => {}
-        Ok(Live::Stored(bytes)) => {
-            ctx.broadcast(&Broadcast::Received {
-                ws: ws.to_owned(),
-                seq: event.seq,
-                update: Some(bytes).filter(|b| b.len() <= CARRY_MAX),
-            });
+        Ok(Live::Stored(_)) => {
             let pending = pending_len(ctx, ws).await;
             ctx.status(ws, SyncStatus::UpToDate { seq: event.seq }, pending);
+        }
+        // This device's own edit coming back: the tabs have it, and the push round that sent it
+        // reports the status. Now and then they are still told, so they read storage and
+        // compact the records their own edits piled up.
+        Ok(Live::Echo) => {
+            if event.seq % ECHO_REFRESH == 0 {
+                ctx.broadcast(&Broadcast::Received {
+                    ws: ws.to_owned(),
+                    seq: event.seq,
+                    update: None,
+                });
+            }
         }
         Ok(Live::Pull) | Err(_) => ctx.wake(ws),
     }
@@ -143,7 +185,9 @@ pub async fn live(ctx: Rc<Ctx>, ws: String, generation: u64) {
     let mut backoff = Backoff::default();
     while ctx.is_current(&ws, generation) {
         if ctx.online.get() {
-            match follow(&ctx, &ws, generation).await {
+            let followed = follow(&ctx, &ws, generation).await;
+            ctx.set_live(&ws, false);
+            match followed {
                 Ok(()) => backoff.reset(),
                 Err(TransportError::Api { code, .. })
                     if shared_schema::sync::StopReason::for_error_code(code).is_some() =>
@@ -176,6 +220,7 @@ async fn follow(ctx: &Ctx, ws: &str, generation: u64) -> Result<(), TransportErr
     if res.status() != 200 {
         return Err(http::api_error(res.status(), &[]));
     }
+    ctx.set_live(ws, true);
     let body = res
         .body()
         .ok_or_else(|| TransportError::Network("no live body".into()))?;
@@ -205,13 +250,16 @@ async fn follow(ctx: &Ctx, ws: &str, generation: u64) -> Result<(), TransportErr
 
 /// This tab's presence heartbeats: at once when `ctx.presence` changes (the loop is woken) and
 /// every few seconds while it is set; the server forgets the tab soon after they stop.
-pub async fn heartbeats(ctx: Rc<Ctx>, mut wake: UnboundedReceiver<()>) {
+pub async fn heartbeats(ctx: Rc<Ctx>, mut wake: UnboundedReceiver<Wake>) {
     loop {
         let current = ctx.presence.borrow().clone();
         if let (Some((ws, device, note)), true) = (current, ctx.online.get()) {
             let _ = beat(&ctx, &ws, PresenceRequest { device, note }).await;
         }
-        if !wait(&mut wake, PRESENCE_HEARTBEAT_SECS * 1000).await {
+        if wait(&mut wake, PRESENCE_HEARTBEAT_SECS * 1000)
+            .await
+            .is_none()
+        {
             return;
         }
     }

@@ -4,7 +4,7 @@
 use super::tests::Device;
 use crate::storage::Store;
 use crate::sync::memory::MemoryServer;
-use crate::sync::Live;
+use crate::sync::{Live, SyncCore};
 use futures::executor::block_on;
 use shared_schema::api::LiveEvent;
 use shared_schema::model::Field;
@@ -40,7 +40,7 @@ fn an_inline_record_is_stored_without_a_pull_and_shows_in_the_engine() -> R {
         let event = server.live_event(&ws, seq).ok_or("no event")?;
         assert!(event.record.is_some(), "a small edit comes inline");
         assert!(matches!(
-            reader.core.take_live(&ws, &event).await?,
+            reader.core.take_live(&ws, &event, &|_| {}).await?,
             Live::Stored(bytes) if !bytes.is_empty()
         ));
         assert_eq!(server.pulls(), pulls, "no pull");
@@ -53,9 +53,15 @@ fn an_inline_record_is_stored_without_a_pull_and_shows_in_the_engine() -> R {
         assert_eq!(record.last_pulled_seq, seq);
         // The same event again (a second tab's worker, a replay), or the head a new stream
         // announces, is nothing new: no pull either.
-        assert_eq!(reader.core.take_live(&ws, &event).await?, Live::Current);
+        assert_eq!(
+            reader.core.take_live(&ws, &event, &|_| {}).await?,
+            Live::Current
+        );
         let head = LiveEvent { seq, record: None };
-        assert_eq!(reader.core.take_live(&ws, &head).await?, Live::Current);
+        assert_eq!(
+            reader.core.take_live(&ws, &head, &|_| {}).await?,
+            Live::Current
+        );
         Ok(())
     })
 }
@@ -86,7 +92,10 @@ fn a_gap_a_tampered_record_and_a_large_update_fall_back_to_a_pull_that_gets_ever
         let _missed = edit_and_push(&owner, &note, "a").await?;
         let second = edit_and_push(&owner, &note, "b").await?;
         let event = server.live_event(&ws, second).ok_or("no event")?;
-        assert_eq!(reader.core.take_live(&ws, &event).await?, Live::Pull);
+        assert_eq!(
+            reader.core.take_live(&ws, &event, &|_| {}).await?,
+            Live::Pull
+        );
         assert_eq!(cursor().await?, before, "nothing stored past a gap");
         reader.sync().await?;
         assert_eq!(reader.engine.note(&note).map(|n| n.body), Some("ba".into()));
@@ -103,10 +112,19 @@ fn a_gap_a_tampered_record_and_a_large_update_fall_back_to_a_pull_that_gets_ever
             ..real.clone()
         };
         let at = cursor().await?;
-        assert_eq!(reader.core.take_live(&ws, &tampered).await?, Live::Pull);
+        let shown = std::cell::Cell::new(0);
+        let count = |_: &[u8]| shown.set(shown.get() + 1);
+        assert_eq!(
+            reader.core.take_live(&ws, &tampered, &count).await?,
+            Live::Pull
+        );
         assert_eq!(cursor().await?, at, "a tampered record is never stored");
+        assert_eq!(shown.get(), 0, "nor shown");
         assert!(
-            matches!(reader.core.take_live(&ws, &real).await?, Live::Stored(_)),
+            matches!(
+                reader.core.take_live(&ws, &real, &|_| {}).await?,
+                Live::Stored(_)
+            ),
             "the real one is still next"
         );
 
@@ -115,10 +133,128 @@ fn a_gap_a_tampered_record_and_a_large_update_fall_back_to_a_pull_that_gets_ever
         let fourth = edit_and_push(&owner, &note, &big).await?;
         let event = server.live_event(&ws, fourth).ok_or("no event")?;
         assert_eq!(event.record, None);
-        assert_eq!(reader.core.take_live(&ws, &event).await?, Live::Pull);
+        assert_eq!(
+            reader.core.take_live(&ws, &event, &|_| {}).await?,
+            Live::Pull
+        );
         reader.sync().await?;
         let body = reader.engine.note(&note).map(|n| n.body).ok_or("no note")?;
         assert_eq!(body, format!("{big}cba"));
+        Ok(())
+    })
+}
+
+#[test]
+fn a_verified_record_is_shown_before_it_is_stored_and_a_stale_cursor_in_memory_makes_a_pull() -> R {
+    block_on(async {
+        let server = MemoryServer::new();
+        let owner = Device::owner(&server).await?;
+        let ws = owner.engine.id();
+        let note = owner.engine.create_note("shared").await?;
+        owner.sync().await?;
+        let reader = Device::member(&server, &ws, Role::Read).await?;
+        reader.sync().await?;
+        let first = edit_and_push(&owner, &note, "a").await?;
+        let event = server.live_event(&ws, first).ok_or("no event")?;
+        let expected = server.log(&ws).ok_or("no log")?.updates[&first]
+            .bytes
+            .clone();
+        // The callback runs before the store: the cursor has not moved yet when it does.
+        let seen = std::cell::RefCell::new(Vec::new());
+        let store = reader.store.clone();
+        let show = |bytes: &[u8]| {
+            // The in-memory store answers at once.
+            let cursor = futures::FutureExt::now_or_never(store.get_workspace(&ws))
+                .and_then(Result::ok)
+                .flatten()
+                .map(|r| r.last_pulled_seq);
+            seen.borrow_mut().push((bytes.to_vec(), cursor));
+        };
+        assert!(matches!(
+            reader.core.take_live(&ws, &event, &show).await?,
+            Live::Stored(_)
+        ));
+        assert_eq!(seen.borrow().as_slice(), &[(expected, Some(first - 1))]);
+
+        // Another tab's worker (a second core on the same store) stores the next record: this
+        // core's cursor in memory is now stale. Its event verifies against that cursor, but the
+        // store refuses it (nothing is stored twice) and the caller is told to pull; after that
+        // the core reads the stored cursor again and the event is nothing new.
+        let other = SyncCore::new(reader.store.clone(), server.clone());
+        let second = edit_and_push(&owner, &note, "b").await?;
+        let event = server.live_event(&ws, second).ok_or("no event")?;
+        assert!(matches!(
+            other.take_live(&ws, &event, &|_| {}).await?,
+            Live::Stored(_)
+        ));
+        assert_eq!(
+            reader.core.take_live(&ws, &event, &|_| {}).await?,
+            Live::Pull
+        );
+        assert_eq!(
+            reader.core.take_live(&ws, &event, &|_| {}).await?,
+            Live::Current
+        );
+        let third = edit_and_push(&owner, &note, "c").await?;
+        let event = server.live_event(&ws, third).ok_or("no event")?;
+        assert!(matches!(
+            reader.core.take_live(&ws, &event, &|_| {}).await?,
+            Live::Stored(_)
+        ));
+        reader.engine.refresh().await?;
+        assert_eq!(
+            reader.engine.note(&note).map(|n| n.body),
+            Some("cba".into())
+        );
+        Ok(())
+    })
+}
+
+#[test]
+fn a_device_s_own_update_coming_back_live_is_stored_as_an_echo_without_being_shown_again() -> R {
+    block_on(async {
+        let server = MemoryServer::new();
+        let owner = Device::owner(&server).await?;
+        let ws = owner.engine.id();
+        let note = owner.engine.create_note("shared").await?;
+        owner.sync().await?;
+        owner
+            .engine
+            .splice_text(&note, Field::Body, 0, 0, "mine")
+            .await?;
+        let round = owner.core.push_round(&ws, &|_, _| {}).await?;
+        assert_eq!(round.pushed, 1);
+        let pulls = server.pulls();
+        let seq = server.log(&ws).ok_or("no log")?.head;
+        let event = server.live_event(&ws, seq).ok_or("no event")?;
+        let shown = std::cell::Cell::new(0);
+        let count = |_: &[u8]| shown.set(shown.get() + 1);
+        assert_eq!(owner.core.take_live(&ws, &event, &count).await?, Live::Echo);
+        assert_eq!(shown.get(), 0, "its tabs made it: nothing to show");
+        assert_eq!(server.pulls(), pulls, "a push round does not pull");
+        let record = owner.store.get_workspace(&ws).await?.ok_or("gone")?;
+        assert_eq!(record.last_pulled_seq, seq, "the cursor moved past it");
+
+        // Someone else's update is shown as usual.
+        let writer = Device::member(&server, &ws, Role::Write).await?;
+        writer.sync().await?;
+        owner.sync().await?;
+        writer
+            .engine
+            .splice_text(&note, Field::Body, 0, 0, "theirs ")
+            .await?;
+        let theirs = writer.sync().await?.seq;
+        let event = server.live_event(&ws, theirs).ok_or("no event")?;
+        assert!(matches!(
+            owner.core.take_live(&ws, &event, &count).await?,
+            Live::Stored(_)
+        ));
+        assert_eq!(shown.get(), 1);
+        owner.engine.refresh().await?;
+        assert_eq!(
+            owner.engine.note(&note).map(|n| n.body),
+            Some("theirs mine".into())
+        );
         Ok(())
     })
 }

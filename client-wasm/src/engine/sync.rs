@@ -56,10 +56,12 @@ impl<S: Store> Engine<S> {
         self.last_stored.borrow().clone()
     }
 
-    /// Imports an update another tab or the worker has just **stored** and broadcast, so the page
-    /// shows it before [`Self::refresh`] reads storage (which still follows and finds nothing
-    /// new to apply — Loro skips what it has). False when the bytes cannot be read: the refresh
-    /// then handles what is stored (quarantine included). Never imports what is not stored.
+    /// Imports an update another tab has just **stored**, or the worker has verified as the
+    /// server's next record and is storing, and broadcast — so the page shows it before
+    /// [`Self::refresh`] reads storage (which still follows and finds nothing new to apply —
+    /// Loro skips what it has). False when the bytes cannot be read: the refresh then handles
+    /// what is stored (quarantine included). Bytes that are neither stored here nor on the
+    /// server never come this way.
     pub fn import_stored(&self, bytes: &[u8]) -> bool {
         let doc = self.doc();
         let vv = doc.oplog_vv();

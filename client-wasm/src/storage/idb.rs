@@ -20,6 +20,7 @@ use super::{
     apply_change, may_merge, pending_key, Appended, Change, Compaction, LoadedState, Merge, Page,
     PendingUpdate, RemoteRecord, Since, StorageError, Store, Updated, WorkspaceRecord,
 };
+use futures::future::try_join;
 use indexed_db_futures::database::Database;
 use indexed_db_futures::internals::SystemRepr;
 use indexed_db_futures::prelude::*;
@@ -436,18 +437,17 @@ impl Store for IdbStore {
             &[WORKSPACES, PENDING],
             TransactionMode::Readwrite,
         )?;
-        let mut record = get_record(&tx, id)
-            .await?
-            .ok_or_else(|| StorageError::Other(format!("workspace {id} is not stored")))?;
-        let merge = match merge {
-            Some(m) => {
-                let stored = get_bytes(&tx, PENDING, format!("{id}/{}", m.replaces))
-                    .await?
-                    .is_some();
-                may_merge(&record, m.replaces, stored).then_some(m)
+        // Both reads are sent at once: each is a round trip to the browser's storage process.
+        let replaced = async {
+            match &merge {
+                Some(m) => get_bytes(&tx, PENDING, format!("{id}/{}", m.replaces)).await,
+                None => Ok(None),
             }
-            None => None,
         };
+        let (record, replaced) = try_join(get_record(&tx, id), replaced).await?;
+        let mut record =
+            record.ok_or_else(|| StorageError::Other(format!("workspace {id} is not stored")))?;
+        let merge = merge.filter(|m| may_merge(&record, m.replaces, replaced.is_some()));
         let key = pending_key(record.next_pending, random);
         record.next_pending += 1;
         put_record(&tx, &record)?;
@@ -487,12 +487,12 @@ impl Store for IdbStore {
             &[WORKSPACES, PENDING],
             TransactionMode::Readwrite,
         )?;
-        let pending: Vec<PendingUpdate> = read_range(&tx, PENDING, id)
-            .await?
+        let (pending, record) = try_join(read_range(&tx, PENDING, id), get_record(&tx, id)).await?;
+        let pending: Vec<PendingUpdate> = pending
             .into_iter()
             .map(|(key, bytes)| PendingUpdate { key, bytes })
             .collect();
-        if let (Some(last), Some(mut record)) = (pending.last(), get_record(&tx, id).await?) {
+        if let (Some(last), Some(mut record)) = (pending.last(), record) {
             if record.pushed_upto.as_ref() != Some(&last.key) {
                 record.pushed_upto = Some(last.key.clone());
                 put_record(&tx, &record)?;
@@ -680,17 +680,20 @@ async fn read_range_in(
     id: &str,
     range: KeyRange<String>,
 ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
-    let keys = read_keys_in(tx, store_name, id, range.clone()).await?;
-    let store = tx.object_store(store_name).map_err(map_err)?;
-    let values: Vec<JsValue> = store
-        .get_all::<JsValue>()
-        .with_query::<String, _>(range)
-        .primitive()
-        .map_err(map_err)?
-        .await
-        .map_err(map_err)?
-        .collect::<Result<Vec<JsValue>, _>>()
-        .map_err(map_err)?;
+    // Keys and values are asked for at once (one round trip to the storage process, not two).
+    let values = async {
+        let store = tx.object_store(store_name).map_err(map_err)?;
+        store
+            .get_all::<JsValue>()
+            .with_query::<String, _>(range.clone())
+            .primitive()
+            .map_err(map_err)?
+            .await
+            .map_err(map_err)?
+            .collect::<Result<Vec<JsValue>, _>>()
+            .map_err(map_err)
+    };
+    let (keys, values) = try_join(read_keys_in(tx, store_name, id, range.clone()), values).await?;
     if keys.len() != values.len() {
         return Err(StorageError::Other(
             "keys and values changed during a read".into(),

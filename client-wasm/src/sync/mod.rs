@@ -17,10 +17,13 @@ pub mod memory;
 
 use crate::storage::{Change, Page, RemoteRecord, StorageError, Store, Updated, WorkspaceRecord};
 use shared_schema::api::{CreatedWorkspace, JoinInfo, LiveEvent, MintedToken, PushReply};
+use shared_schema::chain::Chain;
 use shared_schema::frame::{self, PullRecordKind, PushRecord};
 use shared_schema::live;
 use shared_schema::sync::{batch_len, verify_page, PageError, StopReason};
 use shared_schema::{ErrorCode, Role};
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
 use thiserror::Error;
 
 /// Largest push batch the client sends, bytes of frame.
@@ -169,6 +172,9 @@ pub enum Live {
     /// Its inline record was stored: tell the tabs (these are its update's bytes, so they can
     /// show it before reading storage).
     Stored(Vec<u8>),
+    /// Its inline record was stored, and it is an update this core pushed itself: the tabs
+    /// have it already (they made it), so `verified` was not called and nothing needs showing.
+    Echo,
     /// Nothing past the cursor: nothing to do.
     Current,
     /// Pull from the cursor.
@@ -181,6 +187,24 @@ pub struct SyncCore<S: Store, T: Transport> {
     pub store: S,
     /// The server.
     pub transport: T,
+    /// The cursor (seq, chain) of each workspace as this core last stored it, so a live event
+    /// is verified without reading storage first. Only a hint: storing checks the stored cursor
+    /// in the same transaction, and a stale hint just makes the caller pull.
+    cursors: RefCell<HashMap<String, (u64, Chain)>>,
+    /// Hashes of the last updates this core pushed, to know its own records when the live
+    /// channel brings them back ([`Live::Echo`]). Only a hint: a record taken for an echo by
+    /// mistake is still stored, just not shown before the tabs' next refresh.
+    pushed: RefCell<VecDeque<u64>>,
+}
+
+/// How many pushed updates [`SyncCore`] remembers to tell its own echoes.
+const ECHOES: usize = 256;
+
+fn digest(bytes: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
 }
 
 async fn remote_of<S: Store>(store: &S, ws: &str) -> Result<(WorkspaceRecord, Remote), SyncError> {
@@ -204,7 +228,20 @@ async fn remote_of<S: Store>(store: &S, ws: &str) -> Result<(WorkspaceRecord, Re
 impl<S: Store, T: Transport> SyncCore<S, T> {
     /// A core over a store and a transport.
     pub fn new(store: S, transport: T) -> Self {
-        Self { store, transport }
+        Self {
+            store,
+            transport,
+            cursors: RefCell::new(HashMap::new()),
+            pushed: RefCell::new(VecDeque::new()),
+        }
+    }
+
+    fn remember(&self, ws: &str, cursor: Option<(u64, Chain)>) {
+        let mut cursors = self.cursors.borrow_mut();
+        match cursor {
+            Some(c) => cursors.insert(ws.to_owned(), c),
+            None => cursors.remove(ws),
+        };
     }
 
     /// One full round: push everything pending, pull everything new, upload a waiting snapshot.
@@ -214,13 +251,39 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
         ws: &str,
         progress: &dyn Fn(u64, u64),
     ) -> Result<Round, SyncError> {
-        let (record, _) = remote_of(&self.store, ws).await?;
+        self.round(ws, true, progress).await
+    }
+
+    /// A round after a local edit while the live channel is up: push everything pending and
+    /// upload a waiting snapshot, but do not pull — the live channel delivers this device's own
+    /// records back (and everyone else's) and asks for a pull when it cannot. `seq` is the
+    /// stored cursor as the round found it.
+    pub async fn push_round(
+        &self,
+        ws: &str,
+        progress: &dyn Fn(u64, u64),
+    ) -> Result<Round, SyncError> {
+        self.round(ws, false, progress).await
+    }
+
+    async fn round(
+        &self,
+        ws: &str,
+        pull: bool,
+        progress: &dyn Fn(u64, u64),
+    ) -> Result<Round, SyncError> {
+        let (mut record, mut remote) = remote_of(&self.store, ws).await?;
         if record.rotating.is_some() {
             // A rotation whose new token was never stored: finish it before using the old one.
             rotate(&self.store, &self.transport, ws).await?;
+            (record, remote) = remote_of(&self.store, ws).await?;
         }
-        let pushed = self.push(ws, progress).await?;
-        let (seq, pulled) = self.pull(ws).await?;
+        let pushed = self.push_as(ws, &record, &remote, progress).await?;
+        let (seq, pulled) = if pull {
+            self.pull(ws).await?
+        } else {
+            (record.last_pulled_seq, 0)
+        };
         let uploaded = self.upload_snapshot(ws).await?;
         Ok(Round {
             pushed,
@@ -234,6 +297,16 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
     /// A batch the server finds too large is halved; a single update it refuses stops sync.
     pub async fn push(&self, ws: &str, progress: &dyn Fn(u64, u64)) -> Result<usize, SyncError> {
         let (record, remote) = remote_of(&self.store, ws).await?;
+        self.push_as(ws, &record, &remote, progress).await
+    }
+
+    async fn push_as(
+        &self,
+        ws: &str,
+        record: &WorkspaceRecord,
+        remote: &Remote,
+        progress: &dyn Fn(u64, u64),
+    ) -> Result<usize, SyncError> {
         if !record.role.can_write() {
             return Ok(0);
         }
@@ -262,8 +335,18 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
             let body = frame::encode_push_batch(&records).map_err(|e| {
                 SyncError::stop(StopReason::TooLarge, format!("an edit cannot be sent: {e}"))
             })?;
+            {
+                // Before the request: the live channel may bring them back before the reply.
+                let mut pushed = self.pushed.borrow_mut();
+                for r in &records {
+                    if pushed.len() == ECHOES {
+                        pushed.pop_front();
+                    }
+                    pushed.push_back(digest(&r.bytes));
+                }
+            }
             let size = body.len();
-            match self.transport.push(&remote, body).await {
+            match self.transport.push(remote, body).await {
                 Ok(reply) => {
                     if reply.seqs.len() != n {
                         return Err(TransportError::Network(format!(
@@ -329,6 +412,7 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
                 }
             };
             if page.seq == from.0 {
+                self.remember(ws, Some(from));
                 return Ok((from.0, stored));
             }
             let mut kept: Vec<RemoteRecord> = Vec::with_capacity(page.updates.len() + 1);
@@ -352,11 +436,14 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
                 records: kept,
             };
             if self.store.store_page(ws, &page).await? {
+                self.remember(ws, Some(to));
                 stored += n;
                 retried = false;
                 if !pulled.more {
                     return Ok((to.0, stored));
                 }
+            } else {
+                self.remember(ws, None);
             }
             // Otherwise another tab's worker stored a page first: pull again from its cursor.
         }
@@ -369,15 +456,37 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
     /// first; [`Live::Current`] when the event announces nothing past the cursor (the head sent
     /// when a stream opens, a replay). A tampered record is never stored: the pull that follows
     /// verifies what the server really has.
-    pub async fn take_live(&self, ws: &str, event: &LiveEvent) -> Result<Live, SyncError> {
-        let (record, _) = remote_of(&self.store, ws).await?;
-        let from = (record.last_pulled_seq, record.chain_head);
+    ///
+    /// `verified` gets the record's update as soon as its chain verifies, before it is stored,
+    /// so the tabs can show it while storage writes it: it is the server's own stored record
+    /// (the chain proves it), and if this device fails to store it the cursor stays put and the
+    /// next pull fetches it again. It is not called for an update this core pushed itself
+    /// ([`Live::Echo`]). The cursor comes from the core's memory when it has one; a stale one
+    /// only makes the store refuse the page, and the caller pulls.
+    pub async fn take_live(
+        &self,
+        ws: &str,
+        event: &LiveEvent,
+        verified: &dyn Fn(&[u8]),
+    ) -> Result<Live, SyncError> {
+        let known = self.cursors.borrow().get(ws).copied();
+        let from = match known {
+            Some(c) => c,
+            None => {
+                let (record, _) = remote_of(&self.store, ws).await?;
+                (record.last_pulled_seq, record.chain_head)
+            }
+        };
         if event.seq <= from.0 {
             return Ok(Live::Current);
         }
         let Ok(update) = live::accept(event, from.0, from.1) else {
             return Ok(Live::Pull);
         };
+        let echo = self.pushed.borrow().contains(&digest(&update.bytes));
+        if !echo {
+            verified(&update.bytes);
+        }
         let page = Page {
             from,
             to: (update.seq, update.chain),
@@ -387,7 +496,11 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
                 bytes: update.bytes,
             }],
         };
-        Ok(if self.store.store_page(ws, &page).await? {
+        let stored = self.store.store_page(ws, &page).await?;
+        self.remember(ws, stored.then_some(page.to));
+        Ok(if stored && echo {
+            Live::Echo
+        } else if stored {
             Live::Stored(
                 page.records
                     .into_iter()
