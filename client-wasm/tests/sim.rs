@@ -16,7 +16,7 @@
 
 use client_wasm::storage::{
     Appended, Change, Compaction, LoadedState, MemoryStore, Merge, Page, PendingUpdate, Since,
-    StorageError, Store, Updated, WorkspaceRecord,
+    StorageError, Store, ToPush, Updated, WorkspaceRecord,
 };
 use client_wasm::sync::memory::{Limits, MemoryServer};
 use client_wasm::sync::{self, Pulled, Remote, SyncCore, Transport, TransportError};
@@ -185,7 +185,7 @@ impl Store for SimStore {
     async fn pending(&self, id: &str) -> Result<Vec<PendingUpdate>, StorageError> {
         at_point!(self.pending(id))
     }
-    async fn pending_to_push(&self, id: &str) -> Result<Vec<PendingUpdate>, StorageError> {
+    async fn pending_to_push(&self, id: &str) -> Result<ToPush, StorageError> {
         at_point!(self.pending_to_push(id))
     }
     async fn acknowledge(&self, id: &str, acks: &[(String, u64)]) -> Result<(), StorageError> {

@@ -926,7 +926,7 @@ fn an_edit_is_never_merged_into_an_update_a_push_may_have_sent() -> R {
             .engine
             .splice_text(&note, Field::Body, 0, 0, "a")
             .await?;
-        let read = owner.store.pending_to_push(&ws).await?;
+        let read = owner.store.pending_to_push(&ws).await?.pending;
         assert_eq!(read.len(), 1);
         // The push is in flight (the worker read the update); the next keystroke must not
         // replace it, or the server would keep only the smaller one under its key.

@@ -18,7 +18,7 @@
 
 use super::{
     apply_change, may_merge, pending_key, Appended, Change, Compaction, LoadedState, Merge, Page,
-    PendingUpdate, RemoteRecord, Since, StorageError, Store, Updated, WorkspaceRecord,
+    PendingUpdate, RemoteRecord, Since, StorageError, Store, ToPush, Updated, WorkspaceRecord,
 };
 use futures::future::try_join;
 use indexed_db_futures::database::Database;
@@ -479,7 +479,7 @@ impl Store for IdbStore {
             .collect())
     }
 
-    async fn pending_to_push(&self, id: &str) -> Result<Vec<PendingUpdate>, StorageError> {
+    async fn pending_to_push(&self, id: &str) -> Result<ToPush, StorageError> {
         let db = self.db().await?;
         let tx = begin(
             self,
@@ -492,14 +492,15 @@ impl Store for IdbStore {
             .into_iter()
             .map(|(key, bytes)| PendingUpdate { key, bytes })
             .collect();
-        if let (Some(last), Some(mut record)) = (pending.last(), record) {
+        let mut record = record;
+        if let (Some(last), Some(record)) = (pending.last(), record.as_mut()) {
             if record.pushed_upto.as_ref() != Some(&last.key) {
                 record.pushed_upto = Some(last.key.clone());
-                put_record(&tx, &record)?;
+                put_record(&tx, record)?;
             }
         }
         commit(tx).await?;
-        Ok(pending)
+        Ok(ToPush { record, pending })
     }
 
     async fn acknowledge(&self, id: &str, acks: &[(String, u64)]) -> Result<(), StorageError> {

@@ -4,7 +4,7 @@
 
 use super::{
     apply_change, may_merge, pending_key, Appended, Change, Compaction, LoadedState, Merge, Page,
-    PendingUpdate, RemoteRecord, Since, StorageError, Store, Updated, WorkspaceRecord,
+    PendingUpdate, RemoteRecord, Since, StorageError, Store, ToPush, Updated, WorkspaceRecord,
 };
 use shared_schema::frame::PullRecordKind;
 use std::cell::{Cell, RefCell};
@@ -181,13 +181,16 @@ impl Store for MemoryStore {
         Ok(pending_of(&self.inner.borrow(), id))
     }
 
-    async fn pending_to_push(&self, id: &str) -> Result<Vec<PendingUpdate>, StorageError> {
+    async fn pending_to_push(&self, id: &str) -> Result<ToPush, StorageError> {
         self.write(|i| {
             let pending = pending_of(i, id);
             if let (Some(last), Some(record)) = (pending.last(), i.workspaces.get_mut(id)) {
                 record.pushed_upto = Some(last.key.clone());
             }
-            Ok(pending)
+            Ok(ToPush {
+                record: i.workspaces.get(id).cloned(),
+                pending,
+            })
         })
     }
 

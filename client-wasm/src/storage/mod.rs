@@ -139,6 +139,16 @@ pub struct PendingUpdate {
     pub bytes: Vec<u8>,
 }
 
+/// What a push reads in one transaction ([`Store::pending_to_push`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ToPush {
+    /// The workspace's record (where and as whom it syncs), as the transaction found it;
+    /// `None` when the workspace is not stored.
+    pub record: Option<WorkspaceRecord>,
+    /// Its pending updates in causal order.
+    pub pending: Vec<PendingUpdate>,
+}
+
 /// A record pulled from the server (or acknowledged by it), kept until a local snapshot covers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteRecord {
@@ -399,9 +409,10 @@ pub trait Store {
     ) -> Result<Appended, StorageError>;
     /// Lists pending updates in causal order.
     async fn pending(&self, id: &str) -> Result<Vec<PendingUpdate>, StorageError>;
-    /// Lists pending updates in causal order for a push, and records (same transaction) that
-    /// they were read, so no later edit is merged into an update that may be on the server.
-    async fn pending_to_push(&self, id: &str) -> Result<Vec<PendingUpdate>, StorageError>;
+    /// Lists pending updates in causal order for a push, with the workspace's record (one read
+    /// for both), and records in the same transaction that they were read, so no later edit is
+    /// merged into an update that may be on the server.
+    async fn pending_to_push(&self, id: &str) -> Result<ToPush, StorageError>;
     /// The server stored these pending updates at these seqs: each moves from `pending` to
     /// `received` (so the edit stays on this device until a snapshot covers it).
     async fn acknowledge(&self, id: &str, acks: &[(String, u64)]) -> Result<(), StorageError>;

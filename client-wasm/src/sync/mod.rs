@@ -208,7 +208,14 @@ fn digest(bytes: &[u8]) -> u64 {
 }
 
 async fn remote_of<S: Store>(store: &S, ws: &str) -> Result<(WorkspaceRecord, Remote), SyncError> {
-    let record = store.get_workspace(ws).await?.ok_or_else(|| {
+    remote_from(ws, store.get_workspace(ws).await?)
+}
+
+fn remote_from(
+    ws: &str,
+    record: Option<WorkspaceRecord>,
+) -> Result<(WorkspaceRecord, Remote), SyncError> {
+    let record = record.ok_or_else(|| {
         SyncError::stop(
             StopReason::Forgotten,
             "this notebook was removed from this browser",
@@ -272,13 +279,18 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
         pull: bool,
         progress: &dyn Fn(u64, u64),
     ) -> Result<Round, SyncError> {
-        let (mut record, mut remote) = remote_of(&self.store, ws).await?;
+        // One read gives the record and what to push (the round's first storage access).
+        let mut read = self.store.pending_to_push(ws).await?;
+        let (mut record, mut remote) = remote_from(ws, read.record.take())?;
         if record.rotating.is_some() {
             // A rotation whose new token was never stored: finish it before using the old one.
             rotate(&self.store, &self.transport, ws).await?;
-            (record, remote) = remote_of(&self.store, ws).await?;
+            read = self.store.pending_to_push(ws).await?;
+            (record, remote) = remote_from(ws, read.record.take())?;
         }
-        let pushed = self.push_as(ws, &record, &remote, progress).await?;
+        let pushed = self
+            .push_from(ws, &record, &remote, read.pending, progress)
+            .await?;
         let (seq, pulled) = if pull {
             self.pull(ws).await?
         } else {
@@ -296,15 +308,20 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
     /// Pushes pending updates in batches; each is acknowledged only after the server stored it.
     /// A batch the server finds too large is halved; a single update it refuses stops sync.
     pub async fn push(&self, ws: &str, progress: &dyn Fn(u64, u64)) -> Result<usize, SyncError> {
-        let (record, remote) = remote_of(&self.store, ws).await?;
-        self.push_as(ws, &record, &remote, progress).await
+        let mut read = self.store.pending_to_push(ws).await?;
+        let (record, remote) = remote_from(ws, read.record.take())?;
+        self.push_from(ws, &record, &remote, read.pending, progress)
+            .await
     }
 
-    async fn push_as(
+    /// Pushes `pending` (just read by [`Store::pending_to_push`]), then whatever is pending
+    /// after each acknowledged batch.
+    async fn push_from(
         &self,
         ws: &str,
         record: &WorkspaceRecord,
         remote: &Remote,
+        mut pending: Vec<crate::storage::PendingUpdate>,
         progress: &dyn Fn(u64, u64),
     ) -> Result<usize, SyncError> {
         if !record.role.can_write() {
@@ -313,7 +330,6 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
         let mut limit = MAX_BATCH;
         let mut pushed = 0;
         loop {
-            let pending = self.store.pending_to_push(ws).await?;
             if pending.is_empty() {
                 return Ok(pushed);
             }
@@ -380,6 +396,7 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
                 }
                 Err(e) => return Err(e.into()),
             }
+            pending = self.store.pending_to_push(ws).await?.pending;
         }
     }
 

@@ -155,7 +155,10 @@ pub async fn a_merge_replaces_only_an_unread_last_update<S: Store>(
     )?;
     // A push reads the queue: nothing may be merged into what it read.
     let read = store.pending_to_push(id).await.map_err(e)?;
-    check(read == pending, "the push reads the queue")?;
+    check(
+        read.pending == pending && read.record.is_some_and(|r| r.id == id),
+        "the push reads the queue and the record",
+    )?;
     let after = store
         .append_pending(
             id,
