@@ -267,12 +267,14 @@ impl<S: Store> Engine<S> {
     }
 
     /// Moves unreadable remote records into quarantine (best effort: if storage refuses, they stay
-    /// in `received` and are skipped again next time).
+    /// in `received` and are found again by the next open). The engine's list only grows: a read
+    /// that finished late, or a refused move, never hides a record already found unreadable.
     async fn quarantine(&self, state: &LoadedState, bad: Vec<u64>) {
         if !bad.is_empty() {
             let _ = self.store.quarantine(&state.record.id, &bad).await;
         }
-        let mut all = state.quarantined.clone();
+        let mut all = self.quarantined.borrow().clone();
+        all.extend(state.quarantined.iter().copied());
         all.extend(bad);
         all.sort_unstable();
         all.dedup();

@@ -225,8 +225,8 @@ pub enum Broadcast {
         update: Option<Vec<u8>>,
     },
     /// The worker stored pulled updates, or verified one inline live record and is storing it
-    /// (its storage write starts before any tab can read storage for this message, so the
-    /// refresh that follows sees it): tabs should refresh their engine.
+    /// (its write starts before the message is sent, but a tab's read may still be ordered
+    /// first, so a tab reads again until its cursor reaches `seq`): tabs should refresh.
     Received {
         /// Workspace id.
         ws: String,
