@@ -450,11 +450,12 @@ where
     };
     match f(e.clone()).await {
         Ok(()) => {
-            ui.refresh_from_engine();
+            // Tell the worker and the other tabs first: rendering here need not delay them.
             let update = e
                 .last_stored_update()
                 .filter(|b| b.len() <= worker::protocol::CARRY_MAX);
             broadcast(&Broadcast::Local { ws: e.id(), update });
+            ui.refresh_from_engine();
             ui.error.set(None);
         }
         Err(err) => ui.error.set(Some(err.to_string())),
