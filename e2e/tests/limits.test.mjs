@@ -36,7 +36,7 @@ test('a link that expires stops sync with the expired status, and an expired lin
     // Past the expiry, B's next edit is refused: sync stops and says why; the edit stays local.
     await new Promise((r) => setTimeout(r, Math.max(0, minted + 5_500 - Date.now())));
     await addNote(b.page, 'After expiry');
-    await status(b.page).filter({ hasText: 'token_expired' }).waitFor({ timeout: 30_000 });
+    await b.page.locator('[data-testid=sync-status][data-code=token_expired]').filter({ hasText: 'This link has expired' }).waitFor({ timeout: 30_000 });
     await b.page.getByTestId('stopped').filter({ hasText: 'This link has expired' }).waitFor();
     await noteNamed(b.page, 'After expiry').waitFor();
     await b.page.screenshot({ path: `${SCREENSHOTS}/expired.png`, fullPage: true });

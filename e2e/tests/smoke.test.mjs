@@ -14,10 +14,17 @@ test('the app loads from the server, renders notes from the engine and starts th
     assert.equal(health.status, 'ok');
     await page.goto(server.url + '/');
     await page.getByTestId('workspace-name').filter({ hasText: 'My notebook' }).waitFor({ timeout: 30_000 });
+    // Status in words; the technical details (the sync worker among them) behind a click.
+    await page.getByTestId('sync-status').filter({ hasText: 'On this device only' }).waitFor();
+    assert.equal(await page.getByTestId('worker-status').count(), 0, 'no internals on screen');
+    await page.getByTestId('sync-status').click();
     await page.getByTestId('worker-status').filter({ hasText: 'ready' }).waitFor({ timeout: 30_000 });
+    await page.getByTestId('status-details').filter({ hasText: 'Your access: owner' }).waitFor();
+    await page.getByTestId('sync-status').click();
+    await page.getByTestId('status-details').waitFor({ state: 'detached' });
     await page.getByTestId('new-title').fill('First note from Playwright');
     await page.getByRole('button', { name: 'Add' }).click();
-    await page.getByTestId('note-count').filter({ hasText: '1 notes' }).waitFor();
+    await page.getByTestId('note-count').filter({ hasText: /^1 note$/ }).waitFor();
     await page.screenshot({ path: `${SCREENSHOTS}/smoke.png`, fullPage: true });
     // The note is in IndexedDB: a reload shows it again.
     await page.reload();

@@ -156,6 +156,31 @@ test('a share link never replaces the owner token, and a bad link stores nothing
   }
 });
 
+test('a share link opened in a tab already on Hearth joins without a reload', async () => {
+  const server = await startServer();
+  const a = await profile();
+  const b = await profile();
+  try {
+    const link = await ownerWithLink(a.page, server.url, 'Shared by A');
+    // B already has Hearth open on its own notebook.
+    await b.page.goto(server.url + '/');
+    await b.page.getByTestId('workspace-name').filter({ hasText: 'My notebook' }).waitFor({ timeout: 30_000 });
+    await addNote(b.page, 'Only on B');
+    await b.page.evaluate(() => { window.stillThisPage = true; });
+    // The link is opened in the same tab: only the fragment changes.
+    await b.page.evaluate((hash) => { location.hash = hash; }, new URL(link).hash);
+    await noteNamed(b.page, 'Shared by A').waitFor({ timeout: 30_000 });
+    assert.equal(await b.page.evaluate(() => window.stillThisPage), true, 'joined without a reload');
+    assert.equal(await b.page.evaluate(() => location.hash), '', 'the token is taken out of the address bar');
+    await b.page.screenshot({ path: `${SCREENSHOTS}/join-by-hashchange.png`, fullPage: true });
+    assert.deepEqual([...a.errors, ...b.errors], [], 'no page errors');
+  } finally {
+    await a.ctx.close();
+    await b.ctx.close();
+    server.stop();
+  }
+});
+
 test('forgetting a notebook with unsent edits says how many and downloads a backup first', async () => {
   const server = await startServer();
   const a = await profile();

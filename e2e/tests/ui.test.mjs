@@ -24,13 +24,15 @@ test('a backup downloaded from the server restores into a new notebook with the 
     await download.saveAs(file);
     await a.page.getByTestId('restore-file').setInputFiles(file);
     await a.page.getByTestId('notice').filter({ hasText: 'Backup restored' }).waitFor({ timeout: 30_000 });
+    // Named so it is not mistaken for the original beside it.
+    await a.page.getByTestId('workspace-name').filter({ hasText: 'My notebook (restored)' }).waitFor();
     await a.page.getByTestId('tab-notebooks').click();
     await a.page.getByTestId('notebook').nth(1).waitFor();
     assert.equal(await a.page.getByTestId('notebook').count(), 2, 'the restore is a second notebook');
     await a.page.getByTestId('tab-notes').click();
     await noteNamed(a.page, 'Tax papers').waitFor();
     await noteNamed(a.page, 'Passport renewal').waitFor();
-    await a.page.getByTestId('sync-status').filter({ hasText: 'local only' }).waitFor();
+    await a.page.getByTestId('sync-status').filter({ hasText: 'On this device only' }).waitFor();
     await a.page.screenshot({ path: `${SCREENSHOTS}/restored-backup.png`, fullPage: true });
   } finally {
     await a.ctx.close();
@@ -103,12 +105,46 @@ test('checklist, tags, pin and trash work from the keyboard and mouse', async ()
     await a.page.screenshot({ path: `${SCREENSHOTS}/phone-editor.png`, fullPage: true });
     await a.page.getByTestId('search').fill('');
     await a.page.getByTestId('trash').click();
-    await a.page.getByTestId('note-count').filter({ hasText: '1 notes' }).waitFor();
+    await a.page.getByTestId('note-count').filter({ hasText: /^1 note$/ }).waitFor();
     await a.page.getByTestId('toggle-trash').click();
     await noteNamed(a.page, 'Groceries').click();
     await a.page.getByTestId('restore').click();
     await a.page.getByTestId('toggle-trash').click();
     await a.page.getByTestId('note-count').filter({ hasText: '2 notes' }).waitFor();
+  } finally {
+    await a.ctx.close();
+    server.stop();
+  }
+});
+
+test('a new note opens after Add, a search says how many of the notes it shows, and right-to-left text aligns itself', async () => {
+  const server = await startServer();
+  const a = await profile();
+  try {
+    await a.page.goto(server.url + '/');
+    await a.page.getByTestId('workspace-name').filter({ hasText: 'My notebook' }).waitFor({ timeout: 30_000 });
+    await addNote(a.page, 'Groceries');
+    // The new note is open in the editor, ready for its body.
+    await a.page.waitForFunction(() => document.querySelector('[data-testid=edit-title]')?.value === 'Groceries');
+    await addNote(a.page, 'Garden');
+    await a.page.waitForFunction(() => document.querySelector('[data-testid=edit-title]')?.value === 'Garden');
+    await addNote(a.page, 'شراء الخبز');
+    await a.page.getByTestId('note-count').filter({ hasText: /^3 notes$/ }).waitFor();
+    await a.page.getByTestId('search').fill('g');
+    await a.page.getByTestId('note-count').filter({ hasText: /^2 of 3 notes$/ }).waitFor();
+    assert.equal(await a.page.getByTestId('note').count(), 2);
+    await a.page.getByTestId('search').fill('');
+    await a.page.getByTestId('note-count').filter({ hasText: /^3 notes$/ }).waitFor();
+    // Arabic runs right to left in the list and in the editor; Latin stays left to right.
+    const direction = (locator) => locator.evaluate((e) => getComputedStyle(e).direction);
+    assert.equal(await direction(noteNamed(a.page, 'شراء الخبز')), 'rtl');
+    assert.equal(await direction(noteNamed(a.page, 'Garden')), 'ltr');
+    await a.page.waitForFunction(() => document.querySelector('[data-testid=edit-title]')?.value === 'شراء الخبز');
+    assert.equal(await direction(a.page.getByTestId('edit-title')), 'rtl');
+    await a.page.getByTestId('edit-body').fill('اشترِ الخبز والحليب');
+    assert.equal(await direction(a.page.getByTestId('edit-body')), 'rtl');
+    await a.page.screenshot({ path: `${SCREENSHOTS}/new-note-opens-rtl.png`, fullPage: true });
+    assert.deepEqual(a.errors, []);
   } finally {
     await a.ctx.close();
     server.stop();

@@ -6,7 +6,8 @@ use hearth_server::Config;
 #[actix_web::main]
 async fn main() {
     if let Err(e) = run().await {
-        eprintln!("hearth-server: {e:#}");
+        // Each error's own text already names its cause; `{:#}` would print the cause twice.
+        eprintln!("hearth-server: {e}");
         std::process::exit(1);
     }
 }

@@ -226,6 +226,29 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_byte_layouts_in_the_protocol_doc_are_what_the_encoder_writes(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let doc = include_str!("../../docs/protocol.md");
+        let block = doc
+            .split("```hex\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .ok_or("docs/protocol.md has no ```hex worked example")?;
+        let documented: String = block.split_whitespace().collect();
+        let mut out = Vec::new();
+        let chain = Chain::genesis().next(b"hi");
+        encode_pull_record(&mut out, PullRecordKind::Update, 1, &chain, b"hi")?;
+        let written: String = out.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(documented, written);
+        assert!(doc.contains(&format!("header is {PULL_HEADER_LEN} bytes")));
+        assert!(doc.contains(&format!("`{}` = update", PullRecordKind::Update as u8)));
+        assert!(doc.contains(&format!("`{}` = snapshot", PullRecordKind::Snapshot as u8)));
+        assert!(doc.contains(&format!("`key_len u8` (1–{MAX_KEY_LEN})")));
+        assert_eq!(decode_pull_stream(&out)?[0].bytes, b"hi");
+        Ok(())
+    }
+
     fn rec(key: &str, bytes: &[u8]) -> PushRecord {
         PushRecord {
             key: key.as_bytes().to_vec(),

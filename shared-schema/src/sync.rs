@@ -280,6 +280,21 @@ impl StopReason {
         }
     }
 
+    /// Whether edits made here could never reach the server again under this link (it was
+    /// revoked, expired, is not valid, does not allow writing, or the notebook is gone): the app
+    /// then stops offering edits, so none pile up that can only be kept in a backup.
+    pub fn blocks_edits(self) -> bool {
+        matches!(
+            self,
+            Self::TokenRevoked
+                | Self::TokenExpired
+                | Self::InvalidToken
+                | Self::Forbidden
+                | Self::WorkspaceDeleted
+                | Self::Forgotten
+        )
+    }
+
     /// The stop reason for a server error code that needs the user, if it does.
     pub fn for_error_code(code: ErrorCode) -> Option<Self> {
         Some(match code {
@@ -302,6 +317,17 @@ impl std::fmt::Display for StopReason {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_a_link_that_can_never_sync_again_blocks_edits() {
+        use super::StopReason as R;
+        let blocking: Vec<R> = R::ALL.into_iter().filter(|r| r.blocks_edits()).collect();
+        assert!(blocking.contains(&R::TokenRevoked) && blocking.contains(&R::TokenExpired));
+        // Local problems or ones the operator can fix keep the notebook editable here.
+        for r in [R::StorageFull, R::TooLarge, R::ChainMismatch] {
+            assert!(!r.blocks_edits(), "{r} keeps edits");
+        }
+    }
+
     #[test]
     fn a_message_heard_twice_is_acted_on_once_and_old_ids_are_forgotten() {
         let mut seen = super::Seen::default();

@@ -35,10 +35,16 @@ pub struct Ui {
     pub ws: RwSignal<String>,
     /// Notes of the open workspace.
     pub notes: RwSignal<Vec<Note>>,
-    /// Sync status text.
+    /// Sync status in words a person uses.
     pub status: RwSignal<String>,
+    /// The status as a stable code (`up_to_date`, `offline`, `token_revoked`, …) for styling.
+    pub status_code: RwSignal<&'static str>,
+    /// The technical detail behind the status (an error's text), shown on request.
+    pub status_detail: RwSignal<Option<String>>,
     /// Edits not yet on the server.
     pub pending: RwSignal<u64>,
+    /// Edits of this tab still being stored (queued keystrokes included).
+    pub saving: RwSignal<u32>,
     /// While syncing: (updates sent so far, updates in this round), for the progress bar.
     pub progress: RwSignal<Option<(u64, u64)>>,
     /// Sync stopped and the user must act: (reason, details).
@@ -65,17 +71,33 @@ pub struct Ui {
     pub notice: RwSignal<Option<String>>,
     /// Other tabs and devices that have the notebook open.
     pub peers: RwSignal<Vec<shared_schema::api::Peer>>,
+    /// This site's storage usage and quota, once read.
+    pub storage: RwSignal<Option<crate::storage_health::Usage>>,
+    /// Storage trouble the user must know of: the quota is near, or the browser deleted data.
+    pub storage_warning: RwSignal<Option<String>>,
 }
 
 impl Ui {
+    /// Whether this tab offers edits: not a read-only link, and sync has not stopped for a reason
+    /// that means edits could never reach the server again (a revoked or expired link, …).
+    pub fn can_edit(&self) -> bool {
+        !self.read_only.get()
+            && !self
+                .stopped
+                .with(|s| s.as_ref().is_some_and(|(reason, _)| reason.blocks_edits()))
+    }
+
     /// Fresh state.
     pub fn new() -> Self {
         Self {
             name: RwSignal::new("…".into()),
             ws: RwSignal::new(String::new()),
             notes: RwSignal::new(Vec::new()),
-            status: RwSignal::new("local only".into()),
+            status: RwSignal::new("On this device only".into()),
+            status_code: RwSignal::new("local_only"),
+            status_detail: RwSignal::new(None),
             pending: RwSignal::new(0),
+            saving: RwSignal::new(0),
             progress: RwSignal::new(None),
             stopped: RwSignal::new(None),
             quarantined: RwSignal::new(Vec::new()),
@@ -89,6 +111,8 @@ impl Ui {
             workspaces: RwSignal::new(Vec::new()),
             notice: RwSignal::new(None),
             peers: RwSignal::new(Vec::new()),
+            storage: RwSignal::new(None),
+            storage_warning: RwSignal::new(None),
         }
     }
 
@@ -166,16 +190,42 @@ fn join_link() -> Option<(String, String)> {
     Some((ws.to_owned(), query.split('&').next()?.to_owned()))
 }
 
-fn status_text(status: &SyncStatus) -> String {
+/// What the header says about sync: (words a person uses, a stable code, the technical detail
+/// that goes behind a click). A server that cannot be reached reads like a browser that is offline:
+/// either way the edits are kept here.
+fn status_words(status: &SyncStatus) -> (String, &'static str, Option<String>) {
+    let kept = "Offline · edits are kept";
     match status {
-        SyncStatus::LocalOnly => "local only".into(),
-        SyncStatus::Offline => "offline — edits are kept".into(),
-        SyncStatus::Connecting { reason: None } => "connecting…".into(),
-        SyncStatus::Connecting { reason: Some(r) } => format!("retrying: {r}"),
-        SyncStatus::Syncing { updates_left, .. } => format!("syncing ({updates_left} left)"),
-        SyncStatus::UpToDate { .. } => "up to date".into(),
-        SyncStatus::Stopped { reason, .. } => format!("sync stopped ({reason})"),
+        SyncStatus::LocalOnly => ("On this device only".into(), "local_only", None),
+        SyncStatus::Offline => (
+            kept.into(),
+            "offline",
+            Some("The browser is offline.".into()),
+        ),
+        SyncStatus::Connecting { reason: None } => ("Connecting…".into(), "connecting", None),
+        SyncStatus::Connecting { reason: Some(r) } => (
+            kept.into(),
+            "unreachable",
+            Some(format!(
+                "Cannot sync with the server right now; retrying. ({r})"
+            )),
+        ),
+        SyncStatus::Syncing { .. } => ("Syncing…".into(), "syncing", None),
+        SyncStatus::UpToDate { .. } => ("Up to date".into(), "up_to_date", None),
+        SyncStatus::Stopped { reason, message } => (
+            reason.headline().into(),
+            reason.as_str(),
+            Some(message.clone()),
+        ),
     }
+}
+
+/// Shows a sync status in the header.
+fn set_status(ui: Ui, status: &SyncStatus) {
+    let (words, code, detail) = status_words(status);
+    ui.status.set(words);
+    ui.status_code.set(code);
+    ui.status_detail.set(detail);
 }
 
 /// Opens the workspace of a join link, else the first stored one, else creates "My notebook";
@@ -189,21 +239,49 @@ pub async fn boot(ui: Ui) -> Result<(), EngineError> {
         .find(|r| Some(&r.id) == last.as_ref())
         .or(existing.first());
     let joining = join_link().is_some();
+    // Notebooks this device had that storage no longer holds: the browser deleted them.
+    let (evicted, rejoin) =
+        crate::storage_health::recovery_plan(&crate::storage_health::missing(&existing));
+    let recovering = !rejoin.is_empty();
+    if evicted.is_some() {
+        ui.storage_warning.set(evicted);
+    }
     start_channel(ui);
     start_worker(ui);
     send(WorkerRequest::Start {
         db_name: DB_NAME.into(),
     });
     watch_online();
+    for (ws, server_url, token) in rejoin {
+        send(WorkerRequest::Join {
+            ws,
+            server_url,
+            token,
+        });
+    }
     match pick {
         Some(record) => install(ui, Engine::open(store, &record.id).await?),
-        // A first visit through a share link opens the shared notebook, nothing else.
-        None if joining => {}
+        // A first visit through a share link (or notebooks coming back from the server) opens
+        // those, nothing else.
+        None if joining || recovering => {}
         None => install(ui, Engine::create(store, "My notebook").await?),
     }
     refresh_workspaces(ui).await;
     take_join_link(ui);
+    watch_join_links(ui);
+    crate::storage_health::check(ui).await;
     Ok(())
+}
+
+/// A share link opened in a tab already on Hearth changes only the URL's fragment (no reload):
+/// take it then too.
+fn watch_join_links(ui: Ui) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let cb = Closure::<dyn FnMut()>::new(move || take_join_link(ui));
+    let _ = window.add_event_listener_with_callback("hashchange", cb.as_ref().unchecked_ref());
+    cb.forget();
 }
 
 /// After a failed join on a device with no notebook yet, start the usual first notebook.
@@ -314,7 +392,7 @@ fn heard(ui: Ui, text: &str) {
             status,
             pending,
         } if ws == current => {
-            ui.status.set(status_text(&status));
+            set_status(ui, &status);
             ui.pending.set(pending);
             match &status {
                 SyncStatus::Syncing { updates_left, .. } => ui.progress.update(|p| {
@@ -329,6 +407,8 @@ fn heard(ui: Ui, text: &str) {
             });
             if matches!(status, SyncStatus::UpToDate { .. }) {
                 ui.synced.set(true);
+                // A notebook is on a server now: ask the browser to keep this site's data.
+                leptos::task::spawn_local(crate::storage_health::ask_persist_once(ui));
             }
         }
         _ => {}
@@ -377,18 +457,25 @@ fn start_worker(ui: Ui) {
     };
     let bridge = SyncWorker::spawner()
         .callback(move |resp| match resp {
-            WorkerResponse::Pong { version, .. } => ui.worker.set(format!("ready (v{version})")),
+            WorkerResponse::Pong { version, .. } => {
+                ui.worker.set(format!("ready (version {version})"))
+            }
             WorkerResponse::Connected { .. } => {
                 leptos::task::spawn_local(async move {
                     if let Some(e) = engine() {
                         let _ = e.refresh().await;
                         ui.refresh_from_engine();
                     }
+                    // The marker learns the server and token (see `storage_health`).
+                    refresh_workspaces(ui).await;
                 });
             }
             WorkerResponse::Joined { ws, .. } => {
                 ui.notice.set(None);
-                leptos::task::spawn_local(async move { open_workspace(ui, ws).await });
+                leptos::task::spawn_local(async move {
+                    open_workspace(ui, ws).await;
+                    refresh_workspaces(ui).await;
+                });
             }
             WorkerResponse::JoinFailed { message, .. } => {
                 ui.notice.set(None);
@@ -405,6 +492,7 @@ fn start_worker(ui: Ui) {
                     "The owner token was rotated; the old one no longer works.".into(),
                 ));
                 list_tokens(ui);
+                leptos::task::spawn_local(refresh_workspaces(ui));
             }
             WorkerResponse::BackupFile { ws, bytes } => {
                 download(&format!("hearth-{ws}-server.hearth"), &bytes);
@@ -448,7 +536,11 @@ where
         ));
         return;
     };
-    match f(e.clone()).await {
+    // Until it is stored, the status does not say everything is on the server.
+    ui.saving.update(|n| *n += 1);
+    let result = f(e.clone()).await;
+    ui.saving.update(|n| *n = n.saturating_sub(1));
+    match result {
         Ok(()) => {
             // Tell the worker and the other tabs first: rendering here need not delay them.
             let update = e
@@ -462,13 +554,16 @@ where
     }
 }
 
-/// Creates a note.
-pub async fn create_note(ui: Ui, title: String) {
-    edit(
-        ui,
-        |e| async move { e.create_note(&title).await.map(|_| ()) },
-    )
-    .await
+/// Creates a note; its id once it is stored.
+pub async fn create_note(ui: Ui, title: String) -> Option<String> {
+    let created = Rc::new(RefCell::new(None));
+    let slot = created.clone();
+    edit(ui, |e| async move {
+        *slot.borrow_mut() = Some(e.create_note(&title).await?);
+        Ok(())
+    })
+    .await;
+    created.take()
 }
 
 /// Applies a text field's change (it held `base`, now `new`) to a note's title or body; the
@@ -496,7 +591,7 @@ pub async fn toggle_task(ui: Ui, note: String, index: usize, done: bool) {
 
 /// Registers the open workspace on this server and starts syncing it.
 pub fn connect(ui: Ui) {
-    ui.status.set("connecting…".into());
+    set_status(ui, &SyncStatus::Connecting { reason: None });
     send(WorkerRequest::Connect {
         ws: ui.ws.get_untracked(),
         server_url: origin(),
@@ -522,7 +617,10 @@ pub fn revoke(ui: Ui, token_id: String) {
 pub async fn refresh_workspaces(ui: Ui) {
     if let Ok(store) = IdbStore::open(DB_NAME).await {
         match store.list_workspaces().await {
-            Ok(list) => ui.workspaces.set(list),
+            Ok(list) => {
+                crate::storage_health::remember(&list);
+                ui.workspaces.set(list);
+            }
             Err(e) => ui.error.set(Some(e.to_string())),
         }
     }
@@ -550,7 +648,7 @@ fn install(ui: Ui, engine: Engine<IdbStore>) {
     ENGINE.with(|e| *e.borrow_mut() = Some(Rc::new(engine)));
     ui.share_link.set(None);
     ui.tokens.set(Vec::new());
-    ui.status.set("local only".into());
+    set_status(ui, &SyncStatus::LocalOnly);
     ui.pending.set(0);
     ui.stopped.set(None);
     ui.progress.set(None);
@@ -616,6 +714,8 @@ pub async fn unsynced_edits() -> usize {
 pub async fn leave_workspace(ui: Ui, id: String) {
     let result = async {
         let store = IdbStore::open(DB_NAME).await?;
+        // Off the marker first: a notebook forgotten on purpose is not "deleted by the browser".
+        crate::storage_health::forget(&id);
         store.delete_workspace(&id).await?;
         let rest = store.list_workspaces().await?;
         let engine = match rest.first() {

@@ -4,11 +4,13 @@
 //! - [`app`] — the shell: header with sync status, sharing bar, navigation between pages.
 //! - [`pages`] — one module per page: notes, history, backup, notebooks.
 //! - [`presence`] — who else has the notebook open (this tab's id, the list, the dots).
+//! - [`storage_health`] — persistent storage, usage and quota, and notebooks the browser deleted.
 
 mod api;
 mod app;
 mod pages;
 mod presence;
+mod storage_health;
 
 fn main() {
     console_error_panic_hook::set_once();

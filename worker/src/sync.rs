@@ -189,10 +189,13 @@ pub async fn live(ctx: Rc<Ctx>, ws: String, generation: u64) {
             ctx.set_live(&ws, false);
             match followed {
                 Ok(()) => backoff.reset(),
+                // The server closes the channel when the link is revoked; the reconnect is refused.
+                // A round now reports it (stopped, edits off) instead of the next push or poll.
                 Err(TransportError::Api { code, .. })
                     if shared_schema::sync::StopReason::for_error_code(code).is_some() =>
                 {
-                    return
+                    ctx.wake(&ws);
+                    return;
                 }
                 Err(_) => {}
             }
@@ -218,7 +221,15 @@ async fn follow(ctx: &Ctx, ws: &str, generation: u64) -> Result<(), TransportErr
     };
     let res = http::send("GET", &remote.url("/live"), Some(&remote.token), None).await?;
     if res.status() != 200 {
-        return Err(http::api_error(res.status(), &[]));
+        // The error body names the reason (a revoked link is `token_revoked`, not "401").
+        let body = match res.array_buffer() {
+            Ok(p) => wasm_bindgen_futures::JsFuture::from(p)
+                .await
+                .map(|b| js_sys::Uint8Array::new(&b).to_vec())
+                .unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        return Err(http::api_error(res.status(), &body));
     }
     ctx.set_live(ws, true);
     let body = res

@@ -143,7 +143,7 @@ impl<S: Store> Engine<S> {
     /// Imports a backup file (from a server or a client) as a new local workspace owned by this
     /// device. The file's integrity chain is verified first. Its content is queued for the server
     /// as pending updates of at most [`MAX_PENDING_CHUNK`] bytes each (one huge update could never
-    /// be pushed).
+    /// be pushed). It is named `name`, else the backup's name + " (restored)".
     pub async fn import_backup(
         store: S,
         bytes: &[u8],
@@ -156,7 +156,10 @@ impl<S: Store> Engine<S> {
             doc.import_batch(&batch)?;
         }
         let id = uuid::Uuid::new_v4().to_string();
-        let title = name.map(str::to_owned).unwrap_or_else(|| model::name(&doc));
+        // Beside the original on one device, a restore must not look like it.
+        let title = name
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("{} (restored)", model::name(&doc)));
         let record = WorkspaceRecord {
             schema_version: model::schema_version(&doc),
             ..WorkspaceRecord::new_local(&id, &title)
@@ -166,9 +169,7 @@ impl<S: Store> Engine<S> {
             store.append_pending(&id, &chunk, None).await?;
         }
         let engine = Self::open(store, &id).await?;
-        if let Some(name) = name {
-            engine.rename(name).await?;
-        }
+        engine.rename(&title).await?;
         Ok(engine)
     }
 }

@@ -217,7 +217,11 @@ fn a_backup_round_trips_into_a_new_workspace_with_no_server() -> R {
         let restored = Engine::import_backup(MemoryStore::new(), &bytes, None).await?;
         assert_ne!(restored.id(), e.id());
         assert_eq!(restored.notes(), e.notes());
-        assert_eq!(restored.name(), "Trip");
+        assert_eq!(
+            restored.name(),
+            "Trip (restored)",
+            "not named like the original"
+        );
         assert!(
             !restored.pending_updates().await?.is_empty(),
             "restored data will be pushed"

@@ -41,7 +41,7 @@ pub fn HistoryPage(ui: Ui) -> impl IntoView {
                                     <li class="old-note" data-testid="old-note">
                                         <strong>{n.title.clone()}</strong>
                                         <pre data-testid="old-body">{n.body.clone()}</pre>
-                                        <Show when=move || !ui.read_only.get()>
+                                        <Show when=move || ui.can_edit()>
                                             <button data-testid="restore-version" on:click={
                                                 let (v, id) = (v.clone(), id.clone());
                                                 move |_| spawn_local(api::restore_note(ui, v.clone(), id.clone()))

@@ -102,7 +102,14 @@ pub fn NotesPage(ui: Ui) -> impl IntoView {
             return;
         }
         set_title.set(String::new());
-        spawn_local(api::create_note(ui, t));
+        // The new note opens, ready for its body.
+        spawn_local(async move {
+            if let Some(id) = api::create_note(ui, t).await {
+                search.set(String::new());
+                trash_view.set(false);
+                selected.set(Some(id));
+            }
+        });
     };
     // The list's rows: what a row shows, not whole notes (bodies are not cloned per edit).
     let visible = move || {
@@ -135,10 +142,10 @@ pub fn NotesPage(ui: Ui) -> impl IntoView {
             .filter(|id| ui.notes.with(|ns| ns.iter().any(|n| &n.id == id)))
     });
     view! {
-        <Show when=move || !ui.read_only.get()>
+        <Show when=move || ui.can_edit()>
             <form on:submit=add class="new-note">
                 <label for="new-title">"New note"</label>
-                <input id="new-title" data-testid="new-title" prop:value=move || title.get()
+                <input id="new-title" data-testid="new-title" dir="auto" prop:value=move || title.get()
                     on:input=move |ev| set_title.set(event_target_value(&ev)) placeholder="Title" />
                 <button type="submit">"Add"</button>
             </form>
@@ -160,7 +167,7 @@ pub fn NotesPage(ui: Ui) -> impl IntoView {
                         let pinned = note.pinned;
                         view! {
                             <li class:selected=move || selected.get().as_deref() == Some(id.as_str())>
-                                <button class="note-link" data-testid="note" on:click={
+                                <button class="note-link" data-testid="note" dir="auto" on:click={
                                     let id = id.clone();
                                     move |_| selected.set(Some(id.clone()))
                                 }>{pinned.then_some("★ ")}{label}</button>
@@ -172,7 +179,15 @@ pub fn NotesPage(ui: Ui) -> impl IntoView {
             </ul>
             {move || open.get().map(|id| view! { <Editor ui=ui note=id /> })}
         </div>
-        <p class="count" data-testid="note-count">{move || format!("{} notes", ui.notes.with(|ns| ns.iter().filter(|n| !n.trashed).count()))}</p>
+        <p class="count" data-testid="note-count">{move || {
+            let total = ui.notes.with(|ns| ns.iter().filter(|n| !n.trashed).count());
+            let noun = if total == 1 { "note" } else { "notes" };
+            if search.with(|q| q.trim().is_empty()) || trash_view.get() {
+                format!("{total} {noun}")
+            } else {
+                format!("{} of {total} {noun}", visible().len())
+            }
+        }}</p>
     }
 }
 
@@ -236,16 +251,16 @@ fn Editor(ui: Ui, note: String) -> impl IntoView {
     };
     let task = RwSignal::new(String::new());
     let tag = RwSignal::new(String::new());
-    let ro = move || ui.read_only.get();
+    let ro = move || !ui.can_edit();
     let note_id = move || id.get_value();
     view! {
         <article class="editor" data-testid="editor" aria-label="Note editor">
             <label>"Title"
-                <input data-testid="edit-title" node_ref=title_ref prop:readOnly=ro
+                <input data-testid="edit-title" dir="auto" node_ref=title_ref prop:readOnly=ro
                     on:input=move |ev| typed(Field::Title, event_target_value(&ev)) />
             </label>
             <label>"Body"
-                <textarea data-testid="edit-body" rows="10" node_ref=body_ref prop:readOnly=ro
+                <textarea data-testid="edit-body" dir="auto" rows="10" node_ref=body_ref prop:readOnly=ro
                     on:input=move |ev| typed(Field::Body, event_target_value(&ev))></textarea>
             </label>
             <fieldset class="tasks-box">

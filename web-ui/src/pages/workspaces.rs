@@ -46,7 +46,7 @@ pub fn NotebooksPage(ui: Ui, on_open: impl Fn() + Copy + Send + Sync + 'static) 
                 <button type="submit">"Create"</button>
             </form>
             <h2>"This notebook"</h2>
-            <Show when=move || !ui.read_only.get()>
+            <Show when=move || ui.can_edit()>
                 <form on:submit=move |ev: leptos::ev::SubmitEvent| {
                     ev.prevent_default();
                     let name = rename_to.get_untracked();
