@@ -38,6 +38,16 @@ for n in sorted(nat):
     a, b = nat[n], web.get(n, {})
     o, w = float(b.get("open_ms", "nan")), float(b.get("wasm_import_ms", "nan"))
     print(f"| {n} | {b.get('first_open_ms', '?')} | {o:.1f} | {w:.1f} | {o / w:.1f} | {a['import_ms']} | {a['snapshot_bytes']} | {a['pending_bytes']} / {a['pending_count']} | {a['covering_bytes']} ({int(a['pending_bytes']) / int(a['covering_bytes']):.2f}) | {b.get('edit_p50_ms', '?')} / {b.get('edit_p99_ms', '?')} | {a['edit_p50_us']} / {a['edit_p99_us']} |")
+print("\nengine: a member device whose own edit reached the server before a 1 MB paste (target: open ≤ 2× the empty notebook's)")
+print("| where | empty notebook: open ms | 1 MB note: open ms (÷ empty) | same open without the open cache ms | reading the paste when it arrives ms |")
+print("|---|---:|---:|---:|---:|")
+for path, tag, where in [(sys.argv[1], "BIGNOTE", "native, in-memory store"), (sys.argv[2], "BROWSER_BIGNOTE", "Chromium, IndexedDB")]:
+    for line in open(path):
+        m = re.search(tag + r" (.*)", line)
+        if m:
+            v = dict(kv.split("=") for kv in m.group(1).split())
+            e, o = float(v["empty_open_ms"]), float(v["open_ms"])
+            print(f"| {where} | {e:.2f} | {o:.2f} (×{o / e:.1f}) | {v['replay_open_ms']} | {v['receive_ms']} |")
 PY
 
 step "3. sync latency benchmark (release server)"

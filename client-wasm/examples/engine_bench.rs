@@ -2,9 +2,13 @@
 //! prints machine-readable lines the script joins with the browser half.
 //! `NATIVE n=… import_ms=… snapshot_bytes=… pending_bytes=… pending_count=… covering_bytes=… edit_p50_us=… edit_p99_us=…`
 //! (`covering_bytes`: one Loro update covering every edit — the floor for the pending queue).
+//! Then one `BIGNOTE …` line: a member device opening a notebook where a 1 MB paste arrived
+//! next to its own concurrent edit, against the same device opening a notebook with one empty
+//! note (both synced through the in-memory server, best of 3 opens).
 
+use client_wasm::bench::paste_beside_concurrent_edit;
 use client_wasm::bench::typing_trace;
-use client_wasm::storage::{MemoryStore, Store};
+use client_wasm::storage::{MemoryStore, OpenCache, Store};
 use client_wasm::Engine;
 use futures::executor::block_on;
 use std::time::Instant;
@@ -69,5 +73,48 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok::<_, Box<dyn std::error::Error>>(())
         })?;
     }
+    block_on(big_note())
+}
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// Best of 3 opens of `ws` from `store`, in ms.
+async fn best_open(store: &MemoryStore, ws: &str) -> Res<f64> {
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let e = Engine::open(store.clone(), ws).await?;
+        let _ = e.notes();
+        best = best.min(t.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(best)
+}
+
+/// B's store and workspace after [`paste_beside_concurrent_edit`], and how long B's engine took
+/// to read the paste (ms).
+async fn two_devices(chars: usize) -> Res<(MemoryStore, String, f64)> {
+    let store = MemoryStore::new();
+    let (ws, b) = paste_beside_concurrent_edit(store.clone(), chars).await?;
+    let t = Instant::now();
+    b.refresh().await?;
+    Ok((store, ws, t.elapsed().as_secs_f64() * 1e3))
+}
+
+/// The `BIGNOTE` line (issue "product", defect 1).
+async fn big_note() -> Res<()> {
+    let (empty_store, empty_ws, _) = two_devices(0).await?;
+    let empty = best_open(&empty_store, &empty_ws).await?;
+    let (store, ws, receive) = two_devices(1_000_000).await?;
+    let cached = best_open(&store, &ws).await?;
+    // The same open without the cache (an unreadable one is ignored): what every open cost before.
+    let none = OpenCache {
+        since: Default::default(),
+        snapshot: b"none".to_vec(),
+    };
+    store.save_open_cache(&ws, &none).await?;
+    let t = Instant::now();
+    let _ = Engine::open(store.clone(), &ws).await?.notes();
+    let replay = t.elapsed().as_secs_f64() * 1e3;
+    println!("BIGNOTE chars=1000000 empty_open_ms={empty:.2} open_ms={cached:.2} replay_open_ms={replay:.1} receive_ms={receive:.1}");
     Ok(())
 }

@@ -53,6 +53,50 @@ pub fn typing_trace(n: usize) -> Vec<Edit> {
     out
 }
 
+/// The "big paste" workload: owner A (in memory) and member B (on `b_store`) share a notebook on
+/// an in-memory server; B makes an edit of its own that reaches the server first, then A pastes
+/// `chars` characters (none: the note stays empty) into a note and syncs; B's worker stores the
+/// paste. Returns the workspace id and B's engine, which has not yet read the paste (the caller
+/// times `refresh`, then opens).
+#[cfg(feature = "engine")]
+pub async fn paste_beside_concurrent_edit<S: crate::storage::Store + Clone>(
+    b_store: S,
+    chars: usize,
+) -> Result<(String, crate::Engine<S>), Box<dyn std::error::Error>> {
+    use crate::storage::MemoryStore;
+    use crate::sync::{memory::MemoryServer, SyncCore};
+    use crate::Engine;
+    let server = MemoryServer::new();
+    let url = "http://memory";
+    let a_store = MemoryStore::new();
+    let a = Engine::create(a_store.clone(), "Bench").await?;
+    let ws = a.id();
+    crate::sync::connect(&a_store, &server, url, &ws).await?;
+    let a_core = SyncCore::new(a_store, server.clone());
+    let note = a.create_note("Pasted").await?;
+    a_core.sync_once(&ws, &|_, _| {}).await?;
+    let token = server.mint(&ws, shared_schema::Role::Write);
+    crate::sync::join(&b_store, &server, url, &ws, &token).await?;
+    let b_core = SyncCore::new(b_store.clone(), server.clone());
+    b_core.sync_once(&ws, &|_, _| {}).await?;
+    let b = Engine::open(b_store, &ws).await?;
+    b.refresh().await?;
+    b.create_note("B's own").await?;
+    b_core.sync_once(&ws, &|_, _| {}).await?;
+    if chars > 0 {
+        let text: String = "a pasted line of text\n"
+            .chars()
+            .cycle()
+            .take(chars)
+            .collect();
+        a.set_text(&note, shared_schema::model::Field::Body, "", &text)
+            .await?;
+    }
+    a_core.sync_once(&ws, &|_, _| {}).await?;
+    b_core.sync_once(&ws, &|_, _| {}).await?;
+    Ok((ws, b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,13 +13,15 @@
 //!   new records and [`Engine::refresh`]. Compaction builds the snapshot the worker uploads.
 
 mod history;
+mod import;
 mod sync;
 
 pub use crate::ids::random_peer_id;
 pub use history::Version;
 
 use crate::error::EngineError;
-use crate::storage::{Change, LoadedState, Merge, RemoteRecord, Store, WorkspaceRecord};
+use crate::storage::{Change, LoadedState, Merge, OpenCache, Store, WorkspaceRecord};
+use import::{import_state, Seen};
 use loro::{ExportMode, LoroDoc};
 use shared_schema::model::{self, Field, Flag, Note};
 use shared_schema::Role;
@@ -90,110 +92,19 @@ pub fn now_ms() -> i64 {
     }
 }
 
-/// Imports blobs; true when all decoded. A few are imported one by one (Loro applies each to the
-/// current state), many as one batch (Loro rebuilds the state once).
-fn import_all(doc: &LoroDoc, blobs: &[Vec<u8>]) -> bool {
-    if blobs.len() > 32 {
-        return doc.import_batch(blobs).is_ok();
-    }
-    let mut ok = true;
-    for b in blobs {
-        ok &= doc.import(b).is_ok();
-    }
-    ok
-}
-
-/// Imports remote records into `doc`, all at once when they all decode, else one by one; returns
-/// the seqs of those that could not be read (they change nothing).
-fn import_remote(doc: &LoroDoc, records: &[RemoteRecord]) -> Vec<u64> {
-    let batch: Vec<Vec<u8>> = records.iter().map(|r| r.bytes.clone()).collect();
-    if batch.is_empty() || import_all(doc, &batch) {
-        return Vec::new();
-    }
-    records
-        .iter()
-        .filter(|r| doc.import(&r.bytes).is_err())
-        .map(|r| r.seq)
-        .collect()
-}
-
-/// Where an engine's last read of storage ended, so a refresh reads and imports only what is new
-/// ([`Store::load_since`]).
-#[derive(Default)]
-struct Seen {
-    since: crate::storage::Since,
-    /// Keys of this engine's own edits stored since the last read (already in the document).
-    own: std::collections::HashSet<String>,
-}
-
-/// Imports what is new in a loaded state into `doc` — snapshot, then received, then pending (Loro
-/// import is idempotent and order-free, so this is also how a refresh catches up). Returns the
-/// remote seqs that could not be read. Only a damaged *local* snapshot fails.
-fn import_state(
-    doc: &LoroDoc,
-    state: &LoadedState,
-    seen: &mut Seen,
-) -> Result<Vec<u64>, EngineError> {
-    let snapshot = state.snapshot.as_ref();
-    let received: Vec<RemoteRecord> = state
-        .received
-        .iter()
-        .filter(|r| !state.quarantined.contains(&r.seq))
-        .cloned()
-        .collect();
-    let pending: Vec<&Vec<u8>> = state
-        .pending
-        .iter()
-        .filter(|p| !seen.own.contains(&p.key))
-        .map(|p| &p.bytes)
-        .collect();
-    // The common case: everything decodes, one batch import (much faster than one by one).
-    let mut batch: Vec<Vec<u8>> = Vec::with_capacity(1 + received.len() + pending.len());
-    batch.extend(snapshot.cloned());
-    batch.extend(received.iter().map(|r| r.bytes.clone()));
-    batch.extend(pending.iter().map(|b| (*b).clone()));
-    let bad = if batch.is_empty() || import_all(doc, &batch) {
-        Vec::new()
-    } else {
-        if let Some(s) = snapshot {
-            doc.import(s)?;
-        }
-        let bad = import_remote(doc, &received);
-        // Our own updates: import what can be read, keep every byte stored for a backup.
-        for p in &pending {
-            let _ = doc.import(p);
-        }
-        bad
-    };
-    seen.since.snapshot_covers = Some(state.record.snapshot_covers);
-    // Every record up to the cursor is stored by the time the cursor moves there, but an
-    // acknowledgement stores this device's own update at its seq *ahead* of the cursor: only
-    // what is at or below the cursor is done with (the found-by-the-simulation rule).
-    if let Some(last) = state.received.last() {
-        let done = last.seq.min(state.record.last_pulled_seq);
-        seen.since.received_after = seen.since.received_after.max(done);
-    }
-    if let Some(last) = state.pending.last() {
-        if seen
-            .since
-            .pending_after
-            .as_ref()
-            .is_none_or(|k| &last.key > k)
-        {
-            seen.since.pending_after = Some(last.key.clone());
-        }
-        seen.own.retain(|k| k > &last.key);
-    }
-    Ok(bad)
-}
-
 fn new_doc(peer_id: u64) -> Result<LoroDoc, EngineError> {
     let doc = LoroDoc::new();
+    configure(&doc, peer_id)?;
+    Ok(doc)
+}
+
+/// The engine's settings for a document it works on, under `peer_id`.
+fn configure(doc: &LoroDoc, peer_id: u64) -> Result<(), loro::LoroError> {
     doc.set_peer_id(peer_id)?;
     doc.set_record_timestamp(true);
     // Never merge two commits into one change, so every edit is a version in the history.
     doc.set_change_merge_interval(-1);
-    Ok(doc)
+    Ok(())
 }
 
 /// One open workspace.
@@ -214,7 +125,14 @@ pub struct Engine<S: Store> {
     run: RefCell<Option<Run>>,
     /// The pending update the last edit stored (its run's, when merged).
     last_stored: RefCell<Option<Vec<u8>>>,
+    /// The document's op count when the open cache was last written or read
+    /// ([`Engine::save_open_cache_if_due`]).
+    cached_ops: std::cell::Cell<usize>,
 }
+
+/// Ops added to the document (a pasted character is one op) before the engine writes a new open
+/// cache: one huge paste or a long session writes one, a day of typing a few.
+pub const OPEN_CACHE_AFTER_OPS: usize = 64 * 1024;
 
 /// A pending update holding a run of this session's consecutive edits, merged while no push has
 /// read it ([`crate::storage::Merge`]): a device offline for 100,000 keystrokes keeps a few
@@ -249,21 +167,61 @@ impl<S: Store> Engine<S> {
         Ok(engine)
     }
 
-    /// Opens a stored workspace: snapshot, then received, then pending, then migrations. Remote
-    /// records that cannot be read are quarantined, never a reason to fail.
+    /// Opens a stored workspace: the open cache when there is one, then what is stored after it
+    /// (everything without a cache: snapshot, received, pending), then migrations. Remote
+    /// records that cannot be read are quarantined, never a reason to fail; an unreadable cache
+    /// is ignored.
+    ///
+    /// A joined workspace that has pulled nothing yet is not migrated: its first pull then
+    /// lands in an empty document, a fast-forward ([`import`]); [`Self::refresh`] migrates
+    /// once content arrived, if it is older.
     pub async fn open(store: S, id: &str) -> Result<Self, EngineError> {
+        let mut doc = new_doc(random_peer_id())?;
+        let mut seen = Seen::default();
+        let mut cached_ops = 0;
+        if let Ok(Some(cache)) = store.open_cache(id).await {
+            if doc.import(&cache.snapshot).is_ok() {
+                seen.since = cache.since;
+                cached_ops = doc.len_ops();
+            } else {
+                doc = new_doc(random_peer_id())?;
+            }
+        }
         let state = store
-            .load(id)
+            .load_since(id, &seen.since)
             .await?
             .ok_or_else(|| EngineError::UnknownWorkspace(id.to_owned()))?;
-        let doc = new_doc(random_peer_id())?;
-        let mut seen = Seen::default();
-        let bad = import_state(&doc, &state, &mut seen)?;
+        let bad = import_state(&mut doc, &state, &mut seen)?;
+        let awaiting_first_pull = doc.oplog_vv().is_empty() && state.record.server_url.is_some();
         let engine = Self::from_record(store, state.record.clone(), doc);
         *engine.seen.borrow_mut() = seen;
+        engine.cached_ops.set(cached_ops);
         engine.quarantine(&state, bad).await;
-        engine.migrate_and_name(None).await?;
+        if !awaiting_first_pull {
+            engine.migrate_and_name(None).await?;
+        }
+        engine.save_open_cache_if_due().await;
         Ok(engine)
+    }
+
+    /// Writes the open cache ([`Store::save_open_cache`]) once [`OPEN_CACHE_AFTER_OPS`] ops were
+    /// added since it was last written or read. Best effort: a refused write (a full quota) only
+    /// makes the next open slower, so it is not an error.
+    pub(crate) async fn save_open_cache_if_due(&self) {
+        let doc = self.doc();
+        let ops = doc.len_ops();
+        if ops < self.cached_ops.get().saturating_add(OPEN_CACHE_AFTER_OPS) {
+            return;
+        }
+        let Ok(snapshot) = doc.export(ExportMode::Snapshot) else {
+            return;
+        };
+        self.cached_ops.set(ops);
+        let cache = OpenCache {
+            since: self.seen.borrow().since.clone(),
+            snapshot,
+        };
+        let _ = self.store.save_open_cache(&self.id(), &cache).await;
     }
 
     /// Moves unreadable remote records into quarantine (best effort: if storage refuses, they stay
@@ -295,9 +253,18 @@ impl<S: Store> Engine<S> {
             watch: RefCell::new(None),
             run: RefCell::new(None),
             last_stored: RefCell::new(None),
+            cached_ops: std::cell::Cell::new(0),
         };
         engine.watch_doc();
         engine
+    }
+
+    /// Continues on `doc` when an import replaced the engine's document ([`import::import_one`]).
+    fn adopt(&self, doc: LoroDoc) {
+        if doc.peer_id() != self.doc().peer_id() {
+            self.doc.replace(doc);
+            self.watch_doc();
+        }
     }
 
     /// Follows the current document's events into `changes` (a new document: everything changed).
@@ -394,7 +361,7 @@ impl<S: Store> Engine<S> {
                 Ok(())
             }
             Err(e) => {
-                self.rollback(vv)?;
+                self.rollback(vv, peer)?;
                 Err(e.into())
             }
         }
@@ -402,9 +369,10 @@ impl<S: Store> Engine<S> {
 
     /// Drops this session's ops after `vv` (the edit whose write failed) from memory, keeping
     /// everything else (remote updates a refresh imported meanwhile cannot depend on them).
-    fn rollback(&self, vv: &loro::VersionVector) -> Result<(), EngineError> {
+    /// `peer` is the edit's: a large import may have moved the engine to a new document (and a
+    /// new peer) while the write was in flight ([`import::import_one`]); the edit's ops came along.
+    fn rollback(&self, vv: &loro::VersionVector, peer: u64) -> Result<(), EngineError> {
         let doc = self.doc();
-        let peer = doc.peer_id();
         let mut keep = doc.oplog_vv();
         match vv.get(&peer) {
             Some(counter) => {
@@ -525,22 +493,26 @@ impl<S: Store> Engine<S> {
         if self.is_read_only() {
             return Err(EngineError::ReadOnly);
         }
-        let _edit = self.edits.lock().await;
-        let doc = self.doc();
-        let vv = doc.oplog_vv();
-        match f(&doc, now_ms()) {
-            Ok((value, false)) => Ok(value),
-            Ok((value, true)) => {
-                doc.set_next_commit_message(message);
-                self.persist_commit(&vv).await?;
-                self.notify(Origin::Local);
-                Ok(value)
+        let value = {
+            let _edit = self.edits.lock().await;
+            let doc = self.doc();
+            let vv = doc.oplog_vv();
+            match f(&doc, now_ms()) {
+                Ok((value, false)) => return Ok(value),
+                Ok((value, true)) => {
+                    doc.set_next_commit_message(message);
+                    self.persist_commit(&vv).await?;
+                    self.notify(Origin::Local);
+                    value
+                }
+                Err(e) => {
+                    self.rollback(&vv, doc.peer_id())?;
+                    return Err(e.into());
+                }
             }
-            Err(e) => {
-                self.rollback(&vv)?;
-                Err(e.into())
-            }
-        }
+        };
+        self.save_open_cache_if_due().await;
+        Ok(value)
     }
 
     /// Renames the workspace.
@@ -659,6 +631,8 @@ impl<S: Store> Engine<S> {
     }
 }
 
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod cache_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod live_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]

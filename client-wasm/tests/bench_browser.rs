@@ -83,3 +83,62 @@ async fn engine_benchmark() -> Result<(), EngineError> {
     }
     Ok(())
 }
+
+/// Best of 3 opens of `ws` from the IndexedDB database `name` → first read, in ms.
+async fn best_open(name: &str, ws: &str) -> Result<f64, EngineError> {
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let t = now();
+        let engine = Engine::open(IdbStore::open(name).await?, ws).await?;
+        let _ = engine.notes();
+        best = best.min(now() - t);
+    }
+    Ok(best)
+}
+
+/// A member device (IndexedDB) opening a notebook where a 1 MB paste arrived next to its own
+/// concurrent edit, against the same for a notebook with one empty note. Prints one
+/// `BROWSER_BIGNOTE …` line.
+#[wasm_bindgen_test]
+async fn big_note_benchmark() -> Result<(), String> {
+    let mut opens = Vec::new();
+    let mut receive_ms = 0.0;
+    for chars in [0usize, 1_000_000] {
+        let name = format!("hearth-bench-big-{chars}");
+        IdbStore::delete_database(&name)
+            .await
+            .map_err(|e| e.to_string())?;
+        let store = IdbStore::open(&name).await.map_err(|e| e.to_string())?;
+        let (ws, b) = client_wasm::bench::paste_beside_concurrent_edit(store.clone(), chars)
+            .await
+            .map_err(|e| e.to_string())?;
+        let t = now();
+        b.refresh().await.map_err(|e| e.to_string())?;
+        receive_ms = now() - t;
+        drop(b);
+        opens.push(best_open(&name, &ws).await.map_err(|e| e.to_string())?);
+        if chars > 0 {
+            // Without the open cache (an unreadable one is ignored): what each open cost before.
+            let none = client_wasm::storage::OpenCache {
+                since: Default::default(),
+                snapshot: b"none".to_vec(),
+            };
+            store
+                .save_open_cache(&ws, &none)
+                .await
+                .map_err(|e| e.to_string())?;
+            let t = now();
+            let engine = Engine::open(IdbStore::open(&name).await.map_err(|e| e.to_string())?, &ws)
+                .await
+                .map_err(|e| e.to_string())?;
+            let _ = engine.notes();
+            let replay = now() - t;
+            console_log!(
+                "BROWSER_BIGNOTE chars={chars} empty_open_ms={:.2} open_ms={:.2} replay_open_ms={replay:.1} receive_ms={receive_ms:.1}",
+                opens[0],
+                opens[1]
+            );
+        }
+    }
+    Ok(())
+}

@@ -15,8 +15,8 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use client_wasm::storage::{
-    Appended, Change, Compaction, LoadedState, MemoryStore, Merge, Page, PendingUpdate, Since,
-    StorageError, Store, ToPush, Updated, WorkspaceRecord,
+    Appended, Change, Compaction, LoadedState, MemoryStore, Merge, OpenCache, Page, PendingUpdate,
+    Since, StorageError, Store, ToPush, Updated, WorkspaceRecord,
 };
 use client_wasm::sync::memory::{Limits, MemoryServer};
 use client_wasm::sync::{self, Pulled, Remote, SyncCore, Transport, TransportError};
@@ -199,6 +199,12 @@ impl Store for SimStore {
     }
     async fn compact(&self, id: &str, c: &Compaction) -> Result<bool, StorageError> {
         at_point!(self.compact(id, c))
+    }
+    async fn save_open_cache(&self, id: &str, cache: &OpenCache) -> Result<(), StorageError> {
+        at_point!(self.save_open_cache(id, cache))
+    }
+    async fn open_cache(&self, id: &str) -> Result<Option<OpenCache>, StorageError> {
+        at_point!(self.open_cache(id))
     }
     async fn quarantine(&self, id: &str, seqs: &[u64]) -> Result<(), StorageError> {
         at_point!(self.quarantine(id, seqs))

@@ -2,7 +2,8 @@
 //! the compaction snapshot the worker uploads, and backup export/import. The network side is
 //! [`crate::sync`], which never decodes Loro.
 
-use super::{import_remote, import_state, new_doc, now_ms, random_peer_id, Engine, Origin};
+use super::import::{import_one, import_remote, import_state};
+use super::{new_doc, now_ms, random_peer_id, Engine, Origin};
 use crate::error::EngineError;
 use crate::storage::{Compaction, RemoteRecord, Store, WorkspaceRecord};
 use loro::{ExportMode, IdSpan, LoroDoc};
@@ -37,14 +38,21 @@ impl<S: Store> Engine<S> {
         let Some(state) = self.store.load_since(&self.id(), &since).await? else {
             return Err(EngineError::UnknownWorkspace(self.id()));
         };
-        let doc = self.doc();
+        let mut doc = self.doc();
         let vv = doc.oplog_vv();
-        let bad = import_state(&doc, &state, &mut self.seen.borrow_mut())?;
+        let bad = import_state(&mut doc, &state, &mut self.seen.borrow_mut())?;
+        self.adopt(doc.clone());
         *self.record.borrow_mut() = state.record.clone();
         self.quarantine(&state, bad).await;
         let changed = doc.oplog_vv() != vv;
         if changed {
             self.notify(Origin::Remote);
+            if model::schema_version(&doc) < model::SCHEMA_VERSION {
+                // A joined workspace's first content ([`Self::open`] left it unmigrated), or a
+                // device on an older app version wrote.
+                self.migrate_and_name(None).await?;
+            }
+            self.save_open_cache_if_due().await;
         }
         model::check_schema(&doc)?;
         Ok(changed)
@@ -63,11 +71,12 @@ impl<S: Store> Engine<S> {
     /// what is stored (quarantine included). Bytes that are neither stored here nor on the
     /// server never come this way.
     pub fn import_stored(&self, bytes: &[u8]) -> bool {
-        let doc = self.doc();
+        let mut doc = self.doc();
         let vv = doc.oplog_vv();
-        if doc.import(bytes).is_err() {
+        if import_one(&mut doc, bytes).is_err() {
             return false;
         }
+        self.adopt(doc.clone());
         if doc.oplog_vv() != vv {
             self.notify(Origin::Remote);
         }
@@ -97,7 +106,7 @@ impl<S: Store> Engine<S> {
             return Err(EngineError::UnknownWorkspace(self.id()));
         };
         let covers = state.record.last_pulled_seq;
-        let doc = LoroDoc::new();
+        let mut doc = LoroDoc::new();
         if let Some(s) = &state.snapshot {
             doc.import(s)?;
         }
@@ -107,7 +116,7 @@ impl<S: Store> Engine<S> {
             .filter(|r| r.seq <= covers && !state.quarantined.contains(&r.seq))
             .cloned()
             .collect();
-        let bad = import_remote(&doc, &upto);
+        let bad = import_remote(&mut doc, &upto);
         if !bad.is_empty() {
             let _ = self.store.quarantine(&state.record.id, &bad).await;
         }

@@ -1,7 +1,7 @@
 //! The IndexedDB [`Store`] (wasm32 only), on `indexed_db_futures`.
 //!
 //! One database per origin (default name `hearth`), version 2, object stores with string keys:
-//! `workspaces` (`{id}` → JSON), `snapshots` (`{id}` → bytes), `pending` (`{id}/{key}` → bytes),
+//! `workspaces` (`{id}` → JSON), `snapshots` (`{id}` → bytes; `{id}:open` → the open cache), `pending` (`{id}/{key}` → bytes),
 //! `received` (`{id}/{seq:020}` → update bytes), `remote_snapshots` (`{id}/{seq:020}` → pulled
 //! snapshot bytes), `quarantine` (`{id}/{seq:020}` → bytes) and `outbox` (`{id}/{covers:020}` →
 //! snapshot bytes, at most one per workspace). Version 1 databases are upgraded by adding the new
@@ -17,8 +17,9 @@
 //! the user frees space, the next edit is stored without a reload.
 
 use super::{
-    apply_change, may_merge, pending_key, Appended, Change, Compaction, LoadedState, Merge, Page,
-    PendingUpdate, RemoteRecord, Since, StorageError, Store, ToPush, Updated, WorkspaceRecord,
+    apply_change, may_merge, pending_key, Appended, Change, Compaction, LoadedState, Merge,
+    OpenCache, Page, PendingUpdate, RemoteRecord, Since, StorageError, Store, ToPush, Updated,
+    WorkspaceRecord,
 };
 use futures::future::try_join;
 use indexed_db_futures::database::Database;
@@ -40,6 +41,12 @@ const RECEIVED: &str = "received";
 const REMOTE_SNAPSHOTS: &str = "remote_snapshots";
 const QUARANTINE: &str = "quarantine";
 const OUTBOX: &str = "outbox";
+
+/// The open cache's key in the `snapshots` store (beside the local snapshot under the bare id;
+/// no schema upgrade needed).
+fn open_cache_key(id: &str) -> String {
+    format!("{id}:open")
+}
 const ALL: [&str; 7] = [
     WORKSPACES,
     SNAPSHOTS,
@@ -364,6 +371,7 @@ impl Store for IdbStore {
         for name in [WORKSPACES, SNAPSHOTS] {
             delete_key(&tx, name, id.to_owned())?;
         }
+        delete_key(&tx, SNAPSHOTS, open_cache_key(id))?;
         for name in [PENDING, RECEIVED, REMOTE_SNAPSHOTS, QUARANTINE, OUTBOX] {
             delete_range(&tx, name, prefix_range(id))?;
         }
@@ -561,6 +569,30 @@ impl Store for IdbStore {
             TransactionMode::Readonly,
         )?;
         Ok(count(&tx, RECEIVED, id).await? + count(&tx, REMOTE_SNAPSHOTS, id).await?)
+    }
+
+    async fn open_cache(&self, id: &str) -> Result<Option<OpenCache>, StorageError> {
+        let db = self.db().await?;
+        let tx = begin(self, &db, &[SNAPSHOTS], TransactionMode::Readonly)?;
+        match get_bytes(&tx, SNAPSHOTS, open_cache_key(id)).await? {
+            Some(bytes) => OpenCache::decode(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn save_open_cache(&self, id: &str, cache: &OpenCache) -> Result<(), StorageError> {
+        let db = self.db().await?;
+        let tx = begin(
+            self,
+            &db,
+            &[WORKSPACES, SNAPSHOTS],
+            TransactionMode::Readwrite,
+        )?;
+        // Not for a workspace forgotten meanwhile (its cache would outlive it).
+        if get_record(&tx, id).await?.is_some() {
+            put_bytes(&tx, SNAPSHOTS, open_cache_key(id), &cache.encode())?;
+        }
+        commit(tx).await
     }
 
     async fn compact(&self, id: &str, c: &Compaction) -> Result<bool, StorageError> {

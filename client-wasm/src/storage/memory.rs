@@ -3,8 +3,9 @@
 //! quota, to test that errors surface and nothing is lost.
 
 use super::{
-    apply_change, may_merge, pending_key, Appended, Change, Compaction, LoadedState, Merge, Page,
-    PendingUpdate, RemoteRecord, Since, StorageError, Store, ToPush, Updated, WorkspaceRecord,
+    apply_change, may_merge, pending_key, Appended, Change, Compaction, LoadedState, Merge,
+    OpenCache, Page, PendingUpdate, RemoteRecord, Since, StorageError, Store, ToPush, Updated,
+    WorkspaceRecord,
 };
 use shared_schema::frame::PullRecordKind;
 use std::cell::{Cell, RefCell};
@@ -19,6 +20,7 @@ struct Inner {
     received: BTreeMap<(String, u64), (PullRecordKind, Vec<u8>)>,
     quarantine: BTreeMap<(String, u64), Vec<u8>>,
     outbox: BTreeMap<String, (u64, Vec<u8>)>,
+    open_cache: BTreeMap<String, OpenCache>,
 }
 
 /// An in-memory store. Clones share the same data, like two tabs on one database.
@@ -90,6 +92,7 @@ impl Store for MemoryStore {
         inner.workspaces.remove(id);
         inner.snapshots.remove(id);
         inner.outbox.remove(id);
+        inner.open_cache.remove(id);
         inner.pending.retain(|(ws, _), _| ws != id);
         inner.received.retain(|(ws, _), _| ws != id);
         inner.quarantine.retain(|(ws, _), _| ws != id);
@@ -235,6 +238,19 @@ impl Store for MemoryStore {
             .received
             .range((id.to_owned(), 0)..=(id.to_owned(), u64::MAX))
             .count())
+    }
+
+    async fn save_open_cache(&self, id: &str, cache: &OpenCache) -> Result<(), StorageError> {
+        self.write(|i| {
+            if i.workspaces.contains_key(id) {
+                i.open_cache.insert(id.to_owned(), cache.clone());
+            }
+            Ok(())
+        })
+    }
+
+    async fn open_cache(&self, id: &str) -> Result<Option<OpenCache>, StorageError> {
+        Ok(self.inner.borrow().open_cache.get(id).cloned())
     }
 
     async fn compact(&self, id: &str, c: &Compaction) -> Result<bool, StorageError> {

@@ -4,7 +4,9 @@
 //! Logical stores: `workspaces` (metadata), `snapshots` (latest local snapshot), `pending` (local
 //! updates not yet acknowledged by the server), `received` (remote updates and snapshots since the
 //! local snapshot), `quarantine` (remote records the engine could not read: kept, never applied)
-//! and `outbox` (a compaction snapshot waiting to be uploaded).
+//! and `outbox` (a compaction snapshot waiting to be uploaded). Beside the local snapshot, a
+//! workspace may have an **open cache**: a snapshot of the whole document as an engine last saw
+//! it, which only makes the next open fast (see [`Store::save_open_cache`]).
 //!
 //! Every method is one atomic transaction, and every change to a record is a read-modify-write
 //! *inside* that transaction ([`apply_change`], [`Store::store_page`]'s cursor check): no caller
@@ -175,8 +177,47 @@ pub struct LoadedState {
     pub quarantined: Vec<u64>,
 }
 
+/// A snapshot of a whole document as an engine saw it, and where that engine's reads of storage
+/// had ended ([`Since`]): an open imports it, then only what is stored after `since`
+/// ([`Store::save_open_cache`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenCache {
+    /// Everything stored up to `since` is in `snapshot` (and perhaps more).
+    pub since: Since,
+    /// Loro snapshot bytes.
+    pub snapshot: Vec<u8>,
+}
+
+impl OpenCache {
+    /// `u32` length (big-endian) of the JSON of `since`, that JSON, then the snapshot.
+    pub fn encode(&self) -> Vec<u8> {
+        let since = serde_json::to_vec(&self.since).unwrap_or_default();
+        let mut out = Vec::with_capacity(4 + since.len() + self.snapshot.len());
+        out.extend_from_slice(&(since.len() as u32).to_be_bytes());
+        out.extend_from_slice(&since);
+        out.extend_from_slice(&self.snapshot);
+        out
+    }
+
+    /// Reads what [`Self::encode`] wrote.
+    pub fn decode(bytes: &[u8]) -> Result<Self, StorageError> {
+        let damaged = || StorageError::Corrupt("the open cache is damaged".into());
+        let len = bytes
+            .get(..4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(|b| u32::from_be_bytes(b) as usize)
+            .ok_or_else(damaged)?;
+        let json = bytes.get(4..4 + len).ok_or_else(damaged)?;
+        let since = serde_json::from_slice(json).map_err(|_| damaged())?;
+        Ok(Self {
+            since,
+            snapshot: bytes[4 + len..].to_vec(),
+        })
+    }
+}
+
 /// Where a caller's last load ended (see [`Store::load_since`]); the default loads everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Since {
     /// The snapshot the caller has (`None`: read it).
     pub snapshot_covers: Option<u64>,
@@ -424,6 +465,15 @@ pub trait Store {
     /// Replaces the local snapshot and drops the received records it covers; false (nothing
     /// written) when a snapshot covering more is already stored or `covers` is past the cursor.
     async fn compact(&self, id: &str, compaction: &Compaction) -> Result<bool, StorageError>;
+    /// Keeps a snapshot of the whole document as an engine saw it, to start the next open from:
+    /// that open imports it and reads only what is stored after `cache.since`, instead of
+    /// replaying (and reading) the whole history. It replaces the previous cache. Everything in
+    /// it is also stored the usual way (snapshot, received, pending) or is a verified server
+    /// record being stored: it is never uploaded, never the only copy of anything, and an
+    /// unreadable cache is ignored. Nothing is written for a workspace that is not stored.
+    async fn save_open_cache(&self, id: &str, cache: &OpenCache) -> Result<(), StorageError>;
+    /// The open cache, if one was saved ([`Self::save_open_cache`]).
+    async fn open_cache(&self, id: &str) -> Result<Option<OpenCache>, StorageError>;
     /// Moves remote records that cannot be read out of `received` into `quarantine`.
     async fn quarantine(&self, id: &str, seqs: &[u64]) -> Result<(), StorageError>;
     /// The compaction snapshot waiting for upload: (covers, bytes).
@@ -435,6 +485,26 @@ pub trait Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_open_cache_reads_back_as_written_and_a_damaged_one_is_an_error() {
+        let cache = OpenCache {
+            since: Since {
+                snapshot_covers: Some(7),
+                received_after: 12,
+                pending_after: Some("k".into()),
+            },
+            snapshot: vec![1, 2, 3, 0, 255],
+        };
+        let bytes = cache.encode();
+        assert_eq!(OpenCache::decode(&bytes), Ok(cache));
+        for cut in [0, 3, 10] {
+            assert!(matches!(
+                OpenCache::decode(&bytes[..cut]),
+                Err(StorageError::Corrupt(_))
+            ));
+        }
+    }
 
     #[test]
     fn a_full_disk_and_a_full_quota_are_both_storage_full_and_other_errors_keep_their_name() {

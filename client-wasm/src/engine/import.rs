@@ -1,0 +1,171 @@
+//! Importing stored and received bytes into an engine's document.
+//!
+//! Loro 1.17 applies one huge text insert (a 1 MB paste) to a document that holds ops
+//! *concurrent* with it in time quadratic in the insert's length — 6–15 s for 1 MB, natively
+//! and in Chromium (`Tracker::update_insert_by_split`) — while the same bytes land in
+//! milliseconds when they fast-forward the document. So a large blob is imported by
+//! [`import_one`] onto a fork of the document at the version the blob starts from (its causal
+//! past, none of this device's concurrent ops), and the document's own history is added on top
+//! (small concurrent ops apply fast). The engine then continues on that document.
+
+use super::{configure, random_peer_id, LoroDoc};
+use crate::error::EngineError;
+use crate::storage::{LoadedState, RemoteRecord};
+use loro::{ExportMode, LoroError};
+
+/// Blobs at least this large take [`import_one`]'s fork path when the document is not empty.
+pub const LARGE_IMPORT: usize = 64 * 1024;
+
+/// Imports one blob into `doc`; a large one may replace `doc` with a new document (a fresh peer
+/// id, the engine's settings) holding everything `doc` held plus the blob.
+pub(super) fn import_one(doc: &mut LoroDoc, bytes: &[u8]) -> Result<(), LoroError> {
+    if bytes.len() >= LARGE_IMPORT && !doc.oplog_vv().is_empty() {
+        if let Some(forked) = import_on_fork(doc, bytes) {
+            *doc = forked;
+            return Ok(());
+        }
+    }
+    doc.import(bytes).map(|_| ())
+}
+
+/// The fork path of [`import_one`]; None when it does not apply (the blob is not readable, adds
+/// nothing, fast-forwards anyway, or starts from a version `doc` lacks) or fails — the caller
+/// then imports the ordinary way, which is correct, only slower.
+fn import_on_fork(doc: &LoroDoc, bytes: &[u8]) -> Option<LoroDoc> {
+    let meta = LoroDoc::decode_import_blob_meta(bytes, false).ok()?;
+    let have = doc.oplog_vv();
+    let adds = meta
+        .partial_end_vv
+        .iter()
+        .any(|(peer, end)| have.get(peer).copied().unwrap_or(0) < *end);
+    if !adds || doc.oplog_frontiers() == meta.start_frontiers {
+        return None;
+    }
+    doc.frontiers_to_vv(&meta.start_frontiers)?;
+    let fork = if meta.start_frontiers.is_empty() {
+        LoroDoc::new()
+    } else {
+        doc.fork_at(&meta.start_frontiers).ok()?
+    };
+    fork.import(bytes).ok()?;
+    fork.import(&doc.export(ExportMode::all_updates()).ok()?)
+        .ok()?;
+    // Ops `doc` holds back for a missing dependency come along.
+    if let Ok(Some(waiting)) = doc.export_pending_updates() {
+        fork.import(&waiting).ok()?;
+    }
+    // The engine's settings and a fresh peer (as after a rollback: no id is ever reused).
+    configure(&fork, random_peer_id()).ok()?;
+    Some(fork)
+}
+
+/// Imports blobs; true when all decoded. A few are imported one by one (Loro applies each to the
+/// current state), many as one batch (Loro rebuilds the state once).
+fn import_all(doc: &mut LoroDoc, blobs: &[Vec<u8>]) -> bool {
+    let mut ok = true;
+    // Runs of ordinary blobs between large ones.
+    let mut start = 0;
+    for (i, b) in blobs.iter().enumerate() {
+        if b.len() >= LARGE_IMPORT {
+            ok &= import_run(doc, &blobs[start..i]);
+            ok &= import_one(doc, b).is_ok();
+            start = i + 1;
+        }
+    }
+    ok & import_run(doc, &blobs[start..])
+}
+
+fn import_run(doc: &LoroDoc, blobs: &[Vec<u8>]) -> bool {
+    if blobs.len() > 32 {
+        return doc.import_batch(blobs).is_ok();
+    }
+    let mut ok = true;
+    for b in blobs {
+        ok &= doc.import(b).is_ok();
+    }
+    ok
+}
+
+/// Imports remote records into `doc`, all at once when they all decode, else one by one; returns
+/// the seqs of those that could not be read (they change nothing).
+pub(super) fn import_remote(doc: &mut LoroDoc, records: &[RemoteRecord]) -> Vec<u64> {
+    let batch: Vec<Vec<u8>> = records.iter().map(|r| r.bytes.clone()).collect();
+    if batch.is_empty() || import_all(doc, &batch) {
+        return Vec::new();
+    }
+    records
+        .iter()
+        .filter(|r| import_one(doc, &r.bytes).is_err())
+        .map(|r| r.seq)
+        .collect()
+}
+
+/// Where an engine's last read of storage ended, so a refresh reads and imports only what is new
+/// ([`Store::load_since`]).
+#[derive(Default)]
+pub(super) struct Seen {
+    pub(super) since: crate::storage::Since,
+    /// Keys of this engine's own edits stored since the last read (already in the document).
+    pub(super) own: std::collections::HashSet<String>,
+}
+
+/// Imports what is new in a loaded state into `doc` — snapshot, then received, then pending (Loro
+/// import is idempotent and order-free, so this is also how a refresh catches up). Returns the
+/// remote seqs that could not be read. Only a damaged *local* snapshot fails.
+pub(super) fn import_state(
+    doc: &mut LoroDoc,
+    state: &LoadedState,
+    seen: &mut Seen,
+) -> Result<Vec<u64>, EngineError> {
+    let snapshot = state.snapshot.as_ref();
+    let received: Vec<RemoteRecord> = state
+        .received
+        .iter()
+        .filter(|r| !state.quarantined.contains(&r.seq))
+        .cloned()
+        .collect();
+    let pending: Vec<&Vec<u8>> = state
+        .pending
+        .iter()
+        .filter(|p| !seen.own.contains(&p.key))
+        .map(|p| &p.bytes)
+        .collect();
+    // The common case: everything decodes, one batch import (much faster than one by one).
+    let mut batch: Vec<Vec<u8>> = Vec::with_capacity(1 + received.len() + pending.len());
+    batch.extend(snapshot.cloned());
+    batch.extend(received.iter().map(|r| r.bytes.clone()));
+    batch.extend(pending.iter().map(|b| (*b).clone()));
+    let bad = if batch.is_empty() || import_all(doc, &batch) {
+        Vec::new()
+    } else {
+        if let Some(s) = snapshot {
+            import_one(doc, s)?;
+        }
+        let bad = import_remote(doc, &received);
+        // Our own updates: import what can be read, keep every byte stored for a backup.
+        for p in &pending {
+            let _ = import_one(doc, p);
+        }
+        bad
+    };
+    seen.since.snapshot_covers = Some(state.record.snapshot_covers);
+    // Every record up to the cursor is stored by the time the cursor moves there, but an
+    // acknowledgement stores this device's own update at its seq *ahead* of the cursor: only
+    // what is at or below the cursor is done with (the found-by-the-simulation rule).
+    if let Some(last) = state.received.last() {
+        let done = last.seq.min(state.record.last_pulled_seq);
+        seen.since.received_after = seen.since.received_after.max(done);
+    }
+    if let Some(last) = state.pending.last() {
+        if seen
+            .since
+            .pending_after
+            .as_ref()
+            .is_none_or(|k| &last.key > k)
+        {
+            seen.since.pending_after = Some(last.key.clone());
+        }
+        seen.own.retain(|k| k > &last.key);
+    }
+    Ok(bad)
+}
