@@ -102,7 +102,6 @@ async fn best_open(name: &str, ws: &str) -> Result<f64, EngineError> {
 #[wasm_bindgen_test]
 async fn big_note_benchmark() -> Result<(), String> {
     let mut opens = Vec::new();
-    let mut receive_ms = 0.0;
     for chars in [0usize, 1_000_000] {
         let name = format!("hearth-bench-big-{chars}");
         IdbStore::delete_database(&name)
@@ -114,7 +113,7 @@ async fn big_note_benchmark() -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         let t = now();
         b.refresh().await.map_err(|e| e.to_string())?;
-        receive_ms = now() - t;
+        let receive_ms = now() - t;
         drop(b);
         opens.push(best_open(&name, &ws).await.map_err(|e| e.to_string())?);
         if chars > 0 {
