@@ -127,8 +127,13 @@ test('a server killed after storing a push but before answering it receives ever
     await a.page.getByTestId('status-details').filter({ hasText: 'Cannot sync with the server right now' }).waitFor();
     await a.page.screenshot({ path: `${SCREENSHOTS}/status-server-unreachable.png` });
     await a.page.getByTestId('sync-status').click();
+    // A call that needs the server fails in one banner; it goes once the server answers again.
+    await a.page.getByTestId('share-write').click();
+    const banner = a.page.getByTestId('error');
+    await banner.waitFor({ timeout: 30_000 });
     server = await startServer({ port, dataDir });
     await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 60_000 });
+    await banner.waitFor({ state: 'detached', timeout: 10_000 });
     await a.page.getByTestId('sync-status').filter({ hasNotText: 'not yet on the server' }).waitFor({ timeout: 30_000 });
     const records = await storedRecords(server.url, ws, owner);
     const seqs = records.map((r) => r.seq);

@@ -63,6 +63,9 @@ pub struct Ui {
     pub share_link: RwSignal<Option<String>>,
     /// Last error for the user.
     pub error: RwSignal<Option<String>>,
+    /// The text of the last error from a call to the server (sharing, links, tokens): cleared,
+    /// with the banner still showing it, once a sync round succeeds again.
+    pub server_error: RwSignal<Option<String>>,
     /// Share links (tokens) of the workspace, when the owner asked for them.
     pub tokens: RwSignal<Vec<TokenInfo>>,
     /// Workspaces stored in this browser.
@@ -107,6 +110,7 @@ impl Ui {
             worker: RwSignal::new("starting".into()),
             share_link: RwSignal::new(None),
             error: RwSignal::new(None),
+            server_error: RwSignal::new(None),
             tokens: RwSignal::new(Vec::new()),
             workspaces: RwSignal::new(Vec::new()),
             notice: RwSignal::new(None),
@@ -217,6 +221,16 @@ fn status_words(status: &SyncStatus) -> (String, &'static str, Option<String>) {
             reason.as_str(),
             Some(message.clone()),
         ),
+    }
+}
+
+/// The server answers again: an error banner about an earlier call to it is stale.
+fn clear_server_error(ui: Ui) {
+    if let Some(text) = ui.server_error.get_untracked() {
+        if ui.error.get_untracked().as_ref() == Some(&text) {
+            ui.error.set(None);
+        }
+        ui.server_error.set(None);
     }
 }
 
@@ -394,6 +408,9 @@ fn heard(ui: Ui, text: &str) {
         } if ws == current => {
             set_status(ui, &status);
             ui.pending.set(pending);
+            if matches!(status, SyncStatus::UpToDate { .. }) {
+                clear_server_error(ui);
+            }
             match &status {
                 SyncStatus::Syncing { updates_left, .. } => ui.progress.update(|p| {
                     let total = p.map(|(_, t)| t).unwrap_or(0).max(*updates_left);
@@ -504,7 +521,9 @@ fn start_worker(ui: Ui) {
             WorkerResponse::Revoked { .. } => list_tokens(ui),
             WorkerResponse::Heard(text) => heard(ui, &text),
             WorkerResponse::Failed { what, message } => {
-                ui.error.set(Some(format!("{what}: {message}")))
+                let text = format!("{what}: {message}");
+                ui.server_error.set(Some(text.clone()));
+                ui.error.set(Some(text));
             }
         })
         .with_loader(true)
