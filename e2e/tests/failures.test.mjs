@@ -3,16 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { startServer, SCREENSHOTS, profile, status, noteNamed, addNote, ownerWithLink, parsePull, replyLosingProxy } from './helpers.mjs';
+import { startServer, SCREENSHOTS, profile, status, noteNamed, addNote, ownerWithLink, parsePull, replyLosingProxy, masterToken } from './helpers.mjs';
 
 /** The owner's master token, read from the profile's IndexedDB. */
-async function masterToken(page, ws) {
-  return page.evaluate(async (id) => {
-    const db = await new Promise((res, rej) => { const r = indexedDB.open('hearth'); r.onsuccess = () => res(r.result); r.onerror = rej; });
-    return new Promise((res) => { const r = db.transaction('workspaces').objectStore('workspaces').get(id); r.onsuccess = () => res(JSON.parse(r.result).token); });
-  }, ws);
-}
-
 /** Every record stored for a workspace, pulled from the server (follows `Hearth-More`). */
 async function storedRecords(url, ws, token) {
   const out = [];
@@ -43,9 +36,10 @@ test('a revoked link stops sync with the revoked status, turns editing off at on
     // B edits while offline: an edit the server has not seen when the link is revoked.
     await b.ctx.setOffline(true);
     await addNote(b.page, 'Edited after revocation');
-    await a.page.getByTestId('show-links').click();
+    await a.page.getByTestId('share').click();
     await a.page.getByTestId('revoke').first().click();
     await a.page.getByTestId('link-row').filter({ hasText: 'revoked' }).waitFor({ timeout: 15_000 });
+    await a.page.getByTestId('share-close').click();
     const revokedAt = Date.now();
     await c.page.locator('[data-testid=sync-status][data-code=token_revoked]').waitFor({ timeout: 15_000 });
     const tookMs = Date.now() - revokedAt;
@@ -128,7 +122,9 @@ test('a server killed after storing a push but before answering it receives ever
     await a.page.screenshot({ path: `${SCREENSHOTS}/status-server-unreachable.png` });
     await a.page.getByTestId('sync-status').click();
     // A call that needs the server fails in one banner; it goes once the server answers again.
+    await a.page.getByTestId('share').click();
     await a.page.getByTestId('share-write').click();
+    await a.page.getByTestId('share-close').click();
     const banner = a.page.getByTestId('error');
     await banner.waitFor({ timeout: 30_000 });
     server = await startServer({ port, dataDir });

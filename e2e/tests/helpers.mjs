@@ -193,10 +193,26 @@ export async function ownerWithLink(page, url, title, role = 'write') {
   await page.getByTestId('workspace-name').filter({ hasText: 'My notebook' }).waitFor();
   await addNote(page, title);
   await page.getByTestId('connect').click();
+  return shareLink(page, role);
+}
+
+/** The token this browser keeps for workspace `ws` (the owner's: its master token). */
+export async function masterToken(page, ws) {
+  return page.evaluate(async (id) => {
+    const db = await new Promise((res, rej) => { const r = indexedDB.open('hearth'); r.onsuccess = () => res(r.result); r.onerror = rej; });
+    return new Promise((res) => { const r = db.transaction('workspaces').objectStore('workspaces').get(id); r.onsuccess = () => res(JSON.parse(r.result).token); });
+  }, ws);
+}
+
+/** Opens the Share dialog, makes a link of `role`, closes the dialog; returns the link. */
+export async function shareLink(page, role = 'write') {
+  await page.getByTestId('share').click();
   await page.getByTestId(`share-${role}`).click();
   const link = page.getByTestId('share-link');
   await link.waitFor();
-  return link.inputValue();
+  const value = await link.inputValue();
+  await page.getByTestId('share-close').click();
+  return value;
 }
 
 /** Parses a pull stream (`kind u8 | seq u64 | chain[32] | len u32 | bytes`). */

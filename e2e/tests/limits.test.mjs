@@ -3,16 +3,9 @@
 // device in several pages (`Hearth-More`).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, SCREENSHOTS, profile, status, noteNamed, addNote, ownerWithLink } from './helpers.mjs';
+import { startServer, SCREENSHOTS, profile, status, noteNamed, addNote, ownerWithLink, shareLink, masterToken } from './helpers.mjs';
 
 /** The owner's master token, read from the profile's IndexedDB. */
-async function masterToken(page, ws) {
-  return page.evaluate(async (id) => {
-    const db = await new Promise((res, rej) => { const r = indexedDB.open('hearth'); r.onsuccess = () => res(r.result); r.onerror = rej; });
-    return new Promise((res) => { const r = db.transaction('workspaces').objectStore('workspaces').get(id); r.onsuccess = () => res(JSON.parse(r.result).token); });
-  }, ws);
-}
-
 test('a link that expires stops sync with the expired status, and an expired link joins nothing', async () => {
   const server = await startServer();
   const a = await profile();
@@ -81,8 +74,7 @@ test('more than 1 MiB of offline edits goes up in several batches and comes down
     assert.ok(total > 1024 * 1024, `more than 1 MiB was pushed (${total})`);
     assert.ok(pushes.length >= 2, `in several batches (${pushes})`);
     assert.ok(pushes.every((n) => n <= 1024 * 1024 + 64 * 1024), `each batch near or under 1 MiB (${pushes})`);
-    await a.page.getByTestId('share-write').click();
-    const link = await a.page.getByTestId('share-link').inputValue();
+    const link = await shareLink(a.page, 'write');
     await b.page.goto(link);
     await b.page.getByTestId('note-count').filter({ hasText: '12 notes' }).waitFor({ timeout: 60_000 });
     await noteNamed(b.page, 'Big 11').click();

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { startServer, SCREENSHOTS, profile, status, noteNamed, addNote, ownerWithLink, parsePull } from './helpers.mjs';
+import { startServer, SCREENSHOTS, profile, status, noteNamed, addNote, ownerWithLink, parsePull, shareLink } from './helpers.mjs';
 
 const linkParts = (link) => ({
   token: decodeURIComponent(link.split('?t=')[1]),
@@ -113,12 +113,7 @@ test('a share link never replaces the owner token, and a bad link stores nothing
     const writeLink = await ownerWithLink(a.page, server.url, 'Owned here');
     await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
     // Someone sends the owner a read-only link to the owner's own notebook.
-    await a.page.getByTestId('share-read').click();
-    let readLink = writeLink;
-    for (let i = 0; i < 100 && readLink === writeLink; i++) {
-      await a.page.waitForTimeout(100);
-      readLink = await a.page.getByTestId('share-link').inputValue();
-    }
+    const readLink = await shareLink(a.page, 'read');
     const role = JSON.parse(Buffer.from(linkParts(readLink).token.split('.')[1], 'base64url')).role;
     assert.equal(role, 'read', 'a read-only link was minted');
     await a.page.goto('about:blank');
@@ -127,7 +122,7 @@ test('a share link never replaces the owner token, and a bad link stores nothing
     await noteNamed(a.page, 'Owned here').waitFor({ timeout: 30_000 });
     // Still the owner: can edit, share, and the edit syncs.
     await addNote(a.page, 'Still mine');
-    await a.page.getByTestId('share-write').waitFor();
+    await a.page.getByTestId('share').waitFor();
     await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
     const { ws } = linkParts(writeLink);
     const owned = await a.page.evaluate(async (id) => {

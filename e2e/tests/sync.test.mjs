@@ -2,7 +2,7 @@
 // share by link, live edits, offline edits, read-only links.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, SCREENSHOTS, profile, status, noteNamed, addNote } from './helpers.mjs';
+import { startServer, SCREENSHOTS, profile, status, noteNamed, addNote, shareLink } from './helpers.mjs';
 
 test('two devices share a workspace by link, see each other live, and converge after offline edits', async () => {
   const server = await startServer();
@@ -15,8 +15,7 @@ test('two devices share a workspace by link, see each other live, and converge a
     await a.page.getByTestId('connect').click();
     await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
 
-    await a.page.getByTestId('share-write').click();
-    const link = await a.page.getByTestId('share-link').inputValue();
+    const link = await shareLink(a.page, 'write');
     assert.match(link, /#\/join\/[0-9a-f-]{36}\?t=ey/);
 
     await b.page.goto(link);
@@ -68,15 +67,14 @@ test('a read-only link shows no edit controls', async () => {
     await addNote(a.page, 'Only for reading');
     await a.page.getByTestId('connect').click();
     await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
-    await a.page.getByTestId('share-read').click();
-    const link = await a.page.getByTestId('share-link').inputValue();
+    const link = await shareLink(a.page, 'read');
     await b.page.goto(link);
     await noteNamed(b.page, 'Only for reading').waitFor({ timeout: 30_000 });
     await b.page.getByTestId('read-only').waitFor();
     await noteNamed(b.page, 'Only for reading').click();
     await b.page.getByTestId('editor').waitFor();
     // No control that edits exists, and the fields that show text cannot be typed into.
-    for (const id of ['new-title', 'new-task', 'new-tag', 'pin', 'trash', 'restore', 'restore-version', 'connect', 'share-write', 'share-read']) {
+    for (const id of ['new-title', 'new-task', 'new-tag', 'pin', 'trash', 'restore', 'restore-version', 'connect', 'share', 'share-write', 'share-read']) {
       assert.equal(await b.page.getByTestId(id).count(), 0, `no ${id} on a read-only link`);
     }
     for (const id of ['edit-title', 'edit-body']) {

@@ -61,6 +61,8 @@ pub struct Ui {
     pub worker: RwSignal<String>,
     /// Last share link minted.
     pub share_link: RwSignal<Option<String>>,
+    /// What the last link asked for: its access and when it expires (seconds since the epoch).
+    pub share_info: RwSignal<Option<(Role, Option<u64>)>>,
     /// Last error for the user.
     pub error: RwSignal<Option<String>>,
     /// The text of the last error from a call to the server (sharing, links, tokens): cleared,
@@ -109,6 +111,7 @@ impl Ui {
             master: RwSignal::new(false),
             worker: RwSignal::new("starting".into()),
             share_link: RwSignal::new(None),
+            share_info: RwSignal::new(None),
             error: RwSignal::new(None),
             server_error: RwSignal::new(None),
             tokens: RwSignal::new(Vec::new()),
@@ -502,6 +505,7 @@ fn start_worker(ui: Ui) {
             WorkerResponse::Minted { ws, token, .. } => {
                 ui.share_link
                     .set(Some(format!("{}/#/join/{ws}?t={token}", origin())));
+                list_tokens(ui);
             }
             WorkerResponse::Tokens { tokens, .. } => ui.tokens.set(tokens),
             WorkerResponse::Rotated { .. } => {
@@ -883,6 +887,9 @@ pub async fn restore_backup(ui: Ui, file: web_sys::File) {
 
 /// Mints a share link with a role, lifetime and label.
 pub fn mint(ui: Ui, role: Role, expires_in: Option<u64>, label: String) {
+    let now = (js_sys::Date::now() / 1000.0) as u64;
+    ui.share_info
+        .set(Some((role, expires_in.map(|s| now.saturating_add(s)))));
     send(WorkerRequest::Mint {
         ws: ui.ws.get_untracked(),
         role,

@@ -126,9 +126,8 @@ pub fn App() -> impl IntoView {
                 <p class="notice" role="status" data-testid="notice">{move || ui.notice.get().unwrap_or_default()}
                     <button class="link" aria-label="Dismiss" on:click=move |_| ui.notice.set(None)>"×"</button></p>
             </Show>
-            <pages::share::SharingBar ui=ui />
             {move || match page.get() {
-                Page::Notes => view! { <pages::notes::NotesPage ui=ui /> }.into_any(),
+                Page::Notes => view! { <pages::share::SharingBar ui=ui /><pages::notes::NotesPage ui=ui /> }.into_any(),
                 Page::History => view! { <pages::history::HistoryPage ui=ui /> }.into_any(),
                 Page::Backup => view! { <pages::backup::BackupPage ui=ui /> }.into_any(),
                 Page::Notebooks => view! { <pages::workspaces::NotebooksPage ui=ui on_open=move || page.set(Page::Notes) /> }.into_any(),

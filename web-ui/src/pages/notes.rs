@@ -169,7 +169,10 @@ pub fn NotesPage(ui: Ui) -> impl IntoView {
                             <li class:selected=move || selected.get().as_deref() == Some(id.as_str())>
                                 <button class="note-link" data-testid="note" dir="auto" on:click={
                                     let id = id.clone();
-                                    move |_| selected.set(Some(id.clone()))
+                                    move |_| {
+                                        selected.set(Some(id.clone()));
+                                        scroll_to_editor_on_narrow_screens();
+                                    }
                                 }>{pinned.then_some("★ ")}{label}</button>
                                 <crate::presence::InNote ui=ui note=id.clone() />
                             </li>
@@ -352,4 +355,28 @@ fn Editor(ui: Ui, note: String) -> impl IntoView {
             </Show>
         </article>
     }
+}
+
+/// On a phone the editor sits below the list: bring it into view after a tap on a note (once
+/// it is rendered).
+fn scroll_to_editor_on_narrow_screens() {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let narrow = window
+        .inner_width()
+        .ok()
+        .and_then(|w| w.as_f64())
+        .is_some_and(|w| w <= 640.0);
+    if !narrow {
+        return;
+    }
+    request_animation_frame(move || {
+        if let Some(editor) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.query_selector("[data-testid=editor]").ok().flatten())
+        {
+            editor.scroll_into_view();
+        }
+    });
 }
