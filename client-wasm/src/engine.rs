@@ -17,7 +17,7 @@ mod import;
 mod sync;
 
 pub use crate::ids::random_peer_id;
-pub use history::Version;
+pub use history::{NoteChange, Session, Version, SESSION_GAP_SECS};
 
 use crate::error::EngineError;
 use crate::storage::{Change, LoadedState, Merge, OpenCache, Store, WorkspaceRecord};
@@ -128,6 +128,9 @@ pub struct Engine<S: Store> {
     /// The document's op count when the open cache was last written or read
     /// ([`Engine::save_open_cache_if_due`]).
     cached_ops: std::cell::Cell<usize>,
+    /// Every peer id this engine has edited under (a rollback or a large import moves it to a
+    /// new one), so History can tell this device's sessions from others'.
+    peers: RefCell<Vec<u64>>,
 }
 
 /// Ops added to the document (a pasted character is one op) before the engine writes a new open
@@ -243,6 +246,7 @@ impl<S: Store> Engine<S> {
         let engine = Self {
             store,
             record: RefCell::new(record),
+            peers: RefCell::new(vec![doc.peer_id()]),
             doc: RefCell::new(doc),
             listeners: RefCell::new(Vec::new()),
             next_listener: std::cell::Cell::new(0),
@@ -262,6 +266,7 @@ impl<S: Store> Engine<S> {
     /// Continues on `doc` when an import replaced the engine's document ([`import::import_one`]).
     fn adopt(&self, doc: LoroDoc) {
         if doc.peer_id() != self.doc().peer_id() {
+            self.peers.borrow_mut().push(doc.peer_id());
             self.doc.replace(doc);
             self.watch_doc();
         }
@@ -390,9 +395,15 @@ impl<S: Store> Engine<S> {
         // are never reused, even if its write did reach storage after all.
         let doc = new_doc(random_peer_id())?;
         doc.import(&bytes)?;
+        self.peers.borrow_mut().push(doc.peer_id());
         self.doc.replace(doc);
         self.watch_doc();
         Ok(())
+    }
+
+    /// Every peer id this engine has edited under, oldest first.
+    pub fn own_peers(&self) -> Vec<u64> {
+        self.peers.borrow().clone()
     }
 
     /// The current document handle (cheap clone of a shared handle).
@@ -633,6 +644,8 @@ impl<S: Store> Engine<S> {
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod cache_tests;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod history_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod live_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]

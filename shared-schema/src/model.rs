@@ -29,7 +29,8 @@ pub const META: &str = "meta";
 pub const NOTES: &str = "notes";
 /// Root map: the tag set of every note (v2).
 pub const NOTE_TAGS: &str = "note_tags";
-const TAG_SEP: char = '\u{1f}';
+/// Separates the note id from the tag in a `note_tags` key.
+pub const TAG_SEP: char = '\u{1f}';
 
 /// An operation on the model failed.
 #[derive(Debug, Error)]
