@@ -50,7 +50,17 @@ test('history shows an overwritten note as it was and restores it', async () => 
     await noteNamed(a.page, 'Speech').click();
     await a.page.getByTestId('edit-body').fill('the good first draft');
     await a.page.getByTestId('edit-body').fill('oops, overwritten');
+    await addNote(a.page, 'Another note');
     await a.page.getByTestId('tab-history').click();
+    // Edits come grouped: one session per note (and tab), newest first, saying who and what.
+    const sessions = a.page.getByTestId('session');
+    await sessions.first().waitFor();
+    assert.match(await sessions.first().innerText(), /Another note[\s\S]*1 edit · this device/);
+    const speech = sessions.filter({ hasText: 'Speech' });
+    assert.equal(await speech.count(), 1, 'the note\'s edits are one session');
+    await speech.click();
+    assert.equal(await speech.getAttribute('aria-current'), 'true');
+    await a.page.getByTestId('session-change').filter({ hasText: /Created the note; text \+17/ }).waitFor();
     const versions = a.page.getByTestId('version');
     await versions.first().waitFor();
     let found = false;

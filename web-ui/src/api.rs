@@ -572,8 +572,22 @@ where
             broadcast(&Broadcast::Local { ws: e.id(), update });
             ui.refresh_from_engine();
             ui.error.set(None);
+            remember_peer(&e);
         }
         Err(err) => ui.error.set(Some(err.to_string())),
+    }
+}
+
+thread_local! {
+    /// The last peer id recorded as this device's ([`crate::storage_health::own_peers`]).
+    static RECORDED_PEER: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Records the engine's peer as this device's once per peer (History tells sessions apart).
+fn remember_peer(e: &Engine<IdbStore>) {
+    let peer = e.doc().peer_id();
+    if RECORDED_PEER.with(|r| r.replace(peer)) != peer {
+        crate::storage_health::own_peers(&e.own_peers());
     }
 }
 
@@ -794,9 +808,30 @@ pub async fn set_tag(ui: Ui, note: String, tag: String, on: bool) {
     edit(ui, |e| async move { e.set_tag(&note, &tag, on).await }).await
 }
 
-/// The history of the open workspace, newest first.
-pub fn history() -> Vec<client_wasm::engine::Version> {
-    engine().map(|e| e.history()).unwrap_or_default()
+/// The history of the open workspace as sessions (edits of one note by one tab), newest first,
+/// each with whether this device made it.
+pub fn sessions() -> Vec<(client_wasm::engine::Session, bool)> {
+    let Some(e) = engine() else {
+        return Vec::new();
+    };
+    let own = crate::storage_health::own_peers(&e.own_peers());
+    e.sessions()
+        .into_iter()
+        .map(|s| {
+            let mine = own.contains(&s.peer);
+            (s, mine)
+        })
+        .collect()
+}
+
+/// What a session changed in its note.
+pub fn session_change(
+    session: &client_wasm::engine::Session,
+) -> Result<Option<client_wasm::engine::NoteChange>, String> {
+    engine()
+        .ok_or_else(|| "no notebook open".to_string())?
+        .session_change(session)
+        .map_err(|e| e.to_string())
 }
 
 /// Every note as it was at a version.

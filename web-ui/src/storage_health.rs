@@ -31,6 +31,41 @@ pub struct Kept {
     pub token: Option<String>,
 }
 
+/// Where the peer ids this browser's engines edited under are kept (History's "this device").
+const PEERS: &str = "hearth.peers";
+
+/// Adds `current` (the open engine's peers) to the peers this browser has edited under and
+/// returns them all (the newest 1,000).
+pub fn own_peers(current: &[u64]) -> Vec<u64> {
+    let Some(storage) = local_storage() else {
+        return current.to_vec();
+    };
+    let mut all: Vec<u64> = storage
+        .get_item(PEERS)
+        .ok()
+        .flatten()
+        .and_then(|s| serde_json::from_str::<Vec<String>>(&s).ok())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    let before = all.len();
+    for p in current {
+        if !all.contains(p) {
+            all.push(*p);
+        }
+    }
+    if all.len() != before {
+        let keep = all.len().saturating_sub(1000);
+        all.drain(..keep);
+        let text: Vec<String> = all.iter().map(u64::to_string).collect();
+        if let Ok(json) = serde_json::to_string(&text) {
+            let _ = storage.set_item(PEERS, &json);
+        }
+    }
+    all
+}
+
 fn local_storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok()?
 }
