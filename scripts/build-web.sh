@@ -22,4 +22,5 @@ step "engine JS example (wasm-bindgen --target web)"
 cargo build -p client-wasm --target wasm32-unknown-unknown --release --locked
 wasm-bindgen --target web --out-dir dist/js-example/pkg "$TARGET_DIR/wasm32-unknown-unknown/release/client_wasm.wasm"
 cp client-wasm/example/index.html dist/js-example/index.html
+cp client-wasm/README.md dist/js-example/pkg/README.md
 echo "$stamp" > dist/.sources

@@ -9,6 +9,10 @@
 //! await ws.spliceText(id, "body", 0, 0, "milk");
 //! ws.subscribe(() => render(JSON.parse(ws.notesJson())));
 //! ```
+//!
+//! Syncing (`join`, `connect`, `syncOnce`, `statusJson`, `shareLink`) is in `bindings/sync.rs`.
+
+mod sync;
 
 use crate::engine::{Engine, Origin};
 use crate::error::EngineError;

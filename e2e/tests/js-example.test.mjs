@@ -69,3 +69,88 @@ test('every edit method of the JavaScript API is refused on a read-only link and
     server.stop();
   }
 });
+
+test('two browsers sync a notebook from plain JavaScript: connect, a share link, join, concurrent edits, status and errors', async () => {
+  let server = await startServer();
+  const { port, dataDir } = server;
+  const a = await profile();
+  const b = await profile();
+  const load = async (page) => {
+    await page.goto(server.url + '/js-example/index.html');
+    await page.locator('body[data-ready=yes]').waitFor({ timeout: 30_000 });
+  };
+  try {
+    await load(a.page);
+    await load(b.page);
+    const link = await a.page.evaluate(async (url) => {
+      const m = await import('/js-example/pkg/client_wasm.js');
+      await m.default();
+      const e = await m.HearthEngine.create('plain-a', 'From JS');
+      window.ws = e;
+      window.noteId = await e.createNote('Shared from JS');
+      await e.connect(url);
+      return e.shareLink('write', 3600, 'for B');
+    }, server.url);
+    assert.match(link, /#\/join\/[0-9a-f-]{36}\?t=ey/);
+    // The package ships its declarations and README.
+    const dts = await (await fetch(`${server.url}/js-example/pkg/client_wasm.d.ts`)).text();
+    for (const name of ['join(', 'connect(', 'syncOnce(', 'statusJson(', 'shareLink(']) assert.ok(dts.includes(name), `${name} is declared`);
+    assert.equal((await fetch(`${server.url}/js-example/pkg/README.md`)).status, 200);
+    // A link that is not one: a clear code, and nothing stored.
+    const bad = await b.page.evaluate(async () => {
+      const m = await import('/js-example/pkg/client_wasm.js');
+      await m.default();
+      let code = null;
+      try { await m.HearthEngine.join('plain-b', 'https://example.org/not-a-link'); } catch (err) { code = err.code; }
+      return { code, stored: JSON.parse(await m.listWorkspaces('plain-b')).length };
+    });
+    assert.deepEqual(bad, { code: 'bad_link', stored: 0 });
+    const joined = await b.page.evaluate(async (l) => {
+      const m = await import('/js-example/pkg/client_wasm.js');
+      const e = await m.HearthEngine.join('plain-b', l);
+      window.ws = e;
+      window.noteId = JSON.parse(e.notesJson())[0].id;
+      return JSON.parse(e.notesJson()).map((n) => n.title);
+    }, link);
+    assert.deepEqual(joined, ['Shared from JS']);
+    // Both edit the same note at once and sync at once; a second round brings the other's edit.
+    const edit = (page, text) => page.evaluate(async (t) => {
+      await window.ws.spliceText(window.noteId, 'body', 0, 0, t);
+      return window.ws.syncOnce();
+    }, text);
+    const [ra, rb] = await Promise.all([edit(a.page, 'A wrote. '), edit(b.page, 'B wrote. ')]);
+    assert.equal(ra.pushed + rb.pushed, 2, `each round pushed its edit (${JSON.stringify([ra, rb])})`);
+    await Promise.all([a.page.evaluate(() => window.ws.syncOnce()), b.page.evaluate(() => window.ws.syncOnce())]);
+    const body = (page) => page.evaluate(() => JSON.parse(window.ws.noteJson(window.noteId)).body);
+    const [ba, bb] = [await body(a.page), await body(b.page)];
+    assert.equal(ba, bb, 'both converge');
+    assert.ok(ba.includes('A wrote. ') && ba.includes('B wrote. '), ba);
+    const status = JSON.parse(await b.page.evaluate(() => window.ws.statusJson()));
+    assert.equal(status.role, 'write');
+    assert.equal(status.pending, 0);
+    assert.ok(status.lastPulledSeq >= 3, JSON.stringify(status));
+    // The server goes away: the round fails with `unreachable`, the edit stays pending; it goes
+    // once the server is back.
+    server.stop();
+    await new Promise((r) => setTimeout(r, 500));
+    const down = await a.page.evaluate(async () => {
+      await window.ws.spliceText(window.noteId, 'body', 0, 0, 'offline. ');
+      let code = null;
+      try { await window.ws.syncOnce(); } catch (err) { code = err.code; }
+      return { code, pending: JSON.parse(await window.ws.statusJson()).pending };
+    });
+    assert.deepEqual(down, { code: 'unreachable', pending: 1 });
+    server = await startServer({ port, dataDir });
+    const up = await a.page.evaluate(async () => {
+      await window.ws.syncOnce();
+      return JSON.parse(await window.ws.statusJson()).pending;
+    });
+    assert.equal(up, 0);
+    await b.page.evaluate(() => window.ws.syncOnce());
+    assert.ok((await body(b.page)).startsWith('offline. '));
+  } finally {
+    await a.ctx.close();
+    await b.ctx.close();
+    server.stop();
+  }
+});

@@ -13,7 +13,14 @@ test('the share dialog makes a labelled read-only link that expires in hours and
     const page = a.page;
     await page.goto(server.url + '/');
     await page.getByTestId('workspace-name').filter({ hasText: 'My notebook' }).waitFor();
+    // A first-time user is told what to do.
+    await page.getByTestId('empty-state').filter({ hasText: 'No notes yet: type a title above and press Add' }).waitFor();
+    await page.screenshot({ path: `${SCREENSHOTS}/empty-state.png` });
     await addNote(page, 'Shared with care');
+    assert.equal(await page.getByTestId('empty-state').count(), 0);
+    await page.getByTestId('search').fill('zzz');
+    await page.getByTestId('empty-state').filter({ hasText: 'No note matches this search' }).waitFor();
+    await page.getByTestId('search').fill('');
     assert.equal(await page.getByTestId('share').count(), 0, 'nothing to share before the notebook syncs');
     await page.getByTestId('connect').click();
     await status(page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });

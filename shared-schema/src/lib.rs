@@ -9,6 +9,7 @@
 //! - [`claims`] — JWT claims and roles of master and access tokens.
 //! - [`api`] — JSON request and response bodies of `/v1`.
 //! - [`sync`] — pulled-page verification, push batching, backoff, sync status.
+//! - [`link`] — share links (`{server}/#/join/{workspace}?t={token}`): make and read them.
 //! - [`live`] — records carried inline on the live channel: which the server sends, which a
 //!   client may store without a pull.
 //! - [`log`] — the server's log rules (seqs, key dedupe, page cut, snapshot covers).
@@ -23,6 +24,7 @@ pub mod chain;
 pub mod claims;
 pub mod error;
 pub mod frame;
+pub mod link;
 pub mod live;
 pub mod log;
 #[cfg(feature = "model")]

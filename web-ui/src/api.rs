@@ -192,9 +192,7 @@ fn origin() -> String {
 /// `#/join/{ws}?t={token}` → (ws, token).
 fn join_link() -> Option<(String, String)> {
     let hash = web_sys::window()?.location().hash().ok()?;
-    let rest = hash.strip_prefix("#/join/")?;
-    let (ws, query) = rest.split_once("?t=")?;
-    Some((ws.to_owned(), query.split('&').next()?.to_owned()))
+    shared_schema::link::parse_fragment(&hash)
 }
 
 /// What the header says about sync: (words a person uses, a stable code, the technical detail
@@ -504,7 +502,7 @@ fn start_worker(ui: Ui) {
             }
             WorkerResponse::Minted { ws, token, .. } => {
                 ui.share_link
-                    .set(Some(format!("{}/#/join/{ws}?t={token}", origin())));
+                    .set(Some(shared_schema::link::format(&origin(), &ws, &token)));
                 list_tokens(ui);
             }
             WorkerResponse::Tokens { tokens, .. } => ui.tokens.set(tokens),

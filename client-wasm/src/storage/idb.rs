@@ -73,6 +73,17 @@ struct Connection {
     _on_close: Closure<dyn FnMut()>,
 }
 
+impl Drop for Connection {
+    /// A connection replaced after the browser closed it may still fire its `close` event (we
+    /// can learn of the closing from a failed transaction first): unhook the handler before its
+    /// closure is freed, or the event throws "closure invoked … after being dropped" in the page
+    /// (seen on a really full disk).
+    fn drop(&mut self) {
+        let sys: &web_sys::IdbDatabase = self.db.as_sys().unchecked_ref();
+        sys.set_onclose(None);
+    }
+}
+
 /// Classifies an IndexedDB error (see [`StorageError::from_dom`]).
 pub fn map_err(e: indexed_db_futures::error::Error) -> StorageError {
     use indexed_db_futures::error::Error;

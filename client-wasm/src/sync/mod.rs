@@ -12,7 +12,10 @@
 //! - [`join`], [`connect`], [`rotate`] — attach a workspace to a server, never weakening a token.
 //! - [`memory`] — [`memory::MemoryServer`], the in-memory twin of the server (its log rules are
 //!   `shared_schema::log`, the same the SQL stores run) for tests and the fault simulation.
+//! - `fetch` (wasm32) — `FetchTransport`, the browser's transport, for the worker and the JS API.
 
+#[cfg(target_arch = "wasm32")]
+pub mod fetch;
 pub mod memory;
 
 use crate::storage::{Change, Page, RemoteRecord, StorageError, Store, Updated, WorkspaceRecord};

@@ -158,6 +158,19 @@ pub fn NotesPage(ui: Ui) -> impl IntoView {
                 {move || if trash_view.get() { "Back to notes".to_string() } else { format!("Trash ({})", trashed_count()) }}
             </button>
         </div>
+        <Show when=move || visible().is_empty()>
+            <p class="empty" data-testid="empty-state">{move || {
+                if trash_view.get() {
+                    "The trash is empty."
+                } else if !search.with(|q| q.trim().is_empty()) {
+                    "No note matches this search (titles, text and tags are searched)."
+                } else if ui.read_only.get() {
+                    "This notebook has no notes yet."
+                } else {
+                    "No notes yet: type a title above and press Add. Everything is kept in this browser, even offline."
+                }
+            }}</p>
+        </Show>
         <div class="layout">
             <ul class="notes" data-testid="notes" aria-label="Notes">
                 <For each=visible key=|n| (n.id.clone(), n.title.clone(), n.updated_at, n.pinned) let:note>
