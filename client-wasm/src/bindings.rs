@@ -213,6 +213,56 @@ impl HearthEngine {
         })
     }
 
+    /// Pins a note (pinned notes sort first) or unpins it.
+    #[wasm_bindgen(js_name = setPinned)]
+    pub fn set_pinned(&self, note: String, pinned: bool) -> Promise {
+        self.run(move |e| async move {
+            e.set_pinned(&note, pinned)
+                .await
+                .map(|()| JsValue::UNDEFINED)
+        })
+    }
+
+    /// Moves a task from position `from` to `to`.
+    #[wasm_bindgen(js_name = moveTask)]
+    pub fn move_task(&self, note: String, from: u32, to: u32) -> Promise {
+        self.run(move |e| async move {
+            e.move_task(&note, from as usize, to as usize)
+                .await
+                .map(|()| JsValue::UNDEFINED)
+        })
+    }
+
+    /// Deletes a task.
+    #[wasm_bindgen(js_name = deleteTask)]
+    pub fn delete_task(&self, note: String, index: u32) -> Promise {
+        self.run(move |e| async move {
+            e.delete_task(&note, index as usize)
+                .await
+                .map(|()| JsValue::UNDEFINED)
+        })
+    }
+
+    /// Deletes a note for good (on every device once synced); `setTrashed` is the undoable way.
+    pub fn purge(&self, note: String) -> Promise {
+        self.run(move |e| async move { e.purge(&note).await.map(|()| JsValue::UNDEFINED) })
+    }
+
+    /// Restores a note to how it was at `version` (an id from `historyJson()`), as a new edit.
+    #[wasm_bindgen(js_name = restoreNote)]
+    pub fn restore_note(&self, version: String, note: String) -> Promise {
+        self.run(move |e| async move {
+            e.restore_note(&version, &note)
+                .await
+                .map(|()| JsValue::UNDEFINED)
+        })
+    }
+
+    /// Renames the notebook.
+    pub fn rename(&self, name: String) -> Promise {
+        self.run(move |e| async move { e.rename(&name).await.map(|()| JsValue::UNDEFINED) })
+    }
+
     /// Re-reads storage after another tab or the worker wrote to it.
     pub fn refresh(&self) -> Promise {
         self.run(move |e| async move { e.refresh().await })

@@ -51,6 +51,12 @@ test('every edit method of the JavaScript API is refused on a read-only link and
         setTaskDone: () => e.setTaskDone(note, 0, true),
         setTag: () => e.setTag(note, 'no', true),
         setTrashed: () => e.setTrashed(note, true),
+        setPinned: () => e.setPinned(note, true),
+        moveTask: () => e.moveTask(note, 0, 0),
+        deleteTask: () => e.deleteTask(note, 0),
+        purge: () => e.purge(note),
+        rename: () => e.rename('no'),
+        restoreNote: () => e.restoreNote(JSON.parse(e.historyJson())[0].id, note),
       };
       const refused = {};
       for (const [name, call] of Object.entries(calls)) {
@@ -61,7 +67,7 @@ test('every edit method of the JavaScript API is refused on a read-only link and
     for (const [name, message] of Object.entries(outcome.refused)) {
       assert.match(message, /read-only/, `${name} refused as read-only`);
     }
-    assert.equal(Object.keys(outcome.refused).length, 6);
+    assert.equal(Object.keys(outcome.refused).length, 12);
     assert.ok(outcome.unchanged, 'the notes are unchanged');
   } finally {
     await a.ctx.close();
@@ -125,6 +131,25 @@ test('two browsers sync a notebook from plain JavaScript: connect, a share link,
     const [ba, bb] = [await body(a.page), await body(b.page)];
     assert.equal(ba, bb, 'both converge');
     assert.ok(ba.includes('A wrote. ') && ba.includes('B wrote. '), ba);
+    // Pin, tasks (add, move, delete) and trash/restore from plain JS reach the other browser.
+    await a.page.evaluate(async () => {
+      const e = window.ws;
+      await e.setPinned(window.noteId, true);
+      for (const t of ['one', 'two', 'three']) await e.addTask(window.noteId, t);
+      await e.moveTask(window.noteId, 2, 0);
+      await e.deleteTask(window.noteId, 1);
+      const gone = await e.createNote('Deleted for good');
+      await e.purge(gone);
+      await e.setTrashed(window.noteId, true);
+      await e.setTrashed(window.noteId, false);
+      await e.syncOnce();
+    });
+    const seen = await b.page.evaluate(async () => {
+      await window.ws.syncOnce();
+      const n = JSON.parse(window.ws.noteJson(window.noteId));
+      return { pinned: n.pinned, trashed: n.trashed, tasks: n.tasks.map((t) => t.text), notes: JSON.parse(window.ws.notesJson()).length };
+    });
+    assert.deepEqual(seen, { pinned: true, trashed: false, tasks: ['three', 'two'], notes: 1 });
     const status = JSON.parse(await b.page.evaluate(() => window.ws.statusJson()));
     assert.equal(status.role, 'write');
     assert.equal(status.pending, 0);
