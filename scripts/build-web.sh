@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds everything the server serves into dist/: the web UI and the sync worker (Trunk), and the
-# plain-JavaScript example of the engine (dist/js-example/, wasm-bindgen --target web).
+# JavaScript package — the engine's API, HearthSync and the sync worker in one module (the `worker`
+# crate with feature `js`) — with its example page (dist/js-example/, wasm-bindgen --target web).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 # dist/ built from exactly these sources is reused, so a restart takes seconds, not minutes.
@@ -18,9 +19,10 @@ trunk build --release --offline --cargo-profile web
 # Stamp the service worker with this build's id so browsers see a new version.
 build_id=$(cat dist/*.wasm dist/*.js | sha256sum | cut -c1-12)
 sed -i "s/__HEARTH_BUILD__/$build_id/" dist/sw.js
-step "engine JS example (wasm-bindgen --target web)"
-cargo build -p client-wasm --target wasm32-unknown-unknown --release --locked
-wasm-bindgen --target web --out-dir dist/js-example/pkg "$TARGET_DIR/wasm32-unknown-unknown/release/client_wasm.wasm"
+step "JavaScript package and example (wasm-bindgen --target web)"
+cargo build -p worker --features js --target wasm32-unknown-unknown --release --locked
+rm -rf dist/js-example/pkg
+wasm-bindgen --target web --out-name hearth --out-dir dist/js-example/pkg "$TARGET_DIR/wasm32-unknown-unknown/release/worker.wasm"
 cp client-wasm/example/index.html dist/js-example/index.html
 cp client-wasm/README.md dist/js-example/pkg/README.md
 echo "$stamp" > dist/.sources

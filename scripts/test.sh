@@ -21,6 +21,8 @@ cargo clippy -p hearth-server --locked -- -D warnings
 
 step "clippy (wasm32)"
 cargo clippy -p shared-schema -p client-wasm -p worker -p web-ui --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
+step "clippy (wasm32: the JavaScript package, worker --features js)"
+cargo clippy -p worker --features js --target wasm32-unknown-unknown --locked -- -D warnings
 
 step "native tests (server on SQLite)"
 cargo test --workspace --exclude web-ui --exclude worker --locked

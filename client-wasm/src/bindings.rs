@@ -47,6 +47,18 @@ pub struct HearthEngine {
     inner: Rc<Engine<IdbStore>>,
 }
 
+impl HearthEngine {
+    /// The engine behind this handle (for the sync worker's page side, `worker::js`).
+    pub fn engine(&self) -> Rc<Engine<IdbStore>> {
+        self.inner.clone()
+    }
+
+    /// A handle on an open engine.
+    pub fn from_engine(inner: Rc<Engine<IdbStore>>) -> Self {
+        Self { inner }
+    }
+}
+
 /// The ids and names of the workspaces stored in database `db_name`, as JSON.
 #[wasm_bindgen(js_name = listWorkspaces)]
 pub async fn list_workspaces(db_name: String) -> Result<String, JsValue> {

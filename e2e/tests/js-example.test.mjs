@@ -39,7 +39,7 @@ test('every edit method of the JavaScript API is refused on a read-only link and
     await b.page.goto(server.url + '/js-example/index.html');
     await b.page.locator('body[data-ready=yes]').waitFor({ timeout: 30_000 });
     const outcome = await b.page.evaluate(async (id) => {
-      const m = await import('/js-example/pkg/client_wasm.js');
+      const m = await import('/js-example/pkg/hearth.js');
       await m.default();
       const e = await m.HearthEngine.open('hearth', id);
       const note = JSON.parse(e.notesJson())[0].id;
@@ -89,7 +89,7 @@ test('two browsers sync a notebook from plain JavaScript: connect, a share link,
     await load(a.page);
     await load(b.page);
     const link = await a.page.evaluate(async (url) => {
-      const m = await import('/js-example/pkg/client_wasm.js');
+      const m = await import('/js-example/pkg/hearth.js');
       await m.default();
       const e = await m.HearthEngine.create('plain-a', 'From JS');
       window.ws = e;
@@ -99,12 +99,12 @@ test('two browsers sync a notebook from plain JavaScript: connect, a share link,
     }, server.url);
     assert.match(link, /#\/join\/[0-9a-f-]{36}\?t=ey/);
     // The package ships its declarations and README.
-    const dts = await (await fetch(`${server.url}/js-example/pkg/client_wasm.d.ts`)).text();
+    const dts = await (await fetch(`${server.url}/js-example/pkg/hearth.d.ts`)).text();
     for (const name of ['join(', 'connect(', 'syncOnce(', 'statusJson(', 'shareLink(']) assert.ok(dts.includes(name), `${name} is declared`);
     assert.equal((await fetch(`${server.url}/js-example/pkg/README.md`)).status, 200);
     // A link that is not one: a clear code, and nothing stored.
     const bad = await b.page.evaluate(async () => {
-      const m = await import('/js-example/pkg/client_wasm.js');
+      const m = await import('/js-example/pkg/hearth.js');
       await m.default();
       let code = null;
       try { await m.HearthEngine.join('plain-b', 'https://example.org/not-a-link'); } catch (err) { code = err.code; }
@@ -112,7 +112,7 @@ test('two browsers sync a notebook from plain JavaScript: connect, a share link,
     });
     assert.deepEqual(bad, { code: 'bad_link', stored: 0 });
     const joined = await b.page.evaluate(async (l) => {
-      const m = await import('/js-example/pkg/client_wasm.js');
+      const m = await import('/js-example/pkg/hearth.js');
       const e = await m.HearthEngine.join('plain-b', l);
       window.ws = e;
       window.noteId = JSON.parse(e.notesJson())[0].id;
@@ -173,6 +173,60 @@ test('two browsers sync a notebook from plain JavaScript: connect, a share link,
     assert.equal(up, 0);
     await b.page.evaluate(() => window.ws.syncOnce());
     assert.ok((await body(b.page)).startsWith('offline. '));
+  } finally {
+    await a.ctx.close();
+    await b.ctx.close();
+    server.stop();
+  }
+});
+
+test('two browsers and a second tab stay in step live through the package\'s sync worker, from plain JavaScript', async () => {
+  const server = await startServer();
+  const a = await profile();
+  const b = await profile();
+  const example = async (page, query = '') => {
+    await page.goto(`${server.url}/js-example/index.html${query}`);
+    await page.locator('body[data-ready=yes]').waitFor({ timeout: 30_000 });
+  };
+  try {
+    await example(a.page);
+    await a.page.locator('#status').filter({ hasText: /^local_only/ }).waitFor({ timeout: 30_000 });
+    await a.page.locator('#server').fill(server.url);
+    await a.page.getByRole('button', { name: 'Put on this server' }).click();
+    await a.page.locator('#status').filter({ hasText: /^up_to_date, 0 / }).waitFor({ timeout: 30_000 });
+    await a.page.getByRole('button', { name: 'Make an edit link' }).click();
+    const link = await a.page.locator('#link').filter({ hasText: /#\/join\// }).textContent();
+    await example(b.page, `?join=${encodeURIComponent(link)}`);
+    await b.page.locator('#out').filter({ hasText: 'From plain JavaScript: no Leptos here' }).waitFor();
+    // Live: a note added on A appears on B, and nobody calls syncOnce.
+    await a.page.locator('#title').fill('Live from A');
+    await a.page.getByRole('button', { name: 'Add note' }).click();
+    await b.page.locator('#out').filter({ hasText: 'Live from A' }).waitFor({ timeout: 10_000 });
+    assert.ok(Number(await b.page.locator('#remote').textContent()) >= 1, 'B\'s subscriber heard a remote change');
+    // A second tab of A's browser: one worker syncs for both; both see B's note.
+    const a2 = await a.ctx.newPage();
+    await example(a2);
+    await a2.locator('#out').filter({ hasText: 'Live from A' }).waitFor();
+    await b.page.locator('#title').fill('Live from B');
+    await b.page.getByRole('button', { name: 'Add note' }).click();
+    await a.page.locator('#out').filter({ hasText: 'Live from B' }).waitFor({ timeout: 10_000 });
+    await a2.locator('#out').filter({ hasText: 'Live from B' }).waitFor({ timeout: 10_000 });
+    // All three type into the same note at once; every edit reaches every page.
+    const pages = [a.page, a2, b.page];
+    const marks = ['[A] ', '[A2] ', '[B] '];
+    await Promise.all(pages.map((p, i) => p.evaluate(async (t) => {
+      const id = JSON.parse(window.ws.notesJson()).find((n) => n.title === 'From plain JavaScript').id;
+      await window.ws.spliceText(id, 'body', 0, 0, t);
+    }, marks[i])));
+    for (const p of pages) {
+      for (const t of marks) await p.locator('#out').filter({ hasText: t }).waitFor({ timeout: 10_000 });
+    }
+    const bodies = await Promise.all(pages.map((p) => p.evaluate(() => window.ws.notesJson())));
+    assert.equal(bodies[0], bodies[2], 'A and B converge');
+    assert.equal(bodies[1], bodies[2], 'both tabs of A converge');
+    await b.page.locator('#status').filter({ hasText: /^up_to_date, 0 / }).waitFor({ timeout: 10_000 });
+    await a.page.locator('#status').filter({ hasText: /^up_to_date, 0 / }).waitFor({ timeout: 10_000 });
+    await b.page.screenshot({ path: `${SCREENSHOTS}/js-live.png`, fullPage: true });
   } finally {
     await a.ctx.close();
     await b.ctx.close();

@@ -349,56 +349,30 @@ fn heard(ui: Ui, text: &str) {
     }
     let msg = envelope.msg;
     let current = ui.ws.get_untracked();
-    // A record the worker verified and is storing: `seq` is the cursor it is moving to.
-    let storing = match &msg {
-        Broadcast::Received {
-            seq,
-            update: Some(_),
-            ..
-        } => Some(*seq),
-        _ => None,
-    };
-    match msg {
-        Broadcast::Received { ws, update, .. } | Broadcast::Local { ws, update }
-            if ws == current =>
-        {
-            // Show what was stored at once, then read storage (cursors, quarantine).
-            if let (Some(e), Some(bytes)) = (engine(), update) {
-                if e.import_stored(&bytes) {
-                    ui.refresh_from_engine();
+    if let Some(arrival) = worker::tab::Arrival::of(&msg).filter(|a| a.ws == current) {
+        // Show what was stored at once, then read storage (cursors, quarantine).
+        if let Some(e) = engine() {
+            if worker::tab::show(&e, &arrival) {
+                ui.refresh_from_engine();
+            }
+        }
+        leptos::task::spawn_local(async move {
+            if let Some(e) = engine() {
+                match worker::tab::catch_up(&e, &arrival, &|| ui.refresh_from_engine()).await {
+                    // Pulled records were folded into the local snapshot (on the owner's
+                    // device, queued for upload): wake the worker.
+                    Ok(true) => broadcast(&Broadcast::Local {
+                        ws: e.id(),
+                        update: None,
+                    }),
+                    Ok(false) => {}
+                    Err(err) => ui.error.set(Some(err.to_string())),
                 }
             }
-            leptos::task::spawn_local(async move {
-                if let Some(e) = engine() {
-                    // The worker's write of an announced record began before it told us, but
-                    // Chromium may still order our read first: read again until the cursor
-                    // is there (an unreadable record is only found, and kept aside, by a read).
-                    for wait in [0, 20, 50, 100, 200, 400] {
-                        if wait > 0 {
-                            sleep_ms(wait).await;
-                        }
-                        match e.refresh().await {
-                            Ok(_) => ui.refresh_from_engine(),
-                            Err(err) => {
-                                ui.error.set(Some(err.to_string()));
-                                break;
-                            }
-                        }
-                        if storing.is_none_or(|seq| e.record().last_pulled_seq >= seq) {
-                            break;
-                        }
-                    }
-                    // Enough pulled records: fold them into the local snapshot (on the
-                    // owner's device, queued for upload) and wake the worker.
-                    if let Ok(true) = e.compact_if_due().await {
-                        broadcast(&Broadcast::Local {
-                            ws: e.id(),
-                            update: None,
-                        });
-                    }
-                }
-            });
-        }
+        });
+        return;
+    }
+    match msg {
         Broadcast::Presence { ws, peers } if ws == current => {
             crate::presence::heard(ui, peers);
         }
@@ -973,14 +947,4 @@ pub fn format_time(secs: u64) -> String {
         d.get_hours(),
         d.get_minutes()
     )
-}
-
-/// Sleeps `ms` milliseconds on the page.
-async fn sleep_ms(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        if let Some(w) = web_sys::window() {
-            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
-        }
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }

@@ -9,6 +9,10 @@
 //! - [`protocol`] — page ↔ worker messages and the `hearth-sync` BroadcastChannel messages.
 //! - [`sync`] — the per-workspace loop (rounds of the sync core, live channel, backoff, status).
 //! - [`http`] — `fetch`: the browser's transport.
+//! - [`tab`] (feature `tab`) — the page's half: what a tab does with a broadcast about the
+//!   notebook it has open (the web app and the JavaScript package run it).
+//! - [`js`] (feature `js`) — `HearthSync`, background sync for the JavaScript package, whose
+//!   module is also the worker's.
 //!
 //! One worker syncs a workspace at a time across all tabs: each worker asks the Web Locks API for
 //! `hearth-sync-{workspace}` and only the holder runs the loop; when its tab closes the lock passes
@@ -16,8 +20,12 @@
 #![warn(missing_docs)]
 
 pub mod http;
+#[cfg(feature = "js")]
+pub mod js;
 pub mod protocol;
 pub mod sync;
+#[cfg(feature = "tab")]
+pub mod tab;
 
 use client_wasm::storage::{IdbStore, Store};
 use client_wasm::sync::{self as core, SyncCore, TransportError};

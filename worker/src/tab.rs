@@ -1,0 +1,80 @@
+//! The page's half of background sync: what a tab does with a broadcast about the notebook it
+//! has open. The web app (`web-ui`) and the JavaScript package ([`crate::js::HearthSync`]) both
+//! run it, so a remote edit reaches an open engine one way.
+//!
+//! 1. [`show`] — an update carried by the broadcast is imported at once (it is the stored
+//!    update of another tab's edit, or a record the worker verified and is storing);
+//! 2. [`catch_up`] — then storage is read (cursors, quarantine of an unreadable record) until
+//!    the worker's write is visible, and pulled records are folded into the local snapshot when
+//!    enough have arrived.
+
+use crate::protocol::Broadcast;
+use client_wasm::storage::IdbStore;
+use client_wasm::{Engine, EngineError};
+
+/// A broadcast that brings stored updates for a workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arrival {
+    /// Workspace id.
+    pub ws: String,
+    /// The update, when the broadcast carried it.
+    pub update: Option<Vec<u8>>,
+    /// The cursor the worker is moving to while it stores a carried record: storage is read
+    /// again until the engine's cursor reaches it.
+    pub storing: Option<u64>,
+}
+
+impl Arrival {
+    /// The arrival a broadcast announces (`Local` from a tab, `Received` from a worker).
+    pub fn of(msg: &Broadcast) -> Option<Arrival> {
+        match msg {
+            Broadcast::Local { ws, update } => Some(Arrival {
+                ws: ws.clone(),
+                update: update.clone(),
+                storing: None,
+            }),
+            Broadcast::Received { ws, seq, update } => Some(Arrival {
+                ws: ws.clone(),
+                update: update.clone(),
+                storing: update.as_ref().map(|_| *seq),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Imports the carried update, if any; true when the engine changed.
+pub fn show(engine: &Engine<IdbStore>, arrival: &Arrival) -> bool {
+    arrival
+        .update
+        .as_ref()
+        .is_some_and(|bytes| engine.import_stored(bytes))
+}
+
+/// Reads storage until the engine holds what the broadcast announced (`changed` after each
+/// read), then compacts when due. Returns true when a compaction queued a snapshot for upload:
+/// the caller tells the worker (a `Local` broadcast).
+pub async fn catch_up(
+    engine: &Engine<IdbStore>,
+    arrival: &Arrival,
+    changed: &dyn Fn(),
+) -> Result<bool, EngineError> {
+    // The worker's write of an announced record began before it told us, but Chromium may
+    // still order our read first: read again until the cursor is there (an unreadable record
+    // is only found, and kept aside, by a read).
+    for wait in [0, 20, 50, 100, 200, 400] {
+        if wait > 0 {
+            client_wasm::sync::fetch::sleep_ms(wait).await;
+        }
+        engine.refresh().await?;
+        changed();
+        if arrival
+            .storing
+            .is_none_or(|seq| engine.record().last_pulled_seq >= seq)
+        {
+            break;
+        }
+    }
+    // Compaction is housekeeping: one that failed (a full disk) is tried again next time.
+    Ok(engine.compact_if_due().await.unwrap_or(false))
+}
