@@ -5,6 +5,10 @@
 // submits, and when the note appears in the other page's DOM — what a user sees. The second gives
 // the same runs on this Node process's clock (before A is told to submit, and when B's page reports
 // through a binding), which adds Playwright's round trip; "driver round trip" is that alone.
+// Two ways to space edits: back to back (the next edit as soon as the previous one is seen, so its
+// push, acknowledgement and echo overlap the next — latency under continuous load), and isolated
+// (the next edit only once A says everything is on the server, plus 50 ms — the latency of one
+// edit, as ../shared/bench-peers measures it: each edit after the previous one's acknowledgement).
 import { startServer, profile, status, noteNamed, ownerWithLink, parsePull } from '../tests/helpers.mjs';
 import { Buffer } from 'node:buffer';
 
@@ -124,6 +128,31 @@ try {
     tabLat.push((await seen) - t0);
     localArrived = null;
   }
+  // Isolated edits: each after A says the previous one is on the server, and a 50 ms pause.
+  const submit = (title) => a.page.evaluate((title) => {
+    const el = document.querySelector('[data-testid=new-title]');
+    el.value = title;
+    el.dispatchEvent(new Event('input', { bubbles: true }));
+    const at = performance.timeOrigin + performance.now();
+    el.form.requestSubmit();
+    return at;
+  }, title);
+  const settled = async () => {
+    await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
+    await a.page.getByTestId('sync-status').filter({ hasNotText: 'not yet on the server' }).waitFor({ timeout: 30_000 });
+    await new Promise((r) => setTimeout(r, 50));
+  };
+  const K = Math.min(N, 60);
+  const isoStarts = [];
+  const isoTabStarts = [];
+  for (const [prefix, starts2, wait] of [['I', isoStarts, () => new Promise((resolve) => { arrived = resolve; })], ['U', isoTabStarts, () => new Promise((resolve) => { tabArrived = resolve; })]]) {
+    for (let i = 0; i < K; i++) {
+      await settled();
+      const seen = wait();
+      starts2.push(await submit(`${prefix}${i}`));
+      await seen;
+    }
+  }
   // The page clocks (performance.timeOrigin + now, one machine): from the submit in A's page to
   // the note in the other page's DOM, without the driver's IPC on either end.
   const seenAt = async (page) => page.evaluate(() => window.seenAt ?? {});
@@ -132,8 +161,10 @@ try {
   const pLocal = since(onA, starts, 'L');
   const pLat = since(onB, starts, 'L');
   const pTab = since(onTab, tabStarts, 'T');
+  const pIso = since(onB, isoStarts, 'I');
+  const pIsoTab = since(onTab, isoTabStarts, 'U');
   const row = (name, xs) => console.log(`| ${name} | ${pct(xs, 0.5).toFixed(1)} | ${pct(xs, 0.95).toFixed(1)} | ${pct(xs, 0.99).toFixed(1)} |`);
-  console.log(`sync latency: ${N} edits (a note created on A, seen in B's DOM), loopback, live channel (SSE), release server; page clocks (submit in A's page → the note in the other page's DOM)`);
+  console.log(`sync latency: ${N} edits back to back (a note created on A, seen in B's DOM), then ${K} isolated ones, loopback, live channel (SSE), release server; page clocks (submit in A's page → the note in the other page's DOM)`);
   console.log('| measure | p50 ms | p95 ms | p99 ms |');
   console.log('|---|---:|---:|---:|');
   row('fetch /healthz from the page (floor)', floor);
@@ -141,6 +172,9 @@ try {
   row('edit on A → visible on B', pLat);
   console.log(`| ratio p50 (edit ÷ floor) | ${(pct(pLat, 0.5) / pct(floor, 0.5)).toFixed(1)} | | |`);
   row(`edit in tab A → visible in tab B, same browser (${M} edits)`, pTab);
+  row(`isolated: edit on A → visible on B (${K} edits, each after the previous one's acknowledgement)`, pIso);
+  console.log(`| isolated: ratio p50 (edit ÷ floor) | ${(pct(pIso, 0.5) / pct(floor, 0.5)).toFixed(1)} | | |`);
+  row(`isolated: edit in tab A → visible in tab B, same browser (${K} edits)`, pIsoTab);
   console.log('');
   console.log(`the same runs on the driver's clock (Playwright's round trip into A and the binding call out of B included)`);
   console.log('| measure | p50 ms | p95 ms | p99 ms |');
