@@ -131,6 +131,7 @@ test('a server killed after storing a push but before answering it receives ever
     await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 60_000 });
     await banner.waitFor({ state: 'detached', timeout: 10_000 });
     await a.page.getByTestId('sync-status').filter({ hasNotText: 'not yet on the server' }).waitFor({ timeout: 30_000 });
+    await a.page.screenshot({ path: `${SCREENSHOTS}/status-recovered.png` });
     const records = await storedRecords(server.url, ws, owner);
     const seqs = records.map((r) => r.seq);
     assert.deepEqual(seqs, seqs.map((_, i) => i + 1), 'gap-free seqs');
