@@ -226,7 +226,11 @@ test('two browsers and a second tab stay in step live through the package\'s syn
     assert.equal(bodies[1], bodies[2], 'both tabs of A converge');
     await b.page.locator('#status').filter({ hasText: /^up_to_date, 0 / }).waitFor({ timeout: 10_000 });
     await a.page.locator('#status').filter({ hasText: /^up_to_date, 0 / }).waitFor({ timeout: 10_000 });
+    // Presence through the package: each page sees the other two, and a closed page goes.
+    for (const p of pages) await p.locator('#present').filter({ hasText: /^2$/ }).waitFor({ timeout: 15_000 });
     await b.page.screenshot({ path: `${SCREENSHOTS}/js-live.png`, fullPage: true });
+    await a2.close();
+    await a.page.locator('#present').filter({ hasText: /^1$/ }).waitFor({ timeout: 20_000 });
   } finally {
     await a.ctx.close();
     await b.ctx.close();

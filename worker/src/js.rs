@@ -50,7 +50,10 @@ struct Shared {
     channel: BroadcastChannel,
     attached: RefCell<Vec<Attached>>,
     on_status: RefCell<Option<Function>>,
+    on_presence: RefCell<Option<Function>>,
     seen: RefCell<Seen>,
+    /// This page's random id in presence lists.
+    device: String,
 }
 
 impl Shared {
@@ -77,12 +80,7 @@ impl Shared {
     }
 
     fn tell_status(&self, value: serde_json::Value) {
-        let Some(f) = self.on_status.borrow().clone() else {
-            return;
-        };
-        if let Ok(v) = js_sys::JSON::parse(&value.to_string()) {
-            let _ = f.call1(&JsValue::NULL, &v);
-        }
+        call(&self.on_status, &value);
     }
 
     /// A broadcast from the worker or another tab, once per message.
@@ -122,6 +120,16 @@ impl Shared {
             });
             return;
         }
+        if let Broadcast::Presence { ws, peers } = &msg {
+            if self.engine(ws).is_some() {
+                let others: Vec<_> = peers.iter().filter(|p| p.device != self.device).collect();
+                call(
+                    &self.on_presence,
+                    &serde_json::json!({ "ws": ws, "peers": others }),
+                );
+            }
+            return;
+        }
         if let Broadcast::Status {
             ws,
             status,
@@ -138,6 +146,16 @@ impl Shared {
             }
             self.tell_status(value);
         }
+    }
+}
+
+/// Calls a JS callback, if set, with `value` as a JS object.
+fn call(callback: &RefCell<Option<Function>>, value: &serde_json::Value) {
+    let Some(f) = callback.borrow().clone() else {
+        return;
+    };
+    if let Ok(v) = js_sys::JSON::parse(&value.to_string()) {
+        let _ = f.call1(&JsValue::NULL, &v);
     }
 }
 
@@ -165,7 +183,9 @@ impl HearthSync {
             channel,
             attached: RefCell::new(Vec::new()),
             on_status: RefCell::new(None),
+            on_presence: RefCell::new(None),
             seen: RefCell::new(Seen::default()),
+            device: format!("{:012x}", client_wasm::ids::random_u64() & 0xffff_ffff_ffff),
         });
         let weak = Rc::downgrade(&shared);
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
@@ -269,6 +289,25 @@ impl HearthSync {
     #[wasm_bindgen(js_name = onStatus)]
     pub fn on_status(&self, callback: Function) {
         *self.shared.on_status.borrow_mut() = Some(callback);
+    }
+
+    /// Says that this page has `engine`'s notebook open, in note `note` (or none): the worker
+    /// sends presence heartbeats for it until told otherwise, and other devices see this page
+    /// (read-only members too) within seconds; it is gone from their lists within 10 s of this
+    /// page closing.
+    pub fn present(&self, engine: &HearthEngine, note: Option<String>) {
+        self.shared.send(WorkerRequest::Presence {
+            ws: engine.engine().id(),
+            device: self.shared.device.clone(),
+            note,
+        });
+    }
+
+    /// Calls `callback` with who else has an attached notebook open, whenever that changes:
+    /// `{ ws, peers: [{ device, role, note }] }` (this page left out).
+    #[wasm_bindgen(js_name = onPresence)]
+    pub fn on_presence(&self, callback: Function) {
+        *self.shared.on_presence.borrow_mut() = Some(callback);
     }
 
     /// Stops the worker of this page (another tab's worker takes over a workspace it synced).
