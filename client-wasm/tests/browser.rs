@@ -223,3 +223,77 @@ fn a_real_quota_exceeded_dom_exception_is_reported_as_storage_full(
     ));
     Ok(())
 }
+
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+export function watch_transactions() {
+  const proto = IDBDatabase.prototype;
+  if (!proto.__hearthOriginal) proto.__hearthOriginal = proto.transaction;
+  globalThis.__hearthTx = [];
+  proto.transaction = function (names, mode, options) {
+    const tx = proto.__hearthOriginal.call(this, names, mode, options);
+    globalThis.__hearthTx.push(`${[].concat(names).join('+')}:${tx.mode}:${tx.durability}`);
+    return tx;
+  };
+}
+export function watched() {
+  const out = globalThis.__hearthTx ?? [];
+  globalThis.__hearthTx = [];
+  return out.join(' ');
+}
+export function unwatch_transactions() {
+  const proto = IDBDatabase.prototype;
+  if (proto.__hearthOriginal) proto.transaction = proto.__hearthOriginal;
+}
+"#)]
+extern "C" {
+    fn watch_transactions();
+    fn watched() -> String;
+    fn unwatch_transactions();
+}
+
+#[wasm_bindgen_test]
+async fn an_unsent_edit_and_a_token_are_on_disk_before_their_commit_returns() -> R {
+    let store = fresh("hearth-test-durability").await?;
+    watch_transactions();
+    let result = async {
+        store.create_workspace(&record("ws1")).await?;
+        let created = watched();
+        store.append_pending("ws1", b"edit", None).await?;
+        let appended = watched();
+        store
+            .update_workspace(
+                "ws1",
+                &Change::Remote {
+                    server_url: "http://127.0.0.1:1".into(),
+                    role: shared_schema::Role::Master,
+                    token: "t".into(),
+                },
+            )
+            .await?;
+        let token = watched();
+        let page = Page {
+            from: (0, Chain::genesis()),
+            to: (1, Chain::genesis().next(b"r")),
+            records: vec![RemoteRecord {
+                seq: 1,
+                kind: PullRecordKind::Update,
+                bytes: b"r".to_vec(),
+            }],
+        };
+        store.store_page("ws1", &page).await?;
+        let pulled = watched();
+        Ok::<_, EngineError>((created, appended, token, pulled))
+    }
+    .await;
+    unwatch_transactions();
+    let (created, appended, token, pulled) = result?;
+    assert!(created.contains("readwrite:strict"), "{created}");
+    assert!(appended.contains("readwrite:strict"), "{appended}");
+    assert!(token.contains("readwrite:strict"), "{token}");
+    // A pulled record can be pulled again: the browser's default is enough.
+    assert!(
+        pulled.contains("readwrite:") && !pulled.contains("strict"),
+        "{pulled}"
+    );
+    Ok(())
+}

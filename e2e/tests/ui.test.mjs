@@ -98,7 +98,9 @@ test('checklist, tags, pin and trash work from the keyboard and mouse', async ()
     await a.page.getByTestId('task').filter({ hasText: 'bread' }).getByRole('button', { name: 'Move up' }).click();
     await a.page.waitForFunction(() => [...document.querySelectorAll('[data-testid=task] span')].map((e) => e.textContent).join(',') === 'milk,bread,eggs');
     await a.page.getByTestId('task').filter({ hasText: 'eggs' }).getByRole('checkbox').check();
-    // Done, and still done after the engine re-read it from IndexedDB.
+    // Done, and still done after the engine re-read it from IndexedDB — once the header no longer
+    // says the tick is being saved (a reload a few ms after a click can beat the write).
+    await a.page.getByTestId('sync-status').filter({ hasNotText: 'saving' }).waitFor();
     await a.page.reload();
     await noteNamed(a.page, 'Groceries').click();
     assert.ok(await a.page.getByTestId('task').filter({ hasText: 'eggs' }).getByRole('checkbox').isChecked(), 'eggs is done');

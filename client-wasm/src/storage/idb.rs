@@ -25,7 +25,7 @@ use futures::future::try_join;
 use indexed_db_futures::database::Database;
 use indexed_db_futures::internals::SystemRepr;
 use indexed_db_futures::prelude::*;
-use indexed_db_futures::transaction::TransactionMode;
+use indexed_db_futures::transaction::{TransactionDurability, TransactionMode, TransactionOptions};
 use indexed_db_futures::KeyRange;
 use js_sys::Uint8Array;
 use shared_schema::frame::PullRecordKind;
@@ -329,10 +329,31 @@ fn begin<'a>(
         .inspect_err(|e| store.note_closed(e))
 }
 
+/// A read-write transaction whose commit waits until the data is flushed to disk (`durability:
+/// "strict"`), for what exists nowhere else: a local edit not yet on the server, a workspace's
+/// record with its token. Chromium's default since version 121 is `relaxed` (the commit is
+/// reported once the OS has the data), which an OS crash or a power cut can undo. Everything else
+/// — pulled records, acknowledgements, caches, compaction — can be fetched or rebuilt again and
+/// keeps the default.
+fn begin_durable<'a>(
+    store: &IdbStore,
+    db: &'a Database,
+    stores: &[&str],
+) -> Result<Tx<'a>, StorageError> {
+    let mut options = TransactionOptions::new();
+    options.set_durability(TransactionDurability::Strict);
+    db.transaction(stores)
+        .with_mode(TransactionMode::Readwrite)
+        .with_options(options)
+        .build()
+        .map_err(map_err)
+        .inspect_err(|e| store.note_closed(e))
+}
+
 impl Store for IdbStore {
     async fn create_workspace(&self, record: &WorkspaceRecord) -> Result<bool, StorageError> {
         let db = self.db().await?;
-        let tx = begin(self, &db, &[WORKSPACES], TransactionMode::Readwrite)?;
+        let tx = begin_durable(self, &db, &[WORKSPACES])?;
         if get_record(&tx, &record.id).await?.is_some() {
             return Ok(false);
         }
@@ -364,7 +385,7 @@ impl Store for IdbStore {
 
     async fn update_workspace(&self, id: &str, change: &Change) -> Result<Updated, StorageError> {
         let db = self.db().await?;
-        let tx = begin(self, &db, &[WORKSPACES], TransactionMode::Readwrite)?;
+        let tx = begin_durable(self, &db, &[WORKSPACES])?;
         let Some(mut record) = get_record(&tx, id).await? else {
             return Ok(Updated::Missing);
         };
@@ -450,12 +471,7 @@ impl Store for IdbStore {
     ) -> Result<Appended, StorageError> {
         let random = crate::ids::random_u64();
         let db = self.db().await?;
-        let tx = begin(
-            self,
-            &db,
-            &[WORKSPACES, PENDING],
-            TransactionMode::Readwrite,
-        )?;
+        let tx = begin_durable(self, &db, &[WORKSPACES, PENDING])?;
         // Both reads are sent at once: each is a round trip to the browser's storage process.
         let replaced = async {
             match &merge {
