@@ -1,11 +1,13 @@
 //! SQLite storage, the embedded default for one box. Writes are serialised in-process (one
 //! writer, like SQLite itself) and the database runs in WAL mode with `synchronous = FULL`
 //! (every commit is on disk before the reply); live events fan out in-process. The file is
-//! created with mode 0600.
+//! created with mode 0600. Reads and the other writes go through sqlx's pool; pushes are committed
+//! by the group-commit writer's own thread on its own connection (`SqliteCommitter`).
 
 use super::sql::{chain_of, impl_store, size_of, to_i64, to_u64, Announcer, Backend, TotalQuota};
-use super::writer::{announce, plan, Committer, Row, Writer};
+use super::writer::{announce, plan, BlockingCommitter, Plan, Row, Writer};
 use super::{PullPage, PushRequest, StoreError, StoreOptions, TokenRow, TokenState};
+use rusqlite::OptionalExtension;
 use shared_schema::api::{PushReply, TokenInfo};
 use shared_schema::backup::Backup;
 use shared_schema::frame::{PullRecord, PullRecordKind};
@@ -36,7 +38,8 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(10));
-        create_private(connect.get_filename())?;
+        let path = connect.get_filename().to_path_buf();
+        create_private(&path)?;
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections.clamp(2, 64))
             .connect_with(connect)
@@ -45,13 +48,13 @@ impl SqliteStore {
         let write = Arc::new(Mutex::new(()));
         let announcer = Arc::new(Announcer::default());
         let total = Arc::new(TotalQuota::new(options.total_quota));
-        let writer = Writer::start(SqliteCommitter {
-            pool: pool.clone(),
+        let writer = Writer::start_blocking(SqliteCommitter {
+            conn: SqliteCommitter::open(&path)?,
             write: write.clone(),
             announcer: announcer.clone(),
             total: total.clone(),
             quota: options.workspace_quota,
-        });
+        })?;
         Ok(Self {
             pool,
             write,
@@ -118,105 +121,173 @@ impl SqliteStore {
     }
 }
 
+/// The group-commit writer's own connection (rusqlite on the same SQLite library as sqlx): it runs
+/// on the writer's thread and commits a whole batch in one call, where sqlx would hand each of a
+/// push's seven statements to its connection thread and back (two context switches each).
 struct SqliteCommitter {
-    pool: sqlx::SqlitePool,
+    conn: rusqlite::Connection,
     write: Arc<Mutex<()>>,
     announcer: Arc<Announcer>,
     total: Arc<TotalQuota>,
     quota: Option<i64>,
 }
 
-impl Committer for SqliteCommitter {
-    async fn commit(
-        &self,
-        jobs: &[PushRequest],
-    ) -> Result<Vec<Result<PushReply, StoreError>>, StoreError> {
-        let _guard = self.write.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+impl SqliteCommitter {
+    /// Opens the writer's connection with the pool's settings (WAL, `synchronous = FULL`).
+    fn open(path: &std::path::Path) -> Result<rusqlite::Connection, StoreError> {
+        if path.as_os_str().is_empty() || path.to_str().is_some_and(|p| p.contains(":memory:")) {
+            return Err(StoreError::Corrupt(
+                "an in-memory SQLite database cannot be shared with the writer: use a file".into(),
+            ));
+        }
+        let conn = rusqlite::Connection::open(path).map_err(sqlite_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(sqlite_err)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(sqlite_err)?;
+        Ok(conn)
+    }
+
+    fn run(&mut self, jobs: &[PushRequest]) -> Result<(Plan, HashMap<String, Row>), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sqlite_err)?;
         let mut rows: HashMap<String, Row> = HashMap::new();
-        for job in jobs {
-            if rows.contains_key(&job.ws) {
-                continue;
-            }
-            let row: Option<(i64, Vec<u8>, Option<i64>, i64)> = sqlx::query_as(
-                "SELECT head_seq, chain, deleted_at, stored_bytes FROM workspaces WHERE id = $1",
-            )
-            .bind(&job.ws)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some((head, chain, deleted, stored)) = row {
-                rows.insert(
-                    job.ws.clone(),
-                    Row {
-                        head: to_u64(head),
-                        chain: chain_of(&chain)?,
-                        deleted: deleted.is_some(),
-                        stored,
-                    },
-                );
+        {
+            let mut select = tx
+                .prepare_cached(
+                    "SELECT head_seq, chain, deleted_at, stored_bytes FROM workspaces WHERE id = ?1",
+                )
+                .map_err(sqlite_err)?;
+            for job in jobs {
+                if rows.contains_key(&job.ws) {
+                    continue;
+                }
+                let row = select
+                    .query_row([&job.ws], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, Vec<u8>>(1)?,
+                            r.get::<_, Option<i64>>(2)?,
+                            r.get::<_, i64>(3)?,
+                        ))
+                    })
+                    .optional()
+                    .map_err(sqlite_err)?;
+                if let Some((head, chain, deleted, stored)) = row {
+                    rows.insert(
+                        job.ws.clone(),
+                        Row {
+                            head: to_u64(head),
+                            chain: chain_of(&chain)?,
+                            deleted: deleted.is_some(),
+                            stored,
+                        },
+                    );
+                }
             }
         }
         let mut known: HashMap<(String, Vec<u8>), u64> = HashMap::new();
-        for job in jobs {
-            for r in &job.records {
-                let id = (job.ws.clone(), r.key.clone());
-                if known.contains_key(&id) {
-                    continue;
-                }
-                let seq: Option<(i64,)> = sqlx::query_as(
-                    "SELECT seq FROM updates WHERE workspace_id = $1 AND idempotency_key = $2 \
-                     UNION ALL SELECT seq FROM retired_keys WHERE workspace_id = $1 AND idempotency_key = $2",
+        {
+            let mut select = tx
+                .prepare_cached(
+                    "SELECT seq FROM updates WHERE workspace_id = ?1 AND idempotency_key = ?2 \
+                     UNION ALL SELECT seq FROM retired_keys WHERE workspace_id = ?1 AND idempotency_key = ?2",
                 )
-                .bind(&job.ws)
-                .bind(r.key.as_slice())
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some((seq,)) = seq {
-                    known.insert(id, to_u64(seq));
+                .map_err(sqlite_err)?;
+            for job in jobs {
+                for r in &job.records {
+                    let id = (job.ws.clone(), r.key.clone());
+                    if known.contains_key(&id) {
+                        continue;
+                    }
+                    let seq = select
+                        .query_row(rusqlite::params![job.ws, r.key], |row| row.get::<_, i64>(0))
+                        .optional()
+                        .map_err(sqlite_err)?;
+                    if let Some(seq) = seq {
+                        known.insert(id, to_u64(seq));
+                    }
                 }
             }
         }
         let plan = plan(jobs, &rows, &known, self.quota);
-        for i in &plan.inserts {
-            let job = &jobs[i.job];
-            let r = &job.records[i.record];
-            sqlx::query(
-                "INSERT INTO updates (workspace_id, seq, bytes, size, idempotency_key, chain, token_id, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(&job.ws)
-            .bind(to_i64(i.seq)?)
-            .bind(r.bytes.as_slice())
-            .bind(i32::try_from(r.bytes.len()).unwrap_or(i32::MAX))
-            .bind(r.key.as_slice())
-            .bind(i.chain.as_bytes().to_vec())
-            .bind(&job.token_id)
-            .bind(job.now)
-            .execute(&mut *tx)
-            .await?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO updates (workspace_id, seq, bytes, size, idempotency_key, chain, token_id, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(sqlite_err)?;
+            for i in &plan.inserts {
+                let job = &jobs[i.job];
+                let r = &job.records[i.record];
+                insert
+                    .execute(rusqlite::params![
+                        job.ws,
+                        to_i64(i.seq)?,
+                        r.bytes,
+                        i32::try_from(r.bytes.len()).unwrap_or(i32::MAX),
+                        r.key,
+                        i.chain.as_bytes().as_slice(),
+                        job.token_id,
+                        job.now,
+                    ])
+                    .map_err(sqlite_err)?;
+            }
+            let mut head = tx
+                .prepare_cached(
+                    "UPDATE workspaces SET head_seq = ?1, chain = ?2, stored_bytes = ?3 WHERE id = ?4",
+                )
+                .map_err(sqlite_err)?;
+            for h in &plan.heads {
+                head.execute(rusqlite::params![
+                    to_i64(h.head)?,
+                    h.chain.as_bytes().as_slice(),
+                    h.stored,
+                    h.ws,
+                ])
+                .map_err(sqlite_err)?;
+            }
+            let mut audit = tx
+                .prepare_cached(
+                    "INSERT INTO audit_log (token_id, action, workspace_id, bytes, created_at) \
+                     VALUES (?1, 'push', ?2, ?3, ?4)",
+                )
+                .map_err(sqlite_err)?;
+            for &j in &plan.audited {
+                let job = &jobs[j];
+                audit
+                    .execute(rusqlite::params![
+                        job.token_id,
+                        job.ws,
+                        job.body_bytes,
+                        job.now
+                    ])
+                    .map_err(sqlite_err)?;
+            }
         }
-        for h in &plan.heads {
-            sqlx::query(
-                "UPDATE workspaces SET head_seq = $1, chain = $2, stored_bytes = $3 WHERE id = $4",
-            )
-            .bind(to_i64(h.head)?)
-            .bind(h.chain.as_bytes().to_vec())
-            .bind(h.stored)
-            .bind(&h.ws)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for &j in &plan.audited {
-            let job = &jobs[j];
-            sqlx::query("INSERT INTO audit_log (token_id, action, workspace_id, bytes, created_at) VALUES ($1, 'push', $2, $3, $4)")
-                .bind(&job.token_id)
-                .bind(&job.ws)
-                .bind(job.body_bytes)
-                .bind(job.now)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
+        tx.commit().map_err(sqlite_err)?;
+        Ok((plan, rows))
+    }
+}
+
+fn sqlite_err(e: rusqlite::Error) -> StoreError {
+    StoreError::BatchFailed(format!("SQLite: {e}"))
+}
+
+impl BlockingCommitter for SqliteCommitter {
+    fn commit(
+        &mut self,
+        jobs: &[PushRequest],
+    ) -> Result<Vec<Result<PushReply, StoreError>>, StoreError> {
+        // Writes through the pool (tokens, snapshots, deletes) take the same lock.
+        let write = self.write.clone();
+        let _guard = write.blocking_lock();
+        let (plan, rows) = self.run(jobs)?;
         for h in &plan.heads {
             let before = rows.get(&h.ws).map(|r| r.stored).unwrap_or(0);
             self.total.add(h.stored - before);

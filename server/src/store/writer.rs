@@ -1,6 +1,7 @@
 //! Group commit. Every push of this process goes through one [`Writer`]: it takes the first
 //! waiting push, gathers every other push already queued (to any workspace, up to
-//! [`MAX_JOBS`] / [`MAX_BATCH_BYTES`]), and hands them to the backend's [`Committer`], which runs
+//! [`MAX_JOBS`] / [`MAX_BATCH_BYTES`]), and hands them to the backend's [`Committer`] (an async
+//! task, Postgres) or [`BlockingCommitter`] (a thread of its own, SQLite), which runs
 //! them in **one** transaction (workspace rows locked in id order, keys looked up, rows inserted,
 //! heads moved, audit rows written) and commits once. Each caller is answered only after that
 //! commit; if it fails, every caller of the batch gets an error and retries with the same keys.
@@ -200,7 +201,63 @@ pub trait Committer: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<Result<PushReply, StoreError>>, StoreError>> + Send;
 }
 
+/// A backend that commits a batch synchronously on the writer's own thread (SQLite: one call
+/// runs the whole transaction, so a push costs two thread hand-offs, not two per statement).
+pub trait BlockingCommitter: Send + 'static {
+    /// Commits a batch.
+    fn commit(
+        &mut self,
+        jobs: &[PushRequest],
+    ) -> Result<Vec<Result<PushReply, StoreError>>, StoreError>;
+}
+
 type Job = (PushRequest, oneshot::Sender<Result<PushReply, StoreError>>);
+type Replies = Result<Vec<Result<PushReply, StoreError>>, StoreError>;
+
+/// Takes every push already queued behind `first`, up to the batch limits.
+fn gather(
+    first: Job,
+    rx: &mut mpsc::Receiver<Job>,
+    jobs: &mut Vec<PushRequest>,
+    waiting: &mut Vec<oneshot::Sender<Result<PushReply, StoreError>>>,
+) {
+    let (job, reply) = first;
+    let mut bytes = job.body_bytes.max(0) as usize;
+    jobs.push(job);
+    waiting.push(reply);
+    while jobs.len() < MAX_JOBS && bytes < MAX_BATCH_BYTES {
+        let Ok((job, reply)) = rx.try_recv() else {
+            break;
+        };
+        bytes += job.body_bytes.max(0) as usize;
+        jobs.push(job);
+        waiting.push(reply);
+    }
+}
+
+/// Answers every caller of a batch, then empties it.
+fn deliver(
+    result: Replies,
+    jobs: &mut Vec<PushRequest>,
+    waiting: &mut Vec<oneshot::Sender<Result<PushReply, StoreError>>>,
+) {
+    match result {
+        Ok(replies) => {
+            for (reply, tx) in replies.into_iter().zip(waiting.drain(..)) {
+                let _ = tx.send(reply);
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, pushes = jobs.len(), "group commit failed");
+            let message = e.to_string();
+            for tx in waiting.drain(..) {
+                let _ = tx.send(Err(StoreError::BatchFailed(message.clone())));
+            }
+        }
+    }
+    jobs.clear();
+    waiting.clear();
+}
 
 /// The per-process group-commit writer (see the module header).
 pub struct Writer {
@@ -214,37 +271,31 @@ impl Writer {
         tokio::spawn(async move {
             let mut jobs = Vec::new();
             let mut waiting = Vec::new();
-            while let Some((job, reply)) = rx.recv().await {
-                let mut bytes = job.body_bytes.max(0) as usize;
-                jobs.push(job);
-                waiting.push(reply);
-                while jobs.len() < MAX_JOBS && bytes < MAX_BATCH_BYTES {
-                    let Ok((job, reply)) = rx.try_recv() else {
-                        break;
-                    };
-                    bytes += job.body_bytes.max(0) as usize;
-                    jobs.push(job);
-                    waiting.push(reply);
-                }
-                match committer.commit(&jobs).await {
-                    Ok(replies) => {
-                        for (reply, tx) in replies.into_iter().zip(waiting.drain(..)) {
-                            let _ = tx.send(reply);
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, pushes = jobs.len(), "group commit failed");
-                        let message = e.to_string();
-                        for tx in waiting.drain(..) {
-                            let _ = tx.send(Err(StoreError::BatchFailed(message.clone())));
-                        }
-                    }
-                }
-                jobs.clear();
-                waiting.clear();
+            while let Some(first) = rx.recv().await {
+                gather(first, &mut rx, &mut jobs, &mut waiting);
+                let result = committer.commit(&jobs).await;
+                deliver(result, &mut jobs, &mut waiting);
             }
         });
         Self { queue }
+    }
+
+    /// Starts the writer on a thread of its own that commits each batch with one blocking call.
+    pub fn start_blocking<C: BlockingCommitter>(mut committer: C) -> Result<Self, StoreError> {
+        let (queue, mut rx) = mpsc::channel::<Job>(8192);
+        std::thread::Builder::new()
+            .name("hearth-writer".into())
+            .spawn(move || {
+                let mut jobs = Vec::new();
+                let mut waiting = Vec::new();
+                while let Some(first) = rx.blocking_recv() {
+                    gather(first, &mut rx, &mut jobs, &mut waiting);
+                    let result = committer.commit(&jobs);
+                    deliver(result, &mut jobs, &mut waiting);
+                }
+            })
+            .map_err(|e| StoreError::BatchFailed(format!("cannot start the writer: {e}")))?;
+        Ok(Self { queue })
     }
 
     /// Queues a push and waits for the commit of its batch.
