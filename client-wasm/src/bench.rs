@@ -72,11 +72,25 @@ pub async fn paste_beside_concurrent_edit<S: crate::storage::Store + Clone>(
     let a = Engine::create(a_store.clone(), "Bench").await?;
     let ws = a.id();
     crate::sync::connect(&a_store, &server, url, &ws).await?;
-    let a_core = SyncCore::new(a_store, server.clone());
+    let a_core = SyncCore::new(a_store.clone(), server.clone());
     let note = a.create_note("Pasted").await?;
     a_core.sync_once(&ws, &|_, _| {}).await?;
-    let token = server.mint(&ws, shared_schema::Role::Write);
-    crate::sync::join(&b_store, &server, url, &ws, &token).await?;
+    let request = shared_schema::api::MintTokenRequest {
+        role: shared_schema::Role::Write,
+        expires_in: None,
+        label: "bench".into(),
+    };
+    let link = crate::sync::keys::share(&a_store, &server, &ws, &request).await?;
+    let key = link.key.map(|k| k.to_text());
+    crate::sync::join(
+        &b_store,
+        &server,
+        url,
+        &ws,
+        &link.minted.token,
+        key.as_deref(),
+    )
+    .await?;
     let b_core = SyncCore::new(b_store.clone(), server.clone());
     b_core.sync_once(&ws, &|_, _| {}).await?;
     let b = Engine::open(b_store, &ws).await?;

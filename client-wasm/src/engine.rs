@@ -159,7 +159,10 @@ impl<S: Store> Engine<S> {
     /// Creates a new local workspace owned by this device (role `master`, no server yet).
     pub async fn create(store: S, name: &str) -> Result<Self, EngineError> {
         let id = uuid::Uuid::new_v4().to_string();
-        let record = WorkspaceRecord::new_local(&id, name);
+        let record = WorkspaceRecord {
+            keys: Some(crate::keys::new_owner_ring()?),
+            ..WorkspaceRecord::new_local(&id, name)
+        };
         if !store.create_workspace(&record).await? {
             return Err(EngineError::Storage(crate::storage::StorageError::Other(
                 "a workspace with this id already exists".into(),
@@ -323,6 +326,7 @@ impl<S: Store> Engine<S> {
         let doc = self.doc();
         doc.commit();
         let peer = doc.peer_id();
+        let record = self.record();
         let bytes = doc
             .export(ExportMode::updates(vv))
             .map_err(|e| EngineError::Encode(e.to_string()))?;
@@ -341,6 +345,16 @@ impl<S: Store> Engine<S> {
                 .map_err(|e| EngineError::Encode(e.to_string()))?,
             ),
             None => None,
+        };
+        // Sealed for the server (an encrypted notebook); no randomness → nothing stored.
+        let seal = |b: Vec<u8>| crate::keys::sealed(&record, b);
+        let (bytes, merged) = match seal(bytes).and_then(|b| Ok((b, merged.map(seal).transpose()?)))
+        {
+            Ok(sealed) => sealed,
+            Err(e) => {
+                self.rollback(vv, peer)?;
+                return Err(e.into());
+            }
         };
         let merge = open
             .as_ref()
@@ -648,5 +662,7 @@ mod cache_tests;
 mod history_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod live_tests;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod sealing_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;

@@ -42,6 +42,12 @@ pub enum EngineError {
     /// A backup file is damaged or not a backup.
     #[error(transparent)]
     Backup(#[from] shared_schema::backup::BackupError),
+    /// The OS gave no random bytes for a key or nonce.
+    #[error(transparent)]
+    Random(#[from] crate::keys::NoRandom),
+    /// A backup of an encrypted notebook as its server holds it: records without their keys.
+    #[error("this backup holds the notebook's encrypted records but not its keys, so it cannot be opened here; restore a backup downloaded from the app on a device that has the notebook")]
+    SealedBackup,
     /// No version with that id in the history.
     #[error("no version {0} in this workspace's history")]
     UnknownVersion(String),

@@ -6,6 +6,8 @@
 //! - [`storage`] — the [`storage::Store`] trait, its in-memory twin and (wasm32) IndexedDB.
 //! - [`sync`] — [`sync::SyncCore`]: the one push/pull/verify/store path, over a
 //!   [`sync::Transport`]; Loro-free, so the sync worker links it without Loro.
+//! - [`keys`] — a workspace's encryption as this device applies it: seal before storing, open
+//!   after reading, fresh secrets from the OS.
 //! - [`ids`] — random peer ids and key tails (seedable for the simulation).
 //! - [`engine`] (feature `engine`) — [`Engine`]: open a workspace (quarantining unreadable remote
 //!   records), migrate, typed reads and durable edits, refresh, compaction, history and backup.
@@ -16,6 +18,7 @@
 
 pub mod bench;
 pub mod ids;
+pub mod keys;
 pub mod storage;
 pub mod sync;
 

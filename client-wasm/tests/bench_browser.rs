@@ -39,7 +39,7 @@ async fn engine_benchmark() -> Result<(), EngineError> {
                 &client_wasm::storage::Compaction {
                     snapshot: snapshot.clone(),
                     covers: 0,
-                    upload: false,
+                    upload: None,
                 },
             )
             .await?;

@@ -78,7 +78,7 @@ async fn bytes_written_to_indexeddb_are_read_back_after_reopening() -> R {
                 &Compaction {
                     snapshot: vec![1, 2, 3],
                     covers: 1,
-                    upload: true,
+                    upload: Some(vec![1, 2, 3]),
                 },
             )
             .await?

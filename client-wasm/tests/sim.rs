@@ -21,7 +21,9 @@ use client_wasm::storage::{
 use client_wasm::sync::memory::{Limits, MemoryServer};
 use client_wasm::sync::{self, Pulled, Remote, SyncCore, Transport, TransportError};
 use client_wasm::Engine;
-use shared_schema::api::{CreatedWorkspace, JoinInfo, MintedToken, PushReply};
+use shared_schema::api::{
+    CreatedWorkspace, JoinInfo, MintTokenRequest, MintedToken, PushReply, PutKeys,
+};
 use shared_schema::backup::{self, BackupHeader};
 use shared_schema::frame::{self, PushRecord};
 use shared_schema::model::Field;
@@ -312,6 +314,55 @@ impl Transport for SimTransport {
     async fn rotate(&self, r: &Remote, id: &str) -> Result<MintedToken, TransportError> {
         self.call(true, || self.server.rotate(r, id)).await
     }
+    async fn mint(
+        &self,
+        r: &Remote,
+        req: &MintTokenRequest,
+    ) -> Result<MintedToken, TransportError> {
+        self.call(true, || self.server.mint_token(r, req)).await
+    }
+    async fn put_keys(&self, r: &Remote, keys: &PutKeys) -> Result<(), TransportError> {
+        self.call(true, || self.server.put_keys(r, keys)).await
+    }
+}
+
+/// A write link made on the owner's device (store `owner`): its token and key, as a person
+/// would paste them.
+fn invite(
+    server: &MemoryServer,
+    owner: &MemoryStore,
+    ws: &str,
+    role: Role,
+) -> Result<(String, Option<String>), String> {
+    let request = MintTokenRequest {
+        role,
+        expires_in: None,
+        label: "sim".into(),
+    };
+    let shared =
+        block(sync::keys::share(owner, server, ws, &request)).map_err(|e| e.to_string())?;
+    Ok((shared.minted.token, shared.key.map(|k| k.to_text())))
+}
+
+/// Joins `store` to `ws` with a new link of `role` made on the owner's device.
+fn join_with_link(
+    server: &MemoryServer,
+    owner: &MemoryStore,
+    store: &MemoryStore,
+    ws: &str,
+    role: Role,
+) -> Result<(), String> {
+    let (token, key) = invite(server, owner, ws, role)?;
+    block(sync::join(
+        store,
+        server,
+        SERVER,
+        ws,
+        &token,
+        key.as_deref(),
+    ))
+    .map(|_| ())
+    .map_err(|e| e.to_string())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -434,9 +485,9 @@ fn run_seed(seed: u64) -> Result<(), String> {
         owner.open_tabs(&ws)?;
         ws
     };
+    let owner_store = devices[0].store.clone();
     for d in devices.iter_mut().skip(1) {
-        let token = server.mint(&ws, Role::Write);
-        block(sync::join(&d.store, &server, SERVER, &ws, &token)).map_err(|e| e.to_string())?;
+        join_with_link(&server, &owner_store, &d.store, &ws, Role::Write)?;
         d.joined = true;
         d.open_tabs(&ws)?;
     }
@@ -462,8 +513,8 @@ fn run_seed(seed: u64) -> Result<(), String> {
         match action {
             // Rejoin a forgotten notebook with a new link.
             0..=7 if !d.joined => {
-                let token = server.mint(&ws, Role::Write);
-                if block(sync::join(&d.store, &server, SERVER, &ws, &token)).is_ok() {
+                let joined = join_with_link(&server, &owner_store, &d.store, &ws, Role::Write);
+                if joined.is_ok() {
                     d.joined = true;
                     d.cursor = 0;
                     d.open_tabs(&ws)?;
@@ -618,8 +669,7 @@ fn run_seed(seed: u64) -> Result<(), String> {
         d.faulty.set(false);
         d.store.set_quota_full(false);
         if !d.joined {
-            let token = server.mint(&ws, Role::Write);
-            block(sync::join(&d.store, &server, SERVER, &ws, &token)).map_err(|e| e.to_string())?;
+            join_with_link(&server, &owner_store, &d.store, &ws, Role::Write)?;
             d.joined = true;
         }
         d.open_tabs(&ws)?;
@@ -717,8 +767,7 @@ fn check(
     block(owner.tabs[0].compact()).map_err(|e| e.to_string())?;
     block(owner.cores[owner.lock].sync_once(ws, &|_, _| {})).map_err(|e| e.to_string())?;
     let store = MemoryStore::new();
-    let token = server.mint(ws, Role::Read);
-    block(sync::join(&store, server, SERVER, ws, &token)).map_err(|e| e.to_string())?;
+    join_with_link(server, &owner.store, &store, ws, Role::Read)?;
     let core = SyncCore::new(store.clone(), server.clone());
     block(core.sync_once(ws, &|_, _| {})).map_err(|e| e.to_string())?;
     let fresh = block(Engine::open(store, ws)).map_err(|e| e.to_string())?;

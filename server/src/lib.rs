@@ -7,6 +7,7 @@
 //! - [`app`] — state, middleware, health, metrics, starting the server.
 //! - [`routes`] — the `/v1` handlers; [`live`] — the SSE live channel; [`presence`] — who has
 //!   a workspace open (memory only, shared across processes).
+//! - [`keys`] — wrapped epoch keys of end-to-end encrypted notebooks (opaque blobs per link).
 //! - [`auth`] — JWT mint/verify, revocation cache.
 //! - [`limits`] — rate limits (token, workspace, address), live-stream caps.
 //! - [`store`] — the storage trait, group commit, SQLite and Postgres.
@@ -18,6 +19,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod keys;
 pub mod limits;
 pub mod live;
 pub mod metrics;

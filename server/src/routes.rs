@@ -41,6 +41,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/v1/workspaces/{id}/tokens/{jti}",
             web::delete().to(revoke_token),
         )
+        .route(
+            "/v1/workspaces/{id}/keys",
+            web::put().to(crate::keys::put_keys),
+        )
         .route("/v1/workspaces/{id}/backup", web::get().to(download_backup));
 }
 
@@ -62,14 +66,14 @@ pub async fn verify(state: &AppState, req: &HttpRequest, ws: &str) -> Result<Cla
 
 /// What a route needs of the token.
 #[derive(Clone, Copy)]
-enum Need {
+pub(crate) enum Need {
     Read,
     Write,
     Master,
 }
 
 /// Parses the workspace id of the path, verifies the token for it and checks its role.
-async fn authorize(
+pub(crate) async fn authorize(
     state: &AppState,
     req: &HttpRequest,
     raw: &str,
@@ -126,7 +130,7 @@ fn anonymous_limit(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> 
 
 /// Reads a body of at most `limit` bytes within the body deadline: 413 past the limit (checked
 /// on `Content-Length` first, without reserving memory for it), 408 past the deadline.
-async fn read_body(
+pub(crate) async fn read_body(
     state: &AppState,
     req: &HttpRequest,
     mut payload: web::Payload,
@@ -163,7 +167,13 @@ async fn read_body(
     })?
 }
 
-async fn audit(state: &AppState, token: Option<&str>, action: &str, ws: &str, bytes: usize) {
+pub(crate) async fn audit(
+    state: &AppState,
+    token: Option<&str>,
+    action: &str,
+    ws: &str,
+    bytes: usize,
+) {
     if let Err(e) = state
         .store
         .audit(token, action, Some(ws), bytes as i64, now_secs())
@@ -263,11 +273,14 @@ async fn workspace_info(
 ) -> Result<HttpResponse, ApiError> {
     let (ws, claims) = authorize(&state, &req, &path, Need::Read).await?;
     let head = state.store.head(&ws).await?;
+    let keys = crate::keys::keys_for(&state, &ws, &claims.sub).await?;
     Ok(HttpResponse::Ok().json(shared_schema::api::JoinInfo {
         workspace_id: ws,
         role: claims.role,
         head_seq: head,
         expires_at: claims.exp,
+        token_id: claims.sub,
+        keys,
     }))
 }
 

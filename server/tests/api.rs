@@ -355,6 +355,72 @@ fn sign(claims: &Claims, secret: &str) -> Result<String, jsonwebtoken::errors::E
 }
 
 #[actix_web::test]
+async fn wrapped_keys_are_stored_by_the_owner_and_returned_only_to_their_link() -> R {
+    let s = start().await?;
+    let created = s.create().await?;
+    let (id, m) = (&created.workspace_id, &created.master_token);
+    let minted = s.mint(id, m, "write", None).await?;
+    let (w, w_id) = (
+        minted["token"].as_str().ok_or("token")?,
+        minted["id"].as_str().ok_or("id")?,
+    );
+    let read = s.mint(id, m, "read", None).await?;
+    let r = read["token"].as_str().ok_or("token")?;
+    let wrapped = base64::engine::general_purpose::STANDARD.encode([7u8; 72]);
+    let put = |token: &str, body: serde_json::Value| {
+        s.client
+            .put(s.ws_url(id, "/keys"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let one = serde_json::json!({ "keys": [{ "token_id": w_id, "epoch": 1, "wrapped": wrapped }] });
+    assert_eq!(put(m, one.clone()).await?.status(), 204);
+    // A member cannot store keys.
+    expect_error(put(w, one).await?, 403, "forbidden").await?;
+    // Bad shapes: a short key, epoch 0, a token of another workspace, too many keys.
+    let short = base64::engine::general_purpose::STANDARD.encode([7u8; 71]);
+    let bad = serde_json::json!({ "keys": [{ "token_id": w_id, "epoch": 1, "wrapped": short }] });
+    expect_error(put(m, bad).await?, 400, "bad_request").await?;
+    let zero =
+        serde_json::json!({ "keys": [{ "token_id": w_id, "epoch": 0, "wrapped": wrapped }] });
+    expect_error(put(m, zero).await?, 400, "bad_request").await?;
+    let other = s.create().await?;
+    let foreign = s
+        .mint(&other.workspace_id, &other.master_token, "write", None)
+        .await?["id"]
+        .clone();
+    let foreign =
+        serde_json::json!({ "keys": [{ "token_id": foreign, "epoch": 2, "wrapped": wrapped }] });
+    expect_error(put(m, foreign).await?, 409, "conflict").await?;
+    let many: Vec<_> = (1..=1001)
+        .map(|e| serde_json::json!({ "token_id": w_id, "epoch": e, "wrapped": wrapped }))
+        .collect();
+    expect_error(
+        put(m, serde_json::json!({ "keys": many })).await?,
+        400,
+        "bad_request",
+    )
+    .await?;
+    // The join call returns a link's own keys, nothing to another link.
+    let info = |token: &str| {
+        let req = s.client.get(s.ws_url(id, "")).bearer_auth(token.to_owned());
+        async move {
+            req.send()
+                .await?
+                .json::<shared_schema::api::JoinInfo>()
+                .await
+        }
+    };
+    let mine = info(w).await?;
+    assert_eq!(mine.token_id, w_id);
+    assert_eq!(mine.keys.len(), 1);
+    assert_eq!((mine.keys[0].epoch, &mine.keys[0].wrapped), (1, &wrapped));
+    assert!(info(r).await?.keys.is_empty());
+    Ok(())
+}
+
+#[actix_web::test]
 async fn every_bad_input_gets_its_status_and_code_and_changes_nothing() -> R {
     let s = start_with(|c| c.max_update_bytes = 1024).await?;
     let ws = s.create().await?;
@@ -564,6 +630,7 @@ async fn every_bad_input_gets_its_status_and_code_and_changes_nothing() -> R {
         ("POST", "/tokens/rotate"),
         ("DELETE", "/tokens/x"),
         ("GET", "/backup"),
+        ("PUT", "/keys"),
     ] {
         let res = s
             .client

@@ -109,7 +109,36 @@ pub struct JoinInfo {
     /// Expiry of the token, seconds since the Unix epoch.
     #[serde(default)]
     pub expires_at: Option<u64>,
+    /// The asking token's id: wrapped keys name it (the joiner needs it to unwrap them).
+    #[serde(default)]
+    pub token_id: String,
+    /// The notebook's epoch keys wrapped for the asking token (end-to-end encryption; empty for
+    /// a plain notebook and for the owner, who holds the keys). Opaque to the server.
+    #[serde(default)]
+    pub keys: Vec<WrappedKey>,
 }
+
+/// One epoch key wrapped for one link (`shared_schema::seal::wrap`); opaque to the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrappedKey {
+    /// The link's token id.
+    pub token_id: String,
+    /// The key's epoch.
+    pub epoch: u32,
+    /// The wrapped key, base64 (standard, padded), [`crate::seal::WRAPPED_LEN`] bytes.
+    pub wrapped: String,
+}
+
+/// Body of `PUT /v1/workspaces/{id}/keys` (master only): wrapped keys to store (an existing
+/// `(token_id, epoch)` is replaced).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutKeys {
+    /// The keys; at most [`MAX_PUT_KEYS`].
+    pub keys: Vec<WrappedKey>,
+}
+
+/// Most wrapped keys one `PUT …/keys` may carry.
+pub const MAX_PUT_KEYS: usize = 1000;
 
 /// An event on the live channel: `data: {"seq":N}` or, for an update of at most
 /// [`crate::live::INLINE_MAX`] bytes, `data: {"seq":N,"record":"<base64>"}` where the record is

@@ -14,6 +14,7 @@
 //!   client may store without a pull.
 //! - [`log`] — the server's log rules (seqs, key dedupe, page cut, snapshot covers).
 //! - [`text`] — caret positions between the engine (Unicode scalars) and the DOM (UTF-16).
+//! - [`seal`] — end-to-end encryption: sealed records, epoch keys, link secrets, wrapped keys.
 //! - [`backup`] — the self-describing backup file shared by server and client.
 //! - [`model`] — the workspace (notebook) schema on Loro and its migrations (feature `model`).
 #![warn(missing_docs)]
@@ -29,6 +30,7 @@ pub mod live;
 pub mod log;
 #[cfg(feature = "model")]
 pub mod model;
+pub mod seal;
 pub mod sync;
 pub mod text;
 

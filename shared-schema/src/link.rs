@@ -13,6 +13,8 @@ pub struct ShareLink {
     pub workspace: String,
     /// The access token.
     pub token: String,
+    /// The notebook's key for this link (`&k=`), for an encrypted notebook.
+    pub key: Option<String>,
 }
 
 /// A text that is not a share link.
@@ -20,12 +22,25 @@ pub struct ShareLink {
 #[error("this is not a Hearth share link: it looks like https://HOST/#/join/NOTEBOOK?t=TOKEN")]
 pub struct NotALink;
 
-/// The link for `workspace` and `token` on the server at `server_url`.
-pub fn format(server_url: &str, workspace: &str, token: &str) -> String {
+/// The link for `workspace` and `token` on the server at `server_url`, with the notebook's key
+/// for this link (`&k=`, end-to-end encryption) when it has one. The key is in the fragment too:
+/// the browser never sends it to the server.
+pub fn format(server_url: &str, workspace: &str, token: &str, key: Option<&str>) -> String {
+    let key = key.map(|k| format!("&k={k}")).unwrap_or_default();
     format!(
-        "{}/#/join/{workspace}?t={token}",
+        "{}/#/join/{workspace}?t={token}{key}",
         server_url.trim_end_matches('/')
     )
+}
+
+/// The key (`&k=`) of a link's fragment, if it has one.
+pub fn key_of(fragment: &str) -> Option<String> {
+    let (_, query) = fragment.split_once('?')?;
+    query
+        .split('&')
+        .find_map(|p| p.strip_prefix("k="))
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned)
 }
 
 /// Reads a whole link.
@@ -35,11 +50,13 @@ pub fn parse(link: &str) -> Result<ShareLink, NotALink> {
     if !(server.starts_with("http://") || server.starts_with("https://")) || server.len() < 9 {
         return Err(NotALink);
     }
-    let (workspace, token) = parse_fragment(&format!("#{fragment}")).ok_or(NotALink)?;
+    let fragment = format!("#{fragment}");
+    let (workspace, token) = parse_fragment(&fragment).ok_or(NotALink)?;
     Ok(ShareLink {
         server_url: server.to_owned(),
         workspace,
         token,
+        key: key_of(&fragment),
     })
 }
 
@@ -57,7 +74,7 @@ mod tests {
 
     #[test]
     fn a_link_reads_back_as_it_was_made() -> Result<(), NotALink> {
-        let link = format("http://127.0.0.1:8080/", "ws-1", "ey.a.b");
+        let link = format("http://127.0.0.1:8080/", "ws-1", "ey.a.b", None);
         assert_eq!(link, "http://127.0.0.1:8080/#/join/ws-1?t=ey.a.b");
         let parsed = parse(&link)?;
         assert_eq!(parsed.server_url, "http://127.0.0.1:8080");
@@ -65,6 +82,13 @@ mod tests {
             (parsed.workspace.as_str(), parsed.token.as_str()),
             ("ws-1", "ey.a.b")
         );
+        assert_eq!(parsed.key, None);
+        let keyed = format("http://host", "ws-1", "ey.a.b", Some("k-_1"));
+        assert_eq!(keyed, "http://host/#/join/ws-1?t=ey.a.b&k=k-_1");
+        let parsed = parse(&keyed)?;
+        assert_eq!(parsed.token, "ey.a.b");
+        assert_eq!(parsed.key.as_deref(), Some("k-_1"));
+        assert_eq!(key_of("#/join/ws?t=x&k="), None);
         Ok(())
     }
 

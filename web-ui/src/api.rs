@@ -189,10 +189,11 @@ fn origin() -> String {
         .unwrap_or_default()
 }
 
-/// `#/join/{ws}?t={token}` → (ws, token).
-fn join_link() -> Option<(String, String)> {
+/// `#/join/{ws}?t={token}[&k={key}]` → (ws, token, key).
+fn join_link() -> Option<(String, String, Option<String>)> {
     let hash = web_sys::window()?.location().hash().ok()?;
-    shared_schema::link::parse_fragment(&hash)
+    let (ws, token) = shared_schema::link::parse_fragment(&hash)?;
+    Some((ws, token, shared_schema::link::key_of(&hash)))
 }
 
 /// What the header says about sync: (words a person uses, a stable code, the technical detail
@@ -267,12 +268,21 @@ pub async fn boot(ui: Ui) -> Result<(), EngineError> {
         db_name: DB_NAME.into(),
     });
     watch_online();
-    for (ws, server_url, token) in rejoin {
-        send(WorkerRequest::Join {
-            ws,
-            server_url,
-            token,
-        });
+    for kept in rejoin {
+        let key = kept
+            .keys
+            .as_ref()
+            .and_then(|r| r.link_secret.as_ref())
+            .map(|s| s.to_text());
+        if let (Some(server_url), Some(token)) = (kept.server_url, kept.token) {
+            send(WorkerRequest::Join {
+                ws: kept.id,
+                server_url,
+                token,
+                key,
+                ring: kept.keys,
+            });
+        }
     }
     match pick {
         Some(record) => install(ui, Engine::open(store, &record.id).await?),
@@ -309,7 +319,7 @@ async fn ensure_open(ui: Ui) {
 /// Hands a share link in the URL to the worker, which checks the token with the server before
 /// anything is stored; the notebook opens when it answers `Joined`.
 fn take_join_link(ui: Ui) {
-    let Some((ws, token)) = join_link() else {
+    let Some((ws, token, key)) = join_link() else {
         return;
     };
     if let Some(w) = web_sys::window() {
@@ -320,6 +330,8 @@ fn take_join_link(ui: Ui) {
         ws,
         server_url: origin(),
         token,
+        key,
+        ring: None,
     });
 }
 
@@ -474,9 +486,13 @@ fn start_worker(ui: Ui) {
                 ui.error.set(Some(message));
                 leptos::task::spawn_local(ensure_open(ui));
             }
-            WorkerResponse::Minted { ws, token, .. } => {
-                ui.share_link
-                    .set(Some(shared_schema::link::format(&origin(), &ws, &token)));
+            WorkerResponse::Minted { ws, token, key, .. } => {
+                ui.share_link.set(Some(shared_schema::link::format(
+                    &origin(),
+                    &ws,
+                    &token,
+                    key.as_deref(),
+                )));
                 list_tokens(ui);
             }
             WorkerResponse::Tokens { tokens, .. } => ui.tokens.set(tokens),

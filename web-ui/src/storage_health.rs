@@ -29,6 +29,10 @@ pub struct Kept {
     pub server_url: Option<String>,
     /// The token it syncs with, if any.
     pub token: Option<String>,
+    /// Its keys (end-to-end encryption): without them a notebook brought back from the server
+    /// could not be read. localStorage is this origin's, like IndexedDB: the server never sees it.
+    #[serde(default)]
+    pub keys: Option<shared_schema::seal::KeyRing>,
 }
 
 /// Where the peer ids this browser's engines edited under are kept (History's "this device").
@@ -79,6 +83,7 @@ pub fn remember(list: &[WorkspaceRecord]) {
             name: r.name.clone(),
             server_url: r.server_url.clone(),
             token: r.token.clone(),
+            keys: r.keys.clone(),
         })
         .collect();
     if let (Some(ls), Ok(json)) = (local_storage(), serde_json::to_string(&kept)) {
@@ -115,9 +120,9 @@ pub fn missing(stored: &[WorkspaceRecord]) -> Vec<Kept> {
         .collect()
 }
 
-/// What to tell the user about notebooks the browser deleted, and which to join again (id,
-/// server, token). Pure, so the wording is one place.
-pub fn recovery_plan(lost: &[Kept]) -> (Option<String>, Vec<(String, String, String)>) {
+/// What to tell the user about notebooks the browser deleted, and which to join again (those
+/// with a server and a token). Pure, so the wording is one place.
+pub fn recovery_plan(lost: &[Kept]) -> (Option<String>, Vec<Kept>) {
     if lost.is_empty() {
         return (None, Vec::new());
     }
@@ -126,8 +131,8 @@ pub fn recovery_plan(lost: &[Kept]) -> (Option<String>, Vec<(String, String, Str
     let mut gone = Vec::new();
     for k in lost {
         match (&k.server_url, &k.token) {
-            (Some(url), Some(token)) => {
-                rejoin.push((k.id.clone(), url.clone(), token.clone()));
+            (Some(_), Some(_)) => {
+                rejoin.push(k.clone());
                 back.push(format!("“{}”", k.name));
             }
             _ => gone.push(format!("“{}”", k.name)),

@@ -33,7 +33,7 @@ use futures::channel::mpsc::{unbounded, UnboundedSender};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
 use http::FetchTransport;
 use protocol::{Broadcast, Envelope, WorkerRequest, WorkerResponse, CHANNEL};
-use shared_schema::api::{MintTokenRequest, MintedToken, TokenList};
+use shared_schema::api::{MintTokenRequest, TokenList};
 use shared_schema::sync::Seen;
 use shared_schema::sync::SyncStatus;
 use shared_schema::Role;
@@ -381,15 +381,9 @@ async fn handle(
                     ws,
                     server_url,
                     token,
-                } => match core::join(
-                    &ctx.core.store,
-                    &ctx.core.transport,
-                    &server_url,
-                    &ws,
-                    &token,
-                )
-                .await
-                {
+                    key,
+                    ring,
+                } => match join(&ctx, &server_url, &ws, &token, key.as_deref(), ring).await {
                     Ok(record) => {
                         watch(&ctx, ws.clone());
                         Some(WorkerResponse::Joined {
@@ -408,10 +402,11 @@ async fn handle(
                     expires_in,
                     label,
                 } => match mint(&ctx, &ws, role, expires_in, label).await {
-                    Ok(m) => Some(WorkerResponse::Minted {
+                    Ok(shared) => Some(WorkerResponse::Minted {
                         ws,
-                        id: m.id,
-                        token: m.token,
+                        id: shared.minted.id,
+                        token: shared.minted.token,
+                        key: shared.key.map(|k| k.to_text()),
                     }),
                     Err(e) => failed("share", e.to_string()),
                 },
@@ -514,20 +509,53 @@ async fn master_call(
     .await
 }
 
+/// A share link's token, with its keys stored on the server first (`sync::keys::share`).
 async fn mint(
     ctx: &Ctx,
     ws: &str,
     role: Role,
     expires_in: Option<u64>,
     label: String,
-) -> Result<MintedToken, TransportError> {
-    let body = serde_json::to_vec(&MintTokenRequest {
+) -> Result<core::keys::Shared, core::SyncError> {
+    let request = MintTokenRequest {
         role,
         expires_in,
         label,
-    })
-    .map_err(|e| TransportError::Network(e.to_string()))?;
-    let reply = master_call(ctx, ws, "POST", "/tokens", Some(&body)).await?;
-    serde_json::from_slice(&reply.body)
-        .map_err(|e| TransportError::Network(format!("unexpected reply: {e}")))
+    };
+    core::keys::share(&ctx.core.store, &ctx.core.transport, ws, &request).await
+}
+
+/// Joins with a link; `ring` (keys this device held before the browser deleted its storage) is
+/// added once the join is stored.
+async fn join(
+    ctx: &Ctx,
+    server_url: &str,
+    ws: &str,
+    token: &str,
+    key: Option<&str>,
+    ring: Option<shared_schema::seal::KeyRing>,
+) -> Result<client_wasm::storage::WorkspaceRecord, core::SyncError> {
+    let record = core::join(
+        &ctx.core.store,
+        &ctx.core.transport,
+        server_url,
+        ws,
+        token,
+        key,
+    )
+    .await?;
+    let Some(ring) = ring else {
+        return Ok(record);
+    };
+    match ctx
+        .core
+        .store
+        .update_workspace(ws, &client_wasm::storage::Change::Keys(ring))
+        .await?
+    {
+        client_wasm::storage::Updated::Changed(r) | client_wasm::storage::Updated::Unchanged(r) => {
+            Ok(r)
+        }
+        client_wasm::storage::Updated::Missing => Ok(record),
+    }
 }

@@ -47,6 +47,11 @@ pub enum WorkerRequest {
         server_url: String,
         /// The link's token.
         token: String,
+        /// The link's key (`&k=`), for an encrypted notebook.
+        key: Option<String>,
+        /// Keys this device held before the browser deleted its storage (recovery): added to
+        /// the record once the join is stored.
+        ring: Option<shared_schema::seal::KeyRing>,
     },
     /// Mint a share token (master only).
     Mint {
@@ -139,6 +144,8 @@ pub enum WorkerResponse {
         id: String,
         /// The JWT.
         token: String,
+        /// The link's key (`&k=`), for an encrypted notebook.
+        key: Option<String>,
     },
     /// The workspace's tokens.
     Tokens {

@@ -15,10 +15,10 @@
 use super::{js_err, json, HearthEngine};
 use crate::engine::Engine;
 use crate::storage::{IdbStore, Store};
-use crate::sync::fetch::{request, FetchTransport};
+use crate::sync::fetch::FetchTransport;
 use crate::sync::{SyncCore, SyncError, TransportError};
 use js_sys::Promise;
-use shared_schema::api::{MintTokenRequest, MintedToken};
+use shared_schema::api::MintTokenRequest;
 use shared_schema::{link, Role};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -67,6 +67,7 @@ impl HearthEngine {
             &l.server_url,
             &l.workspace,
             &l.token,
+            l.key.as_deref(),
         )
         .await
         .map_err(sync_err)?;
@@ -139,7 +140,7 @@ impl HearthEngine {
                 }
             };
             let record = inner.record();
-            let (Some(server), Some(token)) = (record.server_url, record.token) else {
+            let Some(server) = record.server_url else {
                 return Err(sync_err(SyncError::LocalOnly));
             };
             let body = MintTokenRequest {
@@ -147,18 +148,12 @@ impl HearthEngine {
                 expires_in: (expires_in >= 1.0).then_some(expires_in as u64),
                 label,
             };
-            let body = serde_json::to_vec(&body).map_err(js_err)?;
-            let url = format!("{server}/v1/workspaces/{}/tokens", record.id);
-            let reply = request(
-                "POST",
-                &url,
-                Some(&token),
-                Some(("application/json", &body)),
-            )
-            .await
-            .map_err(|e| sync_err(e.into()))?;
-            let minted: MintedToken = serde_json::from_slice(&reply.body).map_err(js_err)?;
-            Ok(link::format(&server, &record.id, &minted.token).into())
+            let shared =
+                crate::sync::keys::share(inner.store(), &FetchTransport, &record.id, &body)
+                    .await
+                    .map_err(sync_err)?;
+            let key = shared.key.map(|k| k.to_text());
+            Ok(link::format(&server, &record.id, &shared.minted.token, key.as_deref()).into())
         })
     }
 }

@@ -26,7 +26,7 @@ fn a_joined_workspace_makes_no_edit_of_its_own_before_its_first_pull() -> R {
         let a = Device::owner(&server).await?;
         a.engine.create_note("From A").await?;
         a.sync().await?;
-        let b = Device::member(&server, &a.engine.id(), Role::Write).await?;
+        let b = Device::member(&server, &a.store, &a.engine.id(), Role::Write).await?;
         // Nothing pulled yet: no migration ops that would be concurrent with A's whole history.
         assert!(b.engine.pending_updates().await?.is_empty());
         assert!(b.engine.doc().oplog_vv().is_empty());
@@ -48,7 +48,7 @@ fn a_huge_paste_received_next_to_a_concurrent_edit_is_cached_for_the_next_open()
         let a = Device::owner(&server).await?;
         let note = a.engine.create_note("Big").await?;
         a.sync().await?;
-        let b = Device::member(&server, &a.engine.id(), Role::Write).await?;
+        let b = Device::member(&server, &a.store, &a.engine.id(), Role::Write).await?;
         b.sync().await?;
         // B edits while A pastes: the two are concurrent.
         b.engine.create_note("B's own").await?;

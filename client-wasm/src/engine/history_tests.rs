@@ -57,7 +57,7 @@ fn another_devices_edits_of_the_same_note_are_a_session_of_their_own() -> R {
             .splice_text(&note, Field::Body, 0, 0, "from A")
             .await?;
         a.sync().await?;
-        let b = Device::member(&server, &a.engine.id(), Role::Write).await?;
+        let b = Device::member(&server, &a.store, &a.engine.id(), Role::Write).await?;
         b.sync().await?;
         b.engine
             .splice_text(&note, Field::Body, 0, 0, "B: ")

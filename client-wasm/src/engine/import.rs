@@ -10,7 +10,7 @@
 
 use super::{configure, random_peer_id, LoroDoc};
 use crate::error::EngineError;
-use crate::storage::{LoadedState, RemoteRecord};
+use crate::storage::{LoadedState, RemoteRecord, WorkspaceRecord};
 use loro::{ExportMode, LoroError};
 
 /// Blobs at least this large take [`import_one`]'s fork path when the document is not empty.
@@ -86,18 +86,50 @@ fn import_run(doc: &LoroDoc, blobs: &[Vec<u8>]) -> bool {
     ok
 }
 
-/// Imports remote records into `doc`, all at once when they all decode, else one by one; returns
-/// the seqs of those that could not be read (they change nothing).
-pub(super) fn import_remote(doc: &mut LoroDoc, records: &[RemoteRecord]) -> Vec<u64> {
+/// Opens remote records with the notebook's keys ([`crate::keys::readable`]): the opened ones,
+/// and the seqs of those that do not open (wrong key, changed bytes, unknown epoch, a plain record
+/// in an encrypted notebook) — quarantined like undecodable ones.
+pub(super) fn open_remote(
+    record: &WorkspaceRecord,
+    records: &[RemoteRecord],
+) -> (Vec<RemoteRecord>, Vec<u64>) {
+    let mut bad = Vec::new();
+    let opened = records
+        .iter()
+        .filter_map(|r| match crate::keys::readable(record, &r.bytes) {
+            Ok(bytes) => Some(RemoteRecord {
+                bytes: bytes.into_owned(),
+                ..r.clone()
+            }),
+            Err(_) => {
+                bad.push(r.seq);
+                None
+            }
+        })
+        .collect();
+    (opened, bad)
+}
+
+/// Imports remote records into `doc`, all at once when they all open and decode, else one by
+/// one; returns the seqs of those that could not be read (they change nothing).
+pub(super) fn import_remote(
+    doc: &mut LoroDoc,
+    record: &WorkspaceRecord,
+    records: &[RemoteRecord],
+) -> Vec<u64> {
+    let (records, mut bad) = open_remote(record, records);
     let batch: Vec<Vec<u8>> = records.iter().map(|r| r.bytes.clone()).collect();
     if batch.is_empty() || import_all(doc, &batch) {
-        return Vec::new();
+        return bad;
     }
-    records
-        .iter()
-        .filter(|r| import_one(doc, &r.bytes).is_err())
-        .map(|r| r.seq)
-        .collect()
+    bad.extend(
+        records
+            .iter()
+            .filter(|r| import_one(doc, &r.bytes).is_err())
+            .map(|r| r.seq),
+    );
+    bad.sort_unstable();
+    bad
 }
 
 /// Where an engine's last read of storage ended, so a refresh reads and imports only what is new
@@ -118,36 +150,47 @@ pub(super) fn import_state(
     seen: &mut Seen,
 ) -> Result<Vec<u64>, EngineError> {
     let snapshot = state.snapshot.as_ref();
-    let received: Vec<RemoteRecord> = state
+    let unquarantined: Vec<RemoteRecord> = state
         .received
         .iter()
         .filter(|r| !state.quarantined.contains(&r.seq))
         .cloned()
         .collect();
-    let pending: Vec<&Vec<u8>> = state
+    let (received, unopened) = open_remote(&state.record, &unquarantined);
+    // This device's own updates open with its own keys; one that does not is kept stored (for a
+    // backup) and left out, like an undecodable one.
+    let pending: Vec<Vec<u8>> = state
         .pending
         .iter()
         .filter(|p| !seen.own.contains(&p.key))
-        .map(|p| &p.bytes)
+        .filter_map(|p| crate::keys::readable(&state.record, &p.bytes).ok())
+        .map(|b| b.into_owned())
         .collect();
     // The common case: everything decodes, one batch import (much faster than one by one).
     let mut batch: Vec<Vec<u8>> = Vec::with_capacity(1 + received.len() + pending.len());
     batch.extend(snapshot.cloned());
     batch.extend(received.iter().map(|r| r.bytes.clone()));
-    batch.extend(pending.iter().map(|b| (*b).clone()));
-    let bad = if batch.is_empty() || import_all(doc, &batch) {
+    batch.extend(pending.iter().cloned());
+    let mut bad = if batch.is_empty() || import_all(doc, &batch) {
         Vec::new()
     } else {
         if let Some(s) = snapshot {
             import_one(doc, s)?;
         }
-        let bad = import_remote(doc, &received);
+        // Opened already: a plain import of what opened.
+        let bad: Vec<u64> = received
+            .iter()
+            .filter(|r| import_one(doc, &r.bytes).is_err())
+            .map(|r| r.seq)
+            .collect();
         // Our own updates: import what can be read, keep every byte stored for a backup.
         for p in &pending {
             let _ = import_one(doc, p);
         }
         bad
     };
+    bad.extend(unopened);
+    bad.sort_unstable();
     seen.since.snapshot_covers = Some(state.record.snapshot_covers);
     // Every record up to the cursor is stored by the time the cursor moves there, but an
     // acknowledgement stores this device's own update at its seq *ahead* of the cursor: only

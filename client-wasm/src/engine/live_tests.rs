@@ -33,7 +33,7 @@ fn an_inline_record_is_stored_without_a_pull_and_shows_in_the_engine() -> R {
         let ws = owner.engine.id();
         let note = owner.engine.create_note("shared").await?;
         owner.sync().await?;
-        let reader = Device::member(&server, &ws, Role::Read).await?;
+        let reader = Device::member(&server, &owner.store, &ws, Role::Read).await?;
         reader.sync().await?;
         let seq = edit_and_push(&owner, &note, "live ").await?;
         let pulls = server.pulls();
@@ -74,7 +74,7 @@ fn a_gap_a_tampered_record_and_a_large_update_fall_back_to_a_pull_that_gets_ever
         let ws = owner.engine.id();
         let note = owner.engine.create_note("shared").await?;
         owner.sync().await?;
-        let reader = Device::member(&server, &ws, Role::Read).await?;
+        let reader = Device::member(&server, &owner.store, &ws, Role::Read).await?;
         reader.sync().await?;
         let cursor = || async {
             Ok::<_, Box<dyn std::error::Error>>(
@@ -152,7 +152,7 @@ fn a_verified_record_is_shown_before_it_is_stored_and_a_stale_cursor_in_memory_m
         let ws = owner.engine.id();
         let note = owner.engine.create_note("shared").await?;
         owner.sync().await?;
-        let reader = Device::member(&server, &ws, Role::Read).await?;
+        let reader = Device::member(&server, &owner.store, &ws, Role::Read).await?;
         reader.sync().await?;
         let first = edit_and_push(&owner, &note, "a").await?;
         let event = server.live_event(&ws, first).ok_or("no event")?;
@@ -236,7 +236,7 @@ fn a_device_s_own_update_coming_back_live_is_stored_as_an_echo_without_being_sho
         assert_eq!(record.last_pulled_seq, seq, "the cursor moved past it");
 
         // Someone else's update is shown as usual.
-        let writer = Device::member(&server, &ws, Role::Write).await?;
+        let writer = Device::member(&server, &owner.store, &ws, Role::Write).await?;
         writer.sync().await?;
         owner.sync().await?;
         writer
@@ -270,7 +270,7 @@ fn a_refresh_after_one_remote_edit_says_only_that_note_changed() -> R {
             notes.push(owner.engine.create_note(&format!("note {i}")).await?);
         }
         owner.sync().await?;
-        let reader = Device::member(&server, &ws, Role::Read).await?;
+        let reader = Device::member(&server, &owner.store, &ws, Role::Read).await?;
         reader.sync().await?;
         assert!(
             reader.engine.take_changes().all,

@@ -71,9 +71,12 @@ impl<S: Store> Engine<S> {
     /// what is stored (quarantine included). Bytes that are neither stored here nor on the
     /// server never come this way.
     pub fn import_stored(&self, bytes: &[u8]) -> bool {
+        let Ok(bytes) = crate::keys::readable(&self.record(), bytes) else {
+            return false;
+        };
         let mut doc = self.doc();
         let vv = doc.oplog_vv();
-        if import_one(&mut doc, bytes).is_err() {
+        if import_one(&mut doc, &bytes).is_err() {
             return false;
         }
         self.adopt(doc.clone());
@@ -116,15 +119,22 @@ impl<S: Store> Engine<S> {
             .filter(|r| r.seq <= covers && !state.quarantined.contains(&r.seq))
             .cloned()
             .collect();
-        let bad = import_remote(&mut doc, &upto);
+        let bad = import_remote(&mut doc, &state.record, &upto);
         if !bad.is_empty() {
             let _ = self.store.quarantine(&state.record.id, &bad).await;
         }
         let snapshot = doc.export(ExportMode::Snapshot).map_err(encode_err)?;
+        let upload = state.record.role == Role::Master && state.record.server_url.is_some();
+        // The local snapshot stays readable here; the server's copy is sealed.
+        let sealed = if upload {
+            Some(crate::keys::sealed(&state.record, snapshot.clone())?)
+        } else {
+            None
+        };
         let compaction = Compaction {
             snapshot,
             covers,
-            upload: state.record.role == Role::Master && state.record.server_url.is_some(),
+            upload: sealed,
         };
         Ok(self.store.compact(&state.record.id, &compaction).await?)
     }
@@ -159,6 +169,13 @@ impl<S: Store> Engine<S> {
         name: Option<&str>,
     ) -> Result<Self, EngineError> {
         let parsed = backup::decode(bytes)?;
+        if parsed
+            .records
+            .iter()
+            .any(|r| shared_schema::seal::is_sealed(&r.bytes))
+        {
+            return Err(EngineError::SealedBackup);
+        }
         let doc = new_doc(random_peer_id())?;
         let batch: Vec<Vec<u8>> = parsed.records.iter().map(|r| r.bytes.clone()).collect();
         if !batch.is_empty() {
@@ -171,10 +188,12 @@ impl<S: Store> Engine<S> {
             .unwrap_or_else(|| format!("{} (restored)", model::name(&doc)));
         let record = WorkspaceRecord {
             schema_version: model::schema_version(&doc),
+            keys: Some(crate::keys::new_owner_ring()?),
             ..WorkspaceRecord::new_local(&id, &title)
         };
         store.create_workspace(&record).await?;
         for chunk in history_chunks(&doc, MAX_PENDING_CHUNK)? {
+            let chunk = crate::keys::sealed(&record, chunk)?;
             store.append_pending(&id, &chunk, None).await?;
         }
         let engine = Self::open(store, &id).await?;

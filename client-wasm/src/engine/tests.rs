@@ -11,13 +11,29 @@ use shared_schema::Role;
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
-const SERVER: &str = "http://memory";
+pub(crate) const SERVER: &str = "http://memory";
 
 /// One device: its store (shared by its tabs), its sync core and one engine (a tab).
 pub(crate) struct Device {
     pub(crate) store: MemoryStore,
     pub(crate) core: SyncCore<MemoryStore, MemoryServer>,
     pub(crate) engine: Engine<MemoryStore>,
+}
+
+/// A share link's token and key (`&k=`), made on the owner's device.
+pub(crate) async fn invite(
+    server: &MemoryServer,
+    owner: &MemoryStore,
+    ws: &str,
+    role: Role,
+) -> Result<(String, Option<String>), Box<dyn std::error::Error>> {
+    let request = shared_schema::api::MintTokenRequest {
+        role,
+        expires_in: None,
+        label: "test".into(),
+    };
+    let shared = crate::sync::keys::share(owner, server, ws, &request).await?;
+    Ok((shared.minted.token, shared.key.map(|k| k.to_text())))
 }
 
 impl Device {
@@ -34,15 +50,17 @@ impl Device {
         })
     }
 
-    /// A fresh device that joins `ws` with a new token of `role`.
+    /// A fresh device that joins `ws` with a new link of `role` made on the owner's device (whose
+    /// store is `owner`), as a person would: token and key.
     pub(crate) async fn member(
         server: &MemoryServer,
+        owner: &MemoryStore,
         ws: &str,
         role: Role,
     ) -> Result<Self, Box<dyn std::error::Error>> {
         let store = MemoryStore::new();
-        let token = server.mint(ws, role);
-        crate::sync::join(&store, server, SERVER, ws, &token).await?;
+        let (token, key) = invite(server, owner, ws, role).await?;
+        crate::sync::join(&store, server, SERVER, ws, &token, key.as_deref()).await?;
         let engine = Engine::open(store.clone(), ws).await?;
         Ok(Self {
             core: SyncCore::new(store.clone(), server.clone()),
@@ -145,7 +163,7 @@ fn a_read_only_member_is_refused_every_edit_and_nothing_changes() -> R {
         owner.engine.add_task(&id, "b").await?;
         owner.sync().await?;
         let version = owner.engine.history()[0].id.clone();
-        let reader = Device::member(&server, &ws, Role::Read).await?;
+        let reader = Device::member(&server, &owner.store, &ws, Role::Read).await?;
         reader.sync().await?;
         let e = &reader.engine;
         assert!(e.is_read_only());
@@ -383,10 +401,11 @@ mod convergence {
         let server = MemoryServer::new();
         let a = Device::owner(&server).await.map_err(fail)?;
         let ws = a.engine.id();
+        let owner_store = a.store.clone();
         let mut replicas = vec![a];
         for _ in 0..2 {
             replicas.push(
-                Device::member(&server, &ws, Role::Write)
+                Device::member(&server, &owner_store, &ws, Role::Write)
                     .await
                     .map_err(fail)?,
             );
@@ -505,7 +524,7 @@ mod convergence {
 }
 
 /// Pushes raw records with a token, as a hostile member's client would.
-async fn push_raw(
+pub(crate) async fn push_raw(
     server: &MemoryServer,
     ws: &str,
     token: &str,
@@ -541,7 +560,7 @@ fn two_tabs_editing_at_once_never_share_op_ids_and_a_third_device_sees_both() ->
         let two = tab2.create_note("from tab two").await?;
         a.sync().await?;
         tab2.refresh().await?;
-        let c = Device::member(&server, &ws, Role::Write).await?;
+        let c = Device::member(&server, &a.store, &ws, Role::Write).await?;
         c.sync().await?;
         for (id, title) in [(&one, "from tab one"), (&two, "from tab two")] {
             assert_eq!(c.engine.note(id).map(|n| n.title), Some(title.into()));
@@ -579,7 +598,7 @@ fn an_undecodable_update_is_quarantined_and_every_valid_note_still_opens() -> R 
         push_raw(&server, &ws, &hostile, &[("evil-1", b"not loro at all")]).await?;
         a.engine.create_note("after").await?;
         a.sync().await?;
-        let b = Device::member(&server, &ws, Role::Write).await?;
+        let b = Device::member(&server, &a.store, &ws, Role::Write).await?;
         b.sync().await?;
         let titles: Vec<String> = b.engine.notes().into_iter().map(|n| n.title).collect();
         assert!(titles.contains(&"before".to_string()) && titles.contains(&"after".to_string()));
@@ -602,7 +621,7 @@ fn a_pulled_snapshot_is_merged_never_substituted_for_local_state() -> R {
         let server = MemoryServer::new();
         let a = Device::owner(&server).await?;
         let ws = a.engine.id();
-        let b = Device::member(&server, &ws, Role::Write).await?;
+        let b = Device::member(&server, &a.store, &ws, Role::Write).await?;
         a.engine.create_note("one").await?;
         a.sync().await?;
         b.sync().await?;
@@ -617,7 +636,7 @@ fn a_pulled_snapshot_is_merged_never_substituted_for_local_state() -> R {
         let head = server.log(&ws).ok_or("no log")?.head;
         let empty = LoroDoc::new().export(ExportMode::Snapshot)?;
         server.put_snapshot(&remote, head, empty).await?;
-        let c = Device::member(&server, &ws, Role::Write).await?;
+        let c = Device::member(&server, &a.store, &ws, Role::Write).await?;
         c.engine.create_note("c's own").await?;
         c.sync().await?;
         server
@@ -650,7 +669,7 @@ fn a_join_link_never_replaces_the_owners_token_and_bad_links_store_nothing() -> 
         let ws = a.engine.id();
         let before = a.store.get_workspace(&ws).await?;
         let junk = server.mint(&ws, Role::Read);
-        let after = crate::sync::join(&a.store, &server, SERVER, &ws, &junk).await?;
+        let after = crate::sync::join(&a.store, &server, SERVER, &ws, &junk, None).await?;
         assert_eq!(Some(after), before);
         assert_eq!(a.store.get_workspace(&ws).await?, before);
         let fresh = MemoryStore::new();
@@ -659,7 +678,7 @@ fn a_join_link_never_replaces_the_owners_token_and_bad_links_store_nothing() -> 
             (ws.as_str(), "garbage"),
             (ws.as_str(), "h.999.forged"),
         ] {
-            assert!(crate::sync::join(&fresh, &server, SERVER, id, token)
+            assert!(crate::sync::join(&fresh, &server, SERVER, id, token, None)
                 .await
                 .is_err());
         }
@@ -676,7 +695,7 @@ fn storing_a_page_changes_only_the_cursor_and_never_revives_a_forgotten_notebook
         let ws = a.engine.id();
         a.engine.create_note("n").await?;
         a.sync().await?;
-        let b = Device::member(&server, &ws, Role::Write).await?;
+        let b = Device::member(&server, &a.store, &ws, Role::Write).await?;
         // A rotation lands between the pull and the store of its page: the page must not write
         // the old token back.
         let stale = b.store.get_workspace(&ws).await?.ok_or("missing")?;
@@ -736,7 +755,7 @@ fn an_imported_backup_is_queued_in_pushable_pieces_and_a_lone_oversized_edit_sto
         let core = SyncCore::new(store.clone(), server.clone());
         core.sync_once(&ws, &|_, _| {}).await?;
         assert!(store.pending(&ws).await?.is_empty());
-        let b = Device::member(&server, &ws, Role::Write).await?;
+        let b = Device::member(&server, &store, &ws, Role::Write).await?;
         b.sync().await?;
         assert_eq!(b.engine.notes(), restored.notes());
         // One edit larger than the server accepts, alone: a stop with an action, not a retry loop.
@@ -791,7 +810,7 @@ fn a_compaction_snapshot_holds_what_the_server_has_and_no_unsent_edit() -> R {
         let server = MemoryServer::new();
         let a = Device::owner(&server).await?;
         let ws = a.engine.id();
-        let b = Device::member(&server, &ws, Role::Write).await?;
+        let b = Device::member(&server, &a.store, &ws, Role::Write).await?;
         for i in 0..(super::sync::COMPACT_AFTER + 5) {
             b.engine.create_note(&format!("b{i}")).await?;
             b.sync().await?; // one record each (unsent edits would merge into one)
@@ -809,15 +828,17 @@ fn a_compaction_snapshot_holds_what_the_server_has_and_no_unsent_edit() -> R {
                 .ok_or("missing")?
                 .last_pulled_seq
         );
+        // Sealed for the server: opens with the notebook's key only.
+        assert!(shared_schema::seal::is_sealed(&snapshot));
         let doc = LoroDoc::new();
-        doc.import(&snapshot)?;
+        doc.import(&crate::keys::readable(&a.engine.record(), &snapshot)?)?;
         let titles: Vec<String> = model::notes(&doc).into_iter().map(|n| n.title).collect();
         assert_eq!(titles.len(), super::sync::COMPACT_AFTER + 5);
         assert!(!titles.contains(&"not sent yet".to_string()));
         // The worker uploads it; a new device starts from it and still gets the later edit.
         a.sync().await?;
         assert_eq!(server.records(&ws)[0].kind, PullRecordKind::Snapshot);
-        let c = Device::member(&server, &ws, Role::Read).await?;
+        let c = Device::member(&server, &a.store, &ws, Role::Read).await?;
         c.sync().await?;
         assert_eq!(c.engine.notes().len(), super::sync::COMPACT_AFTER + 6);
         Ok(())
@@ -830,7 +851,7 @@ fn refresh_refuses_a_document_from_a_newer_app_like_open() -> R {
         let server = MemoryServer::new();
         let a = Device::owner(&server).await?;
         let ws = a.engine.id();
-        let b = Device::member(&server, &ws, Role::Write).await?;
+        let b = Device::member(&server, &a.store, &ws, Role::Write).await?;
         let newer = LoroDoc::new();
         newer.import(&a.engine.snapshot()?)?;
         newer.set_peer_id(99)?;
@@ -843,7 +864,10 @@ fn refresh_refuses_a_document_from_a_newer_app_like_open() -> R {
             &server,
             &ws,
             &token,
-            &[("newer", &newer.export(ExportMode::all_updates())?)],
+            &[(
+                "newer",
+                &crate::keys::sealed(&a.engine.record(), newer.export(ExportMode::all_updates())?)?,
+            )],
         )
         .await?;
         b.core.sync_once(&ws, &|_, _| {}).await?;
@@ -905,7 +929,7 @@ fn offline_keystrokes_merge_into_few_pending_updates_that_keep_every_edit() -> R
         // What a fresh device gets from exactly these updates is everything, edit by edit.
         let fresh = loro::LoroDoc::new();
         for p in &pending {
-            fresh.import(&p.bytes)?;
+            fresh.import(&crate::keys::readable(&e.record(), &p.bytes)?)?;
         }
         assert_eq!(model::notes(&fresh), e.notes());
         assert!(
@@ -950,7 +974,7 @@ fn an_edit_is_never_merged_into_an_update_a_push_may_have_sent() -> R {
         );
         assert_eq!(now[0], read[0]);
         owner.sync().await?;
-        let reader = Device::member(&server, &ws, Role::Read).await?;
+        let reader = Device::member(&server, &owner.store, &ws, Role::Read).await?;
         reader.sync().await?;
         assert_eq!(
             reader.engine.note(&note).map(|n| n.body),

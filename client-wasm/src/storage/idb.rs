@@ -641,9 +641,9 @@ impl Store for IdbStore {
         put_bytes(&tx, SNAPSHOTS, id.to_owned(), &c.snapshot)?;
         delete_range(&tx, RECEIVED, upto_range(id, c.covers))?;
         delete_range(&tx, REMOTE_SNAPSHOTS, upto_range(id, c.covers))?;
-        if c.upload {
+        if let Some(upload) = &c.upload {
             delete_range(&tx, OUTBOX, prefix_range(id))?;
-            put_bytes(&tx, OUTBOX, seq_key(id, c.covers), &c.snapshot)?;
+            put_bytes(&tx, OUTBOX, seq_key(id, c.covers), upload)?;
         }
         commit(tx).await?;
         Ok(true)

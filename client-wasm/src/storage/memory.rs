@@ -265,9 +265,8 @@ impl Store for MemoryStore {
             i.snapshots.insert(id.to_owned(), c.snapshot.clone());
             i.received
                 .retain(|(ws, seq), _| ws != id || *seq > c.covers);
-            if c.upload {
-                i.outbox
-                    .insert(id.to_owned(), (c.covers, c.snapshot.clone()));
+            if let Some(upload) = &c.upload {
+                i.outbox.insert(id.to_owned(), (c.covers, upload.clone()));
             }
             Ok(true)
         })

@@ -109,6 +109,10 @@ pub struct WorkspaceRecord {
     /// the server already, so an edit is never merged into them ([`Store::append_pending`]).
     #[serde(default)]
     pub pushed_upto: Option<String>,
+    /// The notebook's keys on this device ([`crate::keys`]); `None` for a plain notebook, made
+    /// before encryption existed or joined with a link that carried no key.
+    #[serde(default)]
+    pub keys: Option<shared_schema::seal::KeyRing>,
 }
 
 impl WorkspaceRecord {
@@ -128,6 +132,7 @@ impl WorkspaceRecord {
             rotating: None,
             creation_secret: None,
             pushed_upto: None,
+            keys: None,
         }
     }
 }
@@ -246,8 +251,9 @@ pub struct Compaction {
     pub snapshot: Vec<u8>,
     /// The seq it covers.
     pub covers: u64,
-    /// Also queue it for upload to the server (master devices only).
-    pub upload: bool,
+    /// Also queue these bytes (the snapshot, sealed in an encrypted notebook) for upload to the
+    /// server (master devices only).
+    pub upload: Option<Vec<u8>>,
 }
 
 /// One change to a workspace's metadata, applied inside the store's transaction.
@@ -279,6 +285,9 @@ pub enum Change {
     Name(String),
     /// The document's schema version after an open.
     SchemaVersion(i64),
+    /// Keys learnt (at a join, or after a rotation): epochs not held yet are added, secrets
+    /// this device lacks are set; nothing held is ever replaced.
+    Keys(shared_schema::seal::KeyRing),
 }
 
 /// What [`Store::update_workspace`] did.
@@ -354,6 +363,19 @@ pub fn apply_change(record: &mut WorkspaceRecord, change: &Change) -> bool {
         Change::SchemaVersion(v) => {
             let changed = record.schema_version != *v;
             record.schema_version = *v;
+            changed
+        }
+        Change::Keys(learnt) => {
+            let ring = record.keys.get_or_insert_with(Default::default);
+            let mut changed = ring.add(learnt.epochs.iter().cloned());
+            if ring.link_secret.is_none() && learnt.link_secret.is_some() {
+                ring.link_secret = learnt.link_secret.clone();
+                changed = true;
+            }
+            if ring.owner_secret.is_none() && learnt.owner_secret.is_some() {
+                ring.owner_secret = learnt.owner_secret.clone();
+                changed = true;
+            }
             changed
         }
     }

@@ -4,7 +4,9 @@
 
 use super::{Pulled, Remote, Transport, TransportError};
 use js_sys::{Promise, Uint8Array};
-use shared_schema::api::{CreatedWorkspace, JoinInfo, MintedToken, PushReply, HEADER_MORE};
+use shared_schema::api::{
+    CreatedWorkspace, JoinInfo, MintTokenRequest, MintedToken, PushReply, PutKeys, HEADER_MORE,
+};
 use shared_schema::{ErrorBody, ErrorCode};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -207,5 +209,36 @@ impl Transport for FetchTransport {
             )
             .await?,
         )
+    }
+
+    async fn mint(
+        &self,
+        remote: &Remote,
+        body: &MintTokenRequest,
+    ) -> Result<MintedToken, TransportError> {
+        let body = serde_json::to_vec(body)
+            .map_err(|e| TransportError::Network(format!("cannot encode the request: {e}")))?;
+        json(
+            &request(
+                "POST",
+                &remote.url("/tokens"),
+                Some(&remote.token),
+                Some(("application/json", &body)),
+            )
+            .await?,
+        )
+    }
+
+    async fn put_keys(&self, remote: &Remote, keys: &PutKeys) -> Result<(), TransportError> {
+        let body = serde_json::to_vec(keys)
+            .map_err(|e| TransportError::Network(format!("cannot encode the request: {e}")))?;
+        request(
+            "PUT",
+            &remote.url("/keys"),
+            Some(&remote.token),
+            Some(("application/json", &body)),
+        )
+        .await
+        .map(|_| ())
     }
 }

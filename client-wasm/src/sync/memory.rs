@@ -7,7 +7,11 @@
 //! [`MemoryStore`]: crate::storage::MemoryStore
 
 use super::{Pulled, Remote, Transport, TransportError};
-use shared_schema::api::{CreatedWorkspace, JoinInfo, LiveEvent, MintedToken, PushReply};
+use base64::Engine as _;
+use shared_schema::api::{
+    CreatedWorkspace, JoinInfo, LiveEvent, MintTokenRequest, MintedToken, PushReply, PutKeys,
+    WrappedKey,
+};
 use shared_schema::frame::{self, PullRecord, PullRecordKind};
 use shared_schema::live;
 use shared_schema::log::{self, LogError};
@@ -62,6 +66,8 @@ struct State {
     minted: u64,
     now: u64,
     pulls: u64,
+    /// Wrapped keys: (workspace, token id) → (epoch → wrapped). A token's id is the token itself.
+    keys: HashMap<(String, String), BTreeMap<u32, Vec<u8>>>,
 }
 
 /// Limits of the twin, as the server's configuration.
@@ -130,6 +136,25 @@ impl MemoryServer {
             },
         );
         token
+    }
+
+    /// `POST …/tokens` as the transport calls it (the owner's token checked): a share token.
+    pub async fn mint_token(
+        &self,
+        remote: &Remote,
+        request: &MintTokenRequest,
+    ) -> Result<MintedToken, TransportError> {
+        self.authorize(remote, Role::Master)?;
+        if request.role == Role::Master {
+            return Err(api(ErrorCode::BadRequest, "mint read or write tokens"));
+        }
+        let token = self.mint(&remote.ws, request.role);
+        Ok(MintedToken {
+            id: token.clone(),
+            token,
+            role: request.role,
+            expires_at: None,
+        })
     }
 
     /// Revokes a token.
@@ -354,11 +379,28 @@ impl Transport for MemoryServer {
             .logs
             .get(&remote.ws)
             .map_or(0, |l| l.head);
+        let keys = self
+            .state
+            .borrow()
+            .keys
+            .get(&(remote.ws.clone(), remote.token.clone()))
+            .map(|k| {
+                k.iter()
+                    .map(|(epoch, w)| WrappedKey {
+                        token_id: remote.token.clone(),
+                        epoch: *epoch,
+                        wrapped: base64::engine::general_purpose::STANDARD.encode(w),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(JoinInfo {
             workspace_id: remote.ws.clone(),
             role,
             head_seq: head,
             expires_at: None,
+            token_id: remote.token.clone(),
+            keys,
         })
     }
 
@@ -440,5 +482,43 @@ impl Transport for MemoryServer {
             }
         }
         Ok(minted(token))
+    }
+
+    async fn mint(
+        &self,
+        remote: &Remote,
+        request: &MintTokenRequest,
+    ) -> Result<MintedToken, TransportError> {
+        self.mint_token(remote, request).await
+    }
+
+    async fn put_keys(&self, remote: &Remote, keys: &PutKeys) -> Result<(), TransportError> {
+        self.authorize(remote, Role::Master)?;
+        let mut rows = Vec::with_capacity(keys.keys.len());
+        for k in &keys.keys {
+            let wrapped = base64::engine::general_purpose::STANDARD
+                .decode(&k.wrapped)
+                .ok()
+                .filter(|w| w.len() == shared_schema::seal::WRAPPED_LEN)
+                .ok_or_else(|| api(ErrorCode::BadRequest, "a wrapped key is 72 bytes"))?;
+            rows.push((k.token_id.clone(), k.epoch, wrapped));
+        }
+        let mut s = self.state.borrow_mut();
+        if rows
+            .iter()
+            .any(|(t, _, _)| s.tokens.get(t).is_none_or(|t| t.ws != remote.ws))
+        {
+            return Err(api(
+                ErrorCode::Conflict,
+                "a key names another workspace's token",
+            ));
+        }
+        for (token_id, epoch, wrapped) in rows {
+            s.keys
+                .entry((remote.ws.clone(), token_id))
+                .or_default()
+                .insert(epoch, wrapped);
+        }
+        Ok(())
     }
 }

@@ -10,16 +10,21 @@
 //!   snapshot the engine left in the outbox (master devices only); take a live event's inline
 //!   record without a pull when it verifies as the next one.
 //! - [`join`], [`connect`], [`rotate`] — attach a workspace to a server, never weakening a token.
+//! - [`keys`] — end-to-end encryption between devices: [`keys::share`] makes a link whose keys
+//!   are on the server, a join learns them, a pull refreshes them after a rotation.
 //! - [`memory`] — [`memory::MemoryServer`], the in-memory twin of the server (its log rules are
 //!   `shared_schema::log`, the same the SQL stores run) for tests and the fault simulation.
 //! - `fetch` (wasm32) — `FetchTransport`, the browser's transport, for the worker and the JS API.
 
 #[cfg(target_arch = "wasm32")]
 pub mod fetch;
+pub mod keys;
 pub mod memory;
 
 use crate::storage::{Change, Page, RemoteRecord, StorageError, Store, Updated, WorkspaceRecord};
-use shared_schema::api::{CreatedWorkspace, JoinInfo, LiveEvent, MintedToken, PushReply};
+use shared_schema::api::{
+    CreatedWorkspace, JoinInfo, LiveEvent, MintTokenRequest, MintedToken, PushReply, PutKeys,
+};
 use shared_schema::chain::Chain;
 use shared_schema::frame::{self, PullRecordKind, PushRecord};
 use shared_schema::live;
@@ -108,6 +113,14 @@ pub trait Transport {
         remote: &Remote,
         rotation_id: &str,
     ) -> Result<MintedToken, TransportError>;
+    /// `POST …/tokens` (master): a share token.
+    async fn mint(
+        &self,
+        remote: &Remote,
+        request: &MintTokenRequest,
+    ) -> Result<MintedToken, TransportError>;
+    /// `PUT …/keys` (master): wrapped epoch keys for links.
+    async fn put_keys(&self, remote: &Remote, keys: &PutKeys) -> Result<(), TransportError>;
 }
 
 /// A sync step failed.
@@ -198,6 +211,9 @@ pub struct SyncCore<S: Store, T: Transport> {
     /// channel brings them back ([`Live::Echo`]). Only a hint: a record taken for an echo by
     /// mistake is still stored, just not shown before the tabs' next refresh.
     pushed: RefCell<VecDeque<u64>>,
+    /// The newest key epoch each workspace's record held when this core last read it, so a live
+    /// event under a known epoch needs no storage read.
+    epochs: RefCell<HashMap<String, u32>>,
 }
 
 /// How many pushed updates [`SyncCore`] remembers to tell its own echoes.
@@ -243,6 +259,13 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
             transport,
             cursors: RefCell::new(HashMap::new()),
             pushed: RefCell::new(VecDeque::new()),
+            epochs: RefCell::new(HashMap::new()),
+        }
+    }
+
+    fn note_epoch(&self, record: &WorkspaceRecord) {
+        if let Some(k) = record.keys.as_ref().and_then(|r| r.current()) {
+            self.epochs.borrow_mut().insert(record.id.clone(), k.epoch);
         }
     }
 
@@ -448,6 +471,10 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
                 kind: PullRecordKind::Update,
                 bytes: r.bytes.clone(),
             }));
+            self.note_epoch(&record);
+            if keys::lacks_epoch(&record, kept.iter().map(|r| r.bytes.as_slice())) {
+                keys::refresh(&self.store, &self.transport, &remote, &record).await?;
+            }
             let to = (page.seq, page.chain);
             let n = kept.len();
             let page = Page {
@@ -503,6 +530,23 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
         let Ok(update) = live::accept(event, from.0, from.1) else {
             return Ok(Live::Pull);
         };
+        if let Some(epoch) = shared_schema::seal::epoch_of(&update.bytes) {
+            // Under an epoch this device may lack (checked in storage only when it is newer than
+            // the last one seen): the pull learns the keys first.
+            if self
+                .epochs
+                .borrow()
+                .get(ws)
+                .is_none_or(|known| epoch > *known)
+            {
+                if let Some(record) = self.store.get_workspace(ws).await? {
+                    self.note_epoch(&record);
+                    if keys::lacks_epoch(&record, std::iter::once(update.bytes.as_slice())) {
+                        return Ok(Live::Pull);
+                    }
+                }
+            }
+        }
         let echo = self.pushed.borrow().contains(&digest(&update.bytes));
         if !echo {
             verified(&update.bytes);
@@ -578,17 +622,24 @@ pub fn check_link(ws: &str, token: &str) -> Result<(), SyncError> {
     Ok(())
 }
 
-/// Joins a workspace from a share link: the id and token are checked, the token is verified with
-/// the server, and only then stored — as a new workspace, or on an existing one only when it is
-/// stronger than the token already there. Returns the record as stored.
+/// Joins a workspace from a share link: the id, token and key (`&k=`, the link's secret) are
+/// checked, the token is verified with the server and the notebook's keys opened with the secret
+/// ([`keys::learn`]), and only then stored — as a new workspace, or on an existing one only when
+/// the token is stronger than the one already there (keys are added either way). Returns the
+/// record as stored.
 pub async fn join<S: Store, T: Transport>(
     store: &S,
     transport: &T,
     server_url: &str,
     ws: &str,
     token: &str,
+    key: Option<&str>,
 ) -> Result<WorkspaceRecord, SyncError> {
     check_link(ws, token)?;
+    let secret = key
+        .map(shared_schema::seal::Secret::from_text)
+        .transpose()
+        .map_err(|e| SyncError::BadLink(e.to_string()))?;
     let remote = Remote {
         server_url: server_url.trim_end_matches('/').to_owned(),
         ws: ws.to_owned(),
@@ -600,14 +651,19 @@ pub async fn join<S: Store, T: Transport>(
             "the server answered for another notebook".into(),
         ));
     }
+    let ring = keys::learn(ws, &info, secret)?;
     let record = WorkspaceRecord {
         role: info.role,
         token: Some(remote.token.clone()),
         server_url: Some(remote.server_url.clone()),
+        keys: ring.clone(),
         ..WorkspaceRecord::new_local(ws, "Shared notebook")
     };
     if store.create_workspace(&record).await? {
         return Ok(record);
+    }
+    if let Some(ring) = ring {
+        store.update_workspace(ws, &Change::Keys(ring)).await?;
     }
     let change = Change::Remote {
         server_url: remote.server_url,

@@ -101,7 +101,7 @@ pub async fn load_since_returns_only_what_is_new<S: Store>(store: &S) -> Result<
             &Compaction {
                 snapshot: b"snap".to_vec(),
                 covers: 5,
-                upload: false,
+                upload: None,
             },
         )
         .await

@@ -206,6 +206,11 @@ pub trait Storage: Send + Sync {
     async fn list_tokens(&self, ws: &str) -> Result<Vec<TokenInfo>, StoreError>;
     /// Revokes a token of the workspace; false if there is no such token.
     async fn revoke_token(&self, ws: &str, id: &str, now: i64) -> Result<bool, StoreError>;
+    /// Stores wrapped epoch keys `(token_id, epoch, wrapped)` of `ws`, replacing the same
+    /// `(token_id, epoch)`; [`StoreError::Conflict`] when a token id is not one of `ws`'s.
+    async fn put_keys(&self, ws: &str, keys: &[(String, u32, Vec<u8>)]) -> Result<(), StoreError>;
+    /// The wrapped keys of `ws` for `token_id`, oldest epoch first.
+    async fn keys_for(&self, ws: &str, token_id: &str) -> Result<Vec<(u32, Vec<u8>)>, StoreError>;
     /// In one transaction: checks `caller` is an active master token of `ws` ([`StoreError::Revoked`]
     /// if not), adds `new` and revokes every other master token.
     async fn rotate(

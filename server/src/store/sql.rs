@@ -466,6 +466,46 @@ macro_rules! impl_store {
                 Ok(true)
             }
 
+            async fn put_keys(&self, ws: &str, keys: &[(String, u32, Vec<u8>)]) -> Result<(), StoreError> {
+                let _guard = self.write_guard().await;
+                let mut tx = self.begin_write().await?;
+                lock_workspace(&mut tx, ws).await?;
+                for (token_id, epoch, wrapped) in keys {
+                    let known: Option<(String,)> = sqlx::query_as("SELECT id FROM tokens WHERE workspace_id = $1 AND id = $2")
+                        .bind(ws)
+                        .bind(token_id.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if known.is_none() {
+                        return Err(StoreError::Conflict("a key names a token that is not one of this workspace's".into()));
+                    }
+                    sqlx::query("INSERT INTO wrapped_keys (workspace_id, token_id, epoch, wrapped) VALUES ($1, $2, $3, $4) ON CONFLICT (workspace_id, token_id, epoch) DO UPDATE SET wrapped = excluded.wrapped")
+                        .bind(ws)
+                        .bind(token_id.as_str())
+                        .bind(i64::from(*epoch))
+                        .bind(wrapped.as_slice())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn keys_for(&self, ws: &str, token_id: &str) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
+                let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as("SELECT epoch, wrapped FROM wrapped_keys WHERE workspace_id = $1 AND token_id = $2 ORDER BY epoch")
+                    .bind(ws)
+                    .bind(token_id)
+                    .fetch_all(self.pool())
+                    .await?;
+                rows.into_iter()
+                    .map(|(epoch, wrapped)| {
+                        u32::try_from(epoch)
+                            .map(|e| (e, wrapped))
+                            .map_err(|_| StoreError::Corrupt(format!("key epoch {epoch}")))
+                    })
+                    .collect()
+            }
+
             async fn rotate(&self, ws: &str, caller: &str, new: &TokenRow, now: i64) -> Result<(), StoreError> {
                 let _guard = self.write_guard().await;
                 let mut tx = self.begin_write().await?;
@@ -533,7 +573,7 @@ macro_rules! impl_store {
                 let _guard = self.write_guard().await;
                 let mut tx = self.begin_write().await?;
                 lock_workspace(&mut tx, ws).await?;
-                for table in ["updates", "snapshots", "snapshot_marks", "retired_keys"] {
+                for table in ["updates", "snapshots", "snapshot_marks", "retired_keys", "wrapped_keys"] {
                     sqlx::query(&format!("DELETE FROM {table} WHERE workspace_id = $1")).bind(ws).execute(&mut *tx).await?;
                 }
                 sqlx::query("UPDATE workspaces SET deleted_at = $1, stored_bytes = 0 WHERE id = $2").bind(now).bind(ws).execute(&mut *tx).await?;

@@ -1,0 +1,128 @@
+//! End-to-end encryption through the engine and the sync core: what the server stores is
+//! sealed, a link's key opens it, and every record that does not open is quarantined while the
+//! rest applies.
+
+use super::tests::{invite, push_raw, Device, SERVER};
+use crate::storage::{MemoryStore, Store};
+use crate::sync::memory::MemoryServer;
+use futures::executor::block_on;
+use loro::{ExportMode, LoroDoc};
+use shared_schema::model::Field;
+use shared_schema::seal::{self, EpochKey, Secret, Witness};
+use shared_schema::{Chain, Role};
+
+type R = Result<(), Box<dyn std::error::Error>>;
+
+const MARKER: &str = "marker-5e2b9c sealed text";
+
+#[test]
+fn what_the_server_stores_is_sealed_and_only_a_link_with_its_key_reads_it() -> R {
+    block_on(async {
+        let server = MemoryServer::new();
+        let a = Device::owner(&server).await?;
+        let ws = a.engine.id();
+        let note = a.engine.create_note(MARKER).await?;
+        a.engine
+            .splice_text(&note, Field::Body, 0, 0, MARKER)
+            .await?;
+        a.sync().await?;
+        let stored = server.records(&ws);
+        assert!(!stored.is_empty());
+        for r in &stored {
+            assert!(seal::is_sealed(&r.bytes), "seq {} is not sealed", r.seq);
+            assert!(!r.bytes.windows(6).any(|w| w == b"marker"));
+        }
+        // A member with the whole link reads everything.
+        let b = Device::member(&server, &a.store, &ws, Role::Write).await?;
+        b.sync().await?;
+        assert_eq!(b.engine.notes(), a.engine.notes());
+        // Its own edits are sealed too, and the owner reads them.
+        b.engine.create_note("from b").await?;
+        b.sync().await?;
+        a.sync().await?;
+        assert_eq!(b.engine.notes(), a.engine.notes());
+        assert!(server
+            .records(&ws)
+            .iter()
+            .all(|r| seal::is_sealed(&r.bytes)));
+        // A link without its key, or with another link's key, stores nothing.
+        let fresh = MemoryStore::new();
+        let (token, key) = invite(&server, &a.store, &ws, Role::Read).await?;
+        let (_, other_key) = invite(&server, &a.store, &ws, Role::Read).await?;
+        let damaged = "x".repeat(43);
+        for key in [
+            None,
+            other_key.as_deref(),
+            Some("short"),
+            Some(damaged.as_str()),
+        ] {
+            let joined = crate::sync::join(&fresh, &server, SERVER, &ws, &token, key).await;
+            assert!(
+                matches!(joined, Err(crate::sync::SyncError::BadLink(_))),
+                "{key:?}: {joined:?}"
+            );
+        }
+        assert!(fresh.list_workspaces().await?.is_empty());
+        crate::sync::join(&fresh, &server, SERVER, &ws, &token, key.as_deref()).await?;
+        assert!(fresh.get_workspace(&ws).await?.is_some());
+        Ok(())
+    })
+}
+
+#[test]
+fn records_that_do_not_open_are_quarantined_and_the_rest_applies() -> R {
+    block_on(async {
+        let server = MemoryServer::new();
+        let a = Device::owner(&server).await?;
+        let ws = a.engine.id();
+        a.engine.create_note("first").await?;
+        a.sync().await?;
+        let b = Device::member(&server, &a.store, &ws, Role::Write).await?;
+        b.sync().await?;
+        // What a hostile member (a write token, no key) or the server could put in the log.
+        let record = a.engine.record();
+        let update = {
+            let doc = LoroDoc::new();
+            doc.get_map("x").insert("k", 1)?;
+            doc.commit();
+            doc.export(ExportMode::all_updates())?
+        };
+        let mut tampered = crate::keys::sealed(&record, update.clone())?;
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        let wrong_key = EpochKey {
+            epoch: 1,
+            key: Secret::from_bytes([9; 32]),
+        };
+        let witness = Witness::new(0, &Chain::genesis());
+        let wrong = seal::seal(&ws, &wrong_key, witness, [1; 24], &update);
+        let future = EpochKey {
+            epoch: 7,
+            key: Secret::from_bytes([9; 32]),
+        };
+        let unknown = seal::seal(&ws, &future, witness, [2; 24], &update);
+        let hostile = server.mint(&ws, Role::Write);
+        push_raw(
+            &server,
+            &ws,
+            &hostile,
+            &[
+                ("tampered", &tampered),
+                ("wrong-key", &wrong),
+                ("unknown-epoch", &unknown),
+                ("plain", &update),
+            ],
+        )
+        .await?;
+        a.engine.create_note("after").await?;
+        a.sync().await?;
+        b.sync().await?;
+        assert_eq!(b.engine.quarantined().len(), 4);
+        assert_eq!(b.engine.notes(), a.engine.notes());
+        assert_eq!(a.engine.quarantined().len(), 4);
+        // Reopening keeps them out and still reads the rest.
+        let reopened = crate::Engine::open(b.store.clone(), &ws).await?;
+        assert_eq!(reopened.notes(), a.engine.notes());
+        Ok(())
+    })
+}

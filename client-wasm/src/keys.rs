@@ -1,0 +1,102 @@
+//! A workspace's end-to-end encryption as this device applies it (`shared_schema::seal` holds the
+//! format): updates and snapshots are sealed before they are stored for the server, and every
+//! record read back (pulled, from another tab, this device's own pending) is opened before Loro
+//! sees it. A notebook whose record has no [`KeyRing`] is a plain one (made before encryption
+//! existed): its records pass through, and a sealed one cannot be read there.
+//!
+//! Keys and nonces come from the OS (`crypto.getRandomValues` in the browser), never from the
+//! seedable generator of [`crate::ids`].
+
+use crate::storage::WorkspaceRecord;
+use shared_schema::seal::{self, KeyRing, SealError, Secret, Witness, KEY_LEN, NONCE_LEN};
+use std::borrow::Cow;
+use thiserror::Error;
+
+/// The OS gave no random bytes.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+#[error("this browser gave no random numbers for a key ({0}); reload the page")]
+pub struct NoRandom(pub String);
+
+fn random<const N: usize>() -> Result<[u8; N], NoRandom> {
+    let mut out = [0u8; N];
+    getrandom::getrandom(&mut out).map_err(|e| NoRandom(e.to_string()))?;
+    Ok(out)
+}
+
+/// A fresh 32-byte secret.
+pub fn fresh_secret() -> Result<Secret, NoRandom> {
+    random::<KEY_LEN>().map(Secret::from_bytes)
+}
+
+/// A fresh nonce.
+pub fn fresh_nonce() -> Result<[u8; NONCE_LEN], NoRandom> {
+    random::<NONCE_LEN>()
+}
+
+/// The ring of a notebook created on this device: a new owner secret and epoch 1.
+pub fn new_owner_ring() -> Result<KeyRing, NoRandom> {
+    Ok(KeyRing::new_owner(fresh_secret()?, fresh_secret()?))
+}
+
+/// Bytes the document can import: a record opened with the notebook's keys, or a plain
+/// notebook's record as it is.
+pub fn readable<'a>(record: &WorkspaceRecord, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, SealError> {
+    match &record.keys {
+        None if seal::is_sealed(bytes) => Err(SealError::UnknownEpoch {
+            epoch: seal::epoch_of(bytes).unwrap_or(0),
+        }),
+        None => Ok(Cow::Borrowed(bytes)),
+        Some(ring) => seal::open(&record.id, ring, bytes).map(|o| Cow::Owned(o.payload)),
+    }
+}
+
+/// Bytes to store for the server: `payload` sealed under the current epoch key, with this
+/// device's last pulled seq and chain as the witness; a plain notebook's as they are.
+pub fn sealed(record: &WorkspaceRecord, payload: Vec<u8>) -> Result<Vec<u8>, NoRandom> {
+    let Some(key) = record.keys.as_ref().and_then(KeyRing::current) else {
+        return Ok(payload);
+    };
+    let witness = Witness::new(record.last_pulled_seq, &record.chain_head);
+    Ok(seal::seal(
+        &record.id,
+        key,
+        witness,
+        fresh_nonce()?,
+        &payload,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_encrypted_notebook_seals_and_opens_and_refuses_plain_records() -> Result<(), String> {
+        let mut record = WorkspaceRecord::new_local("w", "n");
+        record.keys = Some(new_owner_ring().map_err(|e| e.to_string())?);
+        let stored = sealed(&record, b"loro update".to_vec()).map_err(|e| e.to_string())?;
+        assert!(seal::is_sealed(&stored));
+        assert_eq!(
+            readable(&record, &stored)
+                .map_err(|e| e.to_string())?
+                .as_ref(),
+            b"loro update"
+        );
+        assert_eq!(readable(&record, b"loro plain"), Err(SealError::NotSealed));
+        let plain = WorkspaceRecord::new_local("w", "n");
+        assert!(readable(&plain, &stored).is_err());
+        assert_eq!(
+            sealed(&plain, b"x".to_vec()).map_err(|e| e.to_string())?,
+            b"x"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn two_seals_of_the_same_update_differ() -> Result<(), NoRandom> {
+        let mut record = WorkspaceRecord::new_local("w", "n");
+        record.keys = Some(new_owner_ring()?);
+        assert_ne!(sealed(&record, vec![1])?, sealed(&record, vec![1])?);
+        Ok(())
+    }
+}

@@ -1,0 +1,148 @@
+//! Keys between devices (end-to-end encryption; `shared_schema::seal` holds the formats,
+//! [`crate::keys`] how this device seals and opens):
+//!
+//! - [`share`] — the owner makes a link: mints its token, derives the link's secret from the
+//!   owner secret and the token id, wraps every epoch key under it and stores the wrapped keys on
+//!   the server; only then is the link (with the secret in its fragment, `&k=`) given out.
+//! - [`learn`] — a joining device unwraps the keys the join call returned with its link's secret.
+//! - [`refresh`] — a device that pulls a record under an epoch it lacks asks for its wrapped
+//!   keys again (after the owner rotated) before storing the page.
+
+use super::{remote_from, Remote, SyncError, Transport};
+use crate::storage::{Change, Store, WorkspaceRecord};
+use base64::Engine as _;
+use shared_schema::api::{JoinInfo, MintTokenRequest, MintedToken, PutKeys, WrappedKey};
+use shared_schema::seal::{self, KeyRing, Secret};
+
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
+/// A link made by [`share`].
+#[derive(Debug, Clone)]
+pub struct Shared {
+    /// The minted token.
+    pub minted: MintedToken,
+    /// The link's secret, for the link's fragment; `None` for a plain notebook.
+    pub key: Option<Secret>,
+}
+
+/// Every epoch key of `ring` wrapped for the link `token_id` under `secret`.
+pub fn wrap_all(
+    ring: &KeyRing,
+    secret: &Secret,
+    ws: &str,
+    token_id: &str,
+) -> Result<Vec<WrappedKey>, crate::keys::NoRandom> {
+    ring.epochs
+        .iter()
+        .map(|k| {
+            let wrapped = seal::wrap(secret, ws, token_id, k, crate::keys::fresh_nonce()?);
+            Ok(WrappedKey {
+                token_id: token_id.to_owned(),
+                epoch: k.epoch,
+                wrapped: b64().encode(wrapped),
+            })
+        })
+        .collect()
+}
+
+/// Makes a share link's token (owner only) and, for an encrypted notebook, stores its wrapped
+/// keys on the server before returning: a link is never given out that cannot open the notebook.
+pub async fn share<S: Store, T: Transport>(
+    store: &S,
+    transport: &T,
+    ws: &str,
+    request: &MintTokenRequest,
+) -> Result<Shared, SyncError> {
+    let (record, remote) = remote_from(ws, store.get_workspace(ws).await?)?;
+    let minted = transport.mint(&remote, request).await?;
+    let Some((ring, owner)) = record
+        .keys
+        .as_ref()
+        .and_then(|r| r.owner_secret.as_ref().map(|o| (r, o)))
+    else {
+        return Ok(Shared { minted, key: None });
+    };
+    let secret = seal::link_secret(owner, ws, &minted.id);
+    let keys =
+        wrap_all(ring, &secret, ws, &minted.id).map_err(|e| SyncError::BadLink(e.to_string()))?;
+    transport.put_keys(&remote, &PutKeys { keys }).await?;
+    Ok(Shared {
+        minted,
+        key: Some(secret),
+    })
+}
+
+/// The keys a join call returned, opened with the link's secret: `None` for a plain notebook
+/// (no secret, no keys). A link without its secret to an encrypted notebook, a secret with no
+/// keys for it, or keys that do not open are refused before anything is stored.
+pub fn learn(
+    ws: &str,
+    info: &JoinInfo,
+    secret: Option<Secret>,
+) -> Result<Option<KeyRing>, SyncError> {
+    let secret = match (secret, info.keys.is_empty()) {
+        (None, true) => return Ok(None),
+        (None, false) => {
+            return Err(SyncError::BadLink(
+                "it lacks the notebook's key (the part after “&k=”): ask for the whole link".into(),
+            ))
+        }
+        (Some(_), true) => {
+            return Err(SyncError::BadLink(
+                "the owner has not stored the keys for it; ask for a new link".into(),
+            ))
+        }
+        (Some(s), false) => s,
+    };
+    let mut ring = KeyRing {
+        link_secret: Some(secret.clone()),
+        ..KeyRing::default()
+    };
+    for k in &info.keys {
+        let opened = b64()
+            .decode(&k.wrapped)
+            .ok()
+            .and_then(|w| seal::unwrap(&secret, ws, &info.token_id, k.epoch, &w).ok())
+            .ok_or_else(|| {
+                SyncError::BadLink(
+                    "its notebook key does not open the notebook: ask for the link again".into(),
+                )
+            })?;
+        ring.add([opened]);
+    }
+    Ok(Some(ring))
+}
+
+/// True when a record of `page` is sealed under an epoch `record`'s ring lacks, and the ring can
+/// learn keys (a member's, with its link secret).
+pub fn lacks_epoch<'a>(
+    record: &WorkspaceRecord,
+    mut bytes: impl Iterator<Item = &'a [u8]>,
+) -> bool {
+    let Some(ring) = record.keys.as_ref().filter(|r| r.link_secret.is_some()) else {
+        return false;
+    };
+    bytes.any(|b| seal::epoch_of(b).is_some_and(|e| ring.key(e).is_none()))
+}
+
+/// Asks the server for this device's wrapped keys again and stores those it did not hold. A
+/// failure is not an error of the round: records that still do not open are quarantined.
+pub async fn refresh<S: Store, T: Transport>(
+    store: &S,
+    transport: &T,
+    remote: &Remote,
+    record: &WorkspaceRecord,
+) -> Result<(), SyncError> {
+    let Some(secret) = record.keys.as_ref().and_then(|r| r.link_secret.clone()) else {
+        return Ok(());
+    };
+    let info = transport.join(remote).await?;
+    if let Ok(Some(ring)) = learn(&remote.ws, &info, Some(secret)) {
+        store
+            .update_workspace(&remote.ws, &Change::Keys(ring))
+            .await?;
+    }
+    Ok(())
+}
