@@ -46,7 +46,7 @@ pub enum EngineError {
     #[error(transparent)]
     Random(#[from] crate::keys::NoRandom),
     /// A backup of an encrypted notebook as its server holds it: records without their keys.
-    #[error("this backup holds the notebook's encrypted records but not its keys, so it cannot be opened here; restore a backup downloaded from the app on a device that has the notebook")]
+    #[error("this backup holds the notebook's encrypted records but not its keys: restore it in a browser that has this notebook, or or restore a copy made with \"Download this device's copy\"")]
     SealedBackup,
     /// No version with that id in the history.
     #[error("no version {0} in this workspace's history")]

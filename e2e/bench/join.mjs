@@ -33,7 +33,7 @@ async function joinOnce(link, title) {
 }
 
 async function serverLog(link) {
-  const token = decodeURIComponent(link.split('?t=')[1]);
+  const token = decodeURIComponent(link.match(/\?t=([^&]+)/)[1]);
   const ws = link.match(/join\/([0-9a-f-]{36})/)[1];
   const res = await fetch(`${server.url}/v1/workspaces/${ws}/updates?after=0`, { headers: { Authorization: `Bearer ${token}` } });
   const records = parsePull(Buffer.from(await res.arrayBuffer()));

@@ -90,7 +90,7 @@ try {
   }
   await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
   await a.page.getByTestId('sync-status').filter({ hasNotText: 'not yet on the server' }).waitFor({ timeout: 30_000 });
-  const token = decodeURIComponent(link.split('?t=')[1]);
+  const token = decodeURIComponent(link.match(/\?t=([^&]+)/)[1]);
   const ws = link.match(/join\/([0-9a-f-]{36})/)[1];
   const res = await fetch(`${server.url}/v1/workspaces/${ws}/updates?after=0`, { headers: { Authorization: `Bearer ${token}` } });
   const records = parsePull(Buffer.from(await res.arrayBuffer())).filter((r) => r.kind === 0);

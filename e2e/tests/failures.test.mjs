@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { startServer, SCREENSHOTS, profile, status, noteNamed, addNote, ownerWithLink, parsePull, replyLosingProxy, masterToken } from './helpers.mjs';
+import { startServer, SCREENSHOTS, profile, status, noteNamed, addNote, ownerWithLink, parsePull, replyLosingProxy, masterToken, linkParts } from './helpers.mjs';
 
 /** The owner's master token, read from the profile's IndexedDB. */
 /** Every record stored for a workspace, pulled from the server (follows `Hearth-More`). */
@@ -203,8 +203,7 @@ test('after many edits the syncing worker uploads a snapshot and a new device st
       }
     });
     await a.page.getByTestId('note-count').filter({ hasText: '261 notes' }).waitFor({ timeout: 60_000 });
-    const token = decodeURIComponent(link.split('?t=')[1]);
-    const ws = link.match(/join\/([0-9a-f-]{36})/)[1];
+    const { ws, token } = linkParts(link);
     let first = null;
     for (let i = 0; i < 120 && first?.kind !== 1; i++) {
       const res = await fetch(`${server.url}/v1/workspaces/${ws}/updates?after=0`, { headers: { Authorization: `Bearer ${token}` } });

@@ -204,6 +204,13 @@ export async function masterToken(page, ws) {
   }, ws);
 }
 
+/** The parts of a share link: `{ ws, token, key }` (`key` is the notebook's key for the link, `&k=`). */
+export function linkParts(link) {
+  const m = link.match(/#\/join\/([0-9a-f-]{36})\?t=([^&]+)(?:&k=([A-Za-z0-9_-]+))?/);
+  if (!m) throw new Error(`not a share link: ${link}`);
+  return { ws: m[1], token: decodeURIComponent(m[2]), key: m[3] ?? null };
+}
+
 /** Opens the Share dialog, makes a link of `role`, closes the dialog; returns the link. */
 export async function shareLink(page, role = 'write') {
   await page.getByTestId('share').click();

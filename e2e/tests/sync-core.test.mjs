@@ -3,12 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { startServer, SCREENSHOTS, profile, status, noteNamed, addNote, ownerWithLink, parsePull, shareLink } from './helpers.mjs';
-
-const linkParts = (link) => ({
-  token: decodeURIComponent(link.split('?t=')[1]),
-  ws: link.match(/join\/([0-9a-f-]{36})/)[1],
-});
+import { startServer, SCREENSHOTS, profile, status, noteNamed, addNote, ownerWithLink, parsePull, shareLink, linkParts } from './helpers.mjs';
 
 /** One push record: key_len u8 | key | len u32 | bytes. */
 function pushRecord(key, bytes) {

@@ -126,3 +126,40 @@ fn records_that_do_not_open_are_quarantined_and_the_rest_applies() -> R {
         Ok(())
     })
 }
+
+#[test]
+fn a_servers_backup_restores_only_where_the_notebooks_keys_are() -> R {
+    block_on(async {
+        let server = MemoryServer::new();
+        let a = Device::owner(&server).await?;
+        let ws = a.engine.id();
+        a.engine.create_note(MARKER).await?;
+        a.sync().await?;
+        let records = server.records(&ws);
+        let last = records.last().ok_or("nothing on the server")?;
+        let header = shared_schema::backup::BackupHeader {
+            workspace_id: ws.clone(),
+            created_at: 0,
+            head_seq: last.seq,
+            chain_head: last.chain,
+            source: "server".into(),
+        };
+        let file = shared_schema::backup::encode(&header, &records)?;
+        assert!(!file.windows(6).any(|w| w == b"marker"));
+        // Elsewhere: refused, nothing stored.
+        let fresh = MemoryStore::new();
+        assert!(matches!(
+            crate::Engine::import_backup(fresh.clone(), &file, None).await,
+            Err(crate::EngineError::SealedBackup)
+        ));
+        assert!(fresh.list_workspaces().await?.is_empty());
+        // In the browser that has the notebook: a new notebook with the same notes, sealed
+        // under keys of its own.
+        let restored = crate::Engine::import_backup(a.store.clone(), &file, None).await?;
+        assert_eq!(restored.notes(), a.engine.notes());
+        assert_ne!(restored.record().keys, a.engine.record().keys);
+        let pending = a.store.pending(&restored.id()).await?;
+        assert!(pending.iter().all(|p| seal::is_sealed(&p.bytes)));
+        Ok(())
+    })
+}

@@ -169,15 +169,28 @@ impl<S: Store> Engine<S> {
         name: Option<&str>,
     ) -> Result<Self, EngineError> {
         let parsed = backup::decode(bytes)?;
-        if parsed
+        let batch: Vec<Vec<u8>> = if parsed
             .records
             .iter()
             .any(|r| shared_schema::seal::is_sealed(&r.bytes))
         {
-            return Err(EngineError::SealedBackup);
-        }
+            // A server's backup of an encrypted notebook: it opens with the keys of that
+            // notebook on this device, and nowhere else.
+            let source = store
+                .get_workspace(&parsed.header.workspace_id)
+                .await?
+                .filter(|r| r.keys.is_some())
+                .ok_or(EngineError::SealedBackup)?;
+            parsed
+                .records
+                .iter()
+                .map(|r| crate::keys::readable(&source, &r.bytes).map(|b| b.into_owned()))
+                .collect::<Result<_, _>>()
+                .map_err(|_| EngineError::SealedBackup)?
+        } else {
+            parsed.records.iter().map(|r| r.bytes.clone()).collect()
+        };
         let doc = new_doc(random_peer_id())?;
-        let batch: Vec<Vec<u8>> = parsed.records.iter().map(|r| r.bytes.clone()).collect();
         if !batch.is_empty() {
             doc.import_batch(&batch)?;
         }

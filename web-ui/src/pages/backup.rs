@@ -13,6 +13,7 @@ pub fn BackupPage(ui: Ui) -> impl IntoView {
         <section class="backup">
             <h2>"Backup"</h2>
             <p>"A backup file holds the whole notebook. Keep it anywhere; restoring creates a new notebook."</p>
+            <p class="hint">"This device's copy is readable by whoever has the file. The server's backup is encrypted: it restores only in a browser that has this notebook."</p>
             <button data-testid="backup-local" on:click=move |_| api::download_local_backup(ui)>"Download this device's copy"</button>
             <Show when=move || ui.synced.get() && ui.master.get()>
                 <button data-testid="backup-server" on:click=move |_| api::download_server_backup(ui)>"Download the server's backup"</button>
