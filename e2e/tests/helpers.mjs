@@ -23,24 +23,34 @@ mkdirSync(SCREENSHOTS, { recursive: true });
  * Starts hearth-server on a free port; resolves to { url, proc, port, dataDir, stop }. The database
  * is the real Postgres of scripts/test.sh (HEARTH_TEST_PG_URL) when set, else SQLite in a temp dir.
  */
-export async function startServer({ databaseUrl = process.env.HEARTH_TEST_PG_URL || undefined, extraArgs = [], port = 0, dataDir, staticDir } = {}) {
+export async function startServer({ databaseUrl = process.env.HEARTH_TEST_PG_URL || undefined, extraArgs = [], port = 0, dataDir, staticDir, env = {}, captureLogs = false } = {}) {
   const bin = process.env.HEARTH_SERVER_BIN;
   if (!bin) throw new Error('HEARTH_SERVER_BIN is not set: run through scripts/test.sh');
   dataDir ??= mkdtempSync(join(tmpdir(), 'hearth-e2e-'));
   const args = ['--bind', `127.0.0.1:${port}`, '--data-dir', dataDir, '--static-dir', staticDir ?? process.env.HEARTH_DIST ?? 'dist', ...extraArgs];
   if (databaseUrl) args.push('--database-url', databaseUrl);
-  const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { RUST_LOG: 'warn', ...process.env } });
+  const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', captureLogs ? 'pipe' : 'inherit'], env: { RUST_LOG: 'warn', ...process.env, ...env } });
+  // Everything the server printed, when asked for (`captureLogs`).
+  const logs = [];
+  if (captureLogs) proc.stderr.on('data', (chunk) => logs.push(String(chunk)));
   const url = await new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 60_000);
     proc.stdout.on('data', (chunk) => {
+      if (captureLogs) logs.push(String(chunk));
       out += chunk;
       const m = out.match(/ready at (http:\/\/\S+?)\/?\s/);
       if (m) { clearTimeout(timer); resolve(m[1]); }
     });
     proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited with ${code}: ${out}`)); });
   });
-  return { url, proc, dataDir, port: Number(new URL(url).port), stop: () => proc.kill('SIGTERM') };
+  const exited = new Promise((resolve) => proc.on('exit', resolve));
+  return {
+    url, proc, dataDir, port: Number(new URL(url).port), logs,
+    stop: () => proc.kill('SIGTERM'),
+    /** Stops the server and resolves once it has exited. */
+    stopped: () => { proc.kill('SIGTERM'); return exited; },
+  };
 }
 
 // Every page of every test is watched: an uncaught error in any of them fails the test (checked
