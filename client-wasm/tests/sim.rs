@@ -22,7 +22,7 @@ use client_wasm::sync::memory::{Limits, MemoryServer};
 use client_wasm::sync::{self, Pulled, Remote, SyncCore, Transport, TransportError};
 use client_wasm::Engine;
 use shared_schema::api::{
-    CreatedWorkspace, JoinInfo, MintTokenRequest, MintedToken, PushReply, PutKeys,
+    CreatedWorkspace, JoinInfo, MintTokenRequest, MintedToken, PushReply, PutKeys, TokenList,
 };
 use shared_schema::backup::{self, BackupHeader};
 use shared_schema::frame::{self, PushRecord};
@@ -323,6 +323,13 @@ impl Transport for SimTransport {
     }
     async fn put_keys(&self, r: &Remote, keys: &PutKeys) -> Result<(), TransportError> {
         self.call(true, || self.server.put_keys(r, keys)).await
+    }
+    async fn list_tokens(&self, r: &Remote) -> Result<TokenList, TransportError> {
+        self.call(false, || self.server.list_tokens(r)).await
+    }
+    async fn revoke(&self, r: &Remote, id: &str) -> Result<(), TransportError> {
+        self.call(true, || Transport::revoke(&self.server, r, id))
+            .await
     }
 }
 

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { startServer, SCREENSHOTS, profile, status, noteNamed, addNote, ownerWithLink, masterToken, linkParts } from './helpers.mjs';
+import { startServer, SCREENSHOTS, profile, status, noteNamed, addNote, ownerWithLink, shareLink, masterToken, linkParts, storedRecords } from './helpers.mjs';
 
 /** Every file under `dir`, concatenated (a SQLite database with its WAL and journal). */
 function filesUnder(dir) {
@@ -78,3 +78,62 @@ for (const backend of backends) {
     }
   });
 }
+
+/** The notebook keys a browser keeps for `ws` (its workspace record in IndexedDB). */
+async function storedRing(page, ws) {
+  return page.evaluate(async (id) => {
+    const db = await new Promise((res, rej) => { const r = indexedDB.open('hearth'); r.onsuccess = () => res(r.result); r.onerror = rej; });
+    return new Promise((res) => { const r = db.transaction('workspaces').objectStore('workspaces').get(id); r.onsuccess = () => res(JSON.parse(r.result).keys); });
+  }, ws);
+}
+
+test('revoking a link rotates the key: the other member syncs on, and what is written after is under a key the revoked one never got', async () => {
+  const server = await startServer();
+  const a = await profile();
+  const b = await profile();
+  const c = await profile();
+  try {
+    const linkB = await ownerWithLink(a.page, server.url, 'Before the revocation');
+    const linkC = await shareLink(a.page, 'write');
+    const { ws } = linkParts(linkB);
+    for (const [device, link] of [[b, linkB], [c, linkC]]) {
+      await device.page.goto(link);
+      await noteNamed(device.page, 'Before the revocation').waitFor({ timeout: 30_000 });
+      await upToDate(device.page);
+    }
+    const ringB = await storedRing(b.page, ws);
+    assert.deepEqual(ringB.epochs.map((k) => k.epoch), [1]);
+    const owner = await masterToken(a.page, ws);
+    const head = Math.max(...(await storedRecords(server.url, ws, owner)).map((r) => r.seq));
+    // The owner revokes B's link (the oldest) in the share dialog.
+    await a.page.getByTestId('share').click();
+    await a.page.getByTestId('revoke').first().click();
+    await a.page.getByTestId('link-row').filter({ hasText: 'revoked' }).waitFor({ timeout: 15_000 });
+    await a.page.getByTestId('share-close').click();
+    await addNote(a.page, 'After the revocation');
+    // C switches to the new key with no action and reads on; B is refused and reads nothing new.
+    await noteNamed(c.page, 'After the revocation').waitFor({ timeout: 30_000 });
+    assert.deepEqual((await storedRing(c.page, ws)).epochs.map((k) => k.epoch), [1, 2]);
+    await b.page.locator('[data-testid=sync-status][data-code=token_revoked]').waitFor({ timeout: 30_000 });
+    assert.equal(await noteNamed(b.page, 'After the revocation').count(), 0);
+    assert.deepEqual((await storedRing(b.page, ws)).epochs.map((k) => k.epoch), [1], 'B never got epoch 2');
+    // Everything written after the revocation is sealed under epoch 2 (byte 1 after the 0xE5 mark).
+    await upToDate(a.page);
+    const after = (await storedRecords(server.url, ws, owner)).filter((r) => r.seq > head);
+    assert.ok(after.length > 0, 'the new note is on the server');
+    for (const r of after) assert.deepEqual([r.bytes[0], r.bytes[1]], [0xe5, 2], `seq ${r.seq} is under epoch 2`);
+    // The join call gives each link only its own wrapped keys: C's token gets C's (epoch 2
+    // included), B's token nothing any more.
+    const join = (token) => fetch(`${server.url}/v1/workspaces/${ws}`, { headers: { Authorization: `Bearer ${token}` } });
+    const cInfo = await (await join(linkParts(linkC).token)).json();
+    assert.deepEqual(cInfo.keys.map((k) => k.epoch), [1, 2]);
+    assert.notEqual(cInfo.token_id, linkParts(linkB).token);
+    assert.equal((await join(linkParts(linkB).token)).status, 401);
+    await c.page.screenshot({ path: `${SCREENSHOTS}/rotated-member.png`, fullPage: true });
+  } finally {
+    await a.ctx.close();
+    await b.ctx.close();
+    await c.ctx.close();
+    server.stop();
+  }
+});

@@ -3,21 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { startServer, SCREENSHOTS, profile, status, noteNamed, addNote, ownerWithLink, parsePull, replyLosingProxy, masterToken, linkParts } from './helpers.mjs';
+import { startServer, SCREENSHOTS, profile, status, noteNamed, addNote, ownerWithLink, parsePull, replyLosingProxy, masterToken, linkParts, storedRecords } from './helpers.mjs';
 
 /** The owner's master token, read from the profile's IndexedDB. */
-/** Every record stored for a workspace, pulled from the server (follows `Hearth-More`). */
-async function storedRecords(url, ws, token) {
-  const out = [];
-  for (let after = 0; ;) {
-    const res = await fetch(`${url}/v1/workspaces/${ws}/updates?after=${after}`, { headers: { Authorization: `Bearer ${token}` } });
-    assert.equal(res.status, 200);
-    const page = parsePull(Buffer.from(await res.arrayBuffer()));
-    out.push(...page);
-    if (!res.headers.get('hearth-more') || page.length === 0) return out;
-    after = page[page.length - 1].seq;
-  }
-}
 
 
 test('a revoked link stops sync with the revoked status, turns editing off at once and offers the unsent edit as a backup', async () => {

@@ -232,6 +232,19 @@ export async function shareLink(page, role = 'write') {
   return value;
 }
 
+/** Every record the server holds for `ws`, following `Hearth-More`. */
+export async function storedRecords(url, ws, token) {
+  const out = [];
+  for (let after = 0; ;) {
+    const res = await fetch(`${url}/v1/workspaces/${ws}/updates?after=${after}`, { headers: { Authorization: `Bearer ${token}` } });
+    assert.equal(res.status, 200);
+    const page = parsePull(Buffer.from(await res.arrayBuffer()));
+    out.push(...page);
+    if (!res.headers.get('hearth-more') || page.length === 0) return out;
+    after = page[page.length - 1].seq;
+  }
+}
+
 /** Parses a pull stream (`kind u8 | seq u64 | chain[32] | len u32 | bytes`). */
 export function parsePull(buf) {
   const out = [];

@@ -116,6 +116,10 @@ pub struct KeyRing {
     /// The epoch keys this device holds, oldest first.
     #[serde(default)]
     pub epochs: Vec<EpochKey>,
+    /// A rotation under way (owner): the next epoch's key, stored before it is wrapped for the
+    /// remaining links and made current once they all have it — a retry reuses it.
+    #[serde(default)]
+    pub next: Option<EpochKey>,
 }
 
 impl KeyRing {
@@ -128,6 +132,7 @@ impl KeyRing {
                 epoch: 1,
                 key: first_key,
             }],
+            next: None,
         }
     }
 

@@ -510,7 +510,18 @@ fn start_worker(ui: Ui) {
             WorkerResponse::DeletedRemote { ws } => {
                 leptos::task::spawn_local(async move { leave_workspace(ui, ws).await });
             }
-            WorkerResponse::Revoked { .. } => list_tokens(ui),
+            WorkerResponse::Revoked { .. } => {
+                list_tokens(ui);
+                // The worker rotated the notebook's key: this tab seals under the new one from
+                // now on, and a snapshot under it goes to the server.
+                if let Some(e) = engine() {
+                    leptos::task::spawn_local(async move {
+                        if e.refresh().await.is_ok() {
+                            let _ = e.compact().await;
+                        }
+                    });
+                }
+            }
             WorkerResponse::Heard(text) => heard(ui, &text),
             WorkerResponse::Failed { what, message } => {
                 let text = format!("{what}: {message}");

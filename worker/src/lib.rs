@@ -411,7 +411,8 @@ async fn handle(
                     Err(e) => failed("share", e.to_string()),
                 },
                 WorkerRequest::Revoke { ws, token_id } => {
-                    match master_call(&ctx, &ws, "DELETE", &format!("/tokens/{token_id}"), None)
+                    // A deny on the server and a new key for everyone else.
+                    match core::keys::revoke(&ctx.core.store, &ctx.core.transport, &ws, &token_id)
                         .await
                     {
                         Ok(_) => Some(WorkerResponse::Revoked { token_id }),

@@ -163,3 +163,71 @@ fn a_servers_backup_restores_only_where_the_notebooks_keys_are() -> R {
         Ok(())
     })
 }
+
+#[test]
+fn a_revoked_member_with_every_old_key_reads_nothing_written_after_and_the_others_switch_keys() -> R
+{
+    block_on(async {
+        let server = MemoryServer::new();
+        let a = Device::owner(&server).await?;
+        let ws = a.engine.id();
+        a.engine.create_note("before the revocation").await?;
+        a.sync().await?;
+        let b = Device::member(&server, &a.store, &ws, Role::Write).await?;
+        let c = Device::member(&server, &a.store, &ws, Role::Write).await?;
+        b.sync().await?;
+        c.sync().await?;
+        let b_record = b.store.get_workspace(&ws).await?.ok_or("b")?;
+        let b_ring = b_record.keys.clone().ok_or("b has keys")?;
+        let b_token = b_record.token.clone().ok_or("b token")?;
+        let c_token = c
+            .store
+            .get_workspace(&ws)
+            .await?
+            .ok_or("c")?
+            .token
+            .ok_or("c token")?;
+        let head_before = server.records(&ws).last().map_or(0, |r| r.seq);
+
+        let epoch = crate::sync::keys::revoke(&a.store, &server, &ws, &b_token).await?;
+        assert_eq!(epoch, Some(2));
+        a.engine.refresh().await?;
+        a.engine.create_note(MARKER).await?;
+        a.sync().await?;
+
+        // The remaining member switches epochs with no action.
+        c.sync().await?;
+        assert_eq!(c.engine.notes(), a.engine.notes());
+        assert!(c.engine.quarantined().is_empty());
+        // What was written after is under epoch 2, which the revoked member's keys do not open.
+        let after: Vec<_> = server
+            .records(&ws)
+            .into_iter()
+            .filter(|r| r.seq > head_before)
+            .collect();
+        assert!(!after.is_empty());
+        for r in &after {
+            assert_eq!(seal::epoch_of(&r.bytes), Some(2));
+            assert_eq!(
+                seal::open(&ws, &b_ring, &r.bytes),
+                Err(seal::SealError::UnknownEpoch { epoch: 2 })
+            );
+        }
+        // The server refuses its token; another member's token it got hold of gives wrapped keys
+        // its own link secret does not open.
+        assert!(b.sync().await.is_err());
+        let stolen = crate::sync::Remote {
+            server_url: SERVER.into(),
+            ws: ws.clone(),
+            token: c_token,
+        };
+        let info = crate::sync::Transport::join(&server, &stolen).await?;
+        assert!(info.keys.iter().any(|k| k.epoch == 2));
+        assert!(crate::sync::keys::learn(&ws, &info, b_ring.link_secret.clone()).is_err());
+        // A link made after the rotation reads everything, old epoch and new.
+        let d = Device::member(&server, &a.store, &ws, Role::Read).await?;
+        d.sync().await?;
+        assert_eq!(d.engine.notes(), a.engine.notes());
+        Ok(())
+    })
+}

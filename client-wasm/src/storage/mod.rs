@@ -376,6 +376,19 @@ pub fn apply_change(record: &mut WorkspaceRecord, change: &Change) -> bool {
                 ring.owner_secret = learnt.owner_secret.clone();
                 changed = true;
             }
+            if ring.next.is_none() && learnt.next.is_some() {
+                ring.next = learnt.next.clone();
+                changed = true;
+            }
+            // A rotation is over once its key is an epoch of the ring.
+            if ring
+                .next
+                .as_ref()
+                .is_some_and(|n| ring.key(n.epoch).is_some())
+            {
+                ring.next = None;
+                changed = true;
+            }
             changed
         }
     }

@@ -5,7 +5,8 @@
 use super::{Pulled, Remote, Transport, TransportError};
 use js_sys::{Promise, Uint8Array};
 use shared_schema::api::{
-    CreatedWorkspace, JoinInfo, MintTokenRequest, MintedToken, PushReply, PutKeys, HEADER_MORE,
+    CreatedWorkspace, JoinInfo, MintTokenRequest, MintedToken, PushReply, PutKeys, TokenList,
+    HEADER_MORE,
 };
 use shared_schema::{ErrorBody, ErrorCode};
 use wasm_bindgen::{JsCast, JsValue};
@@ -227,6 +228,21 @@ impl Transport for FetchTransport {
             )
             .await?,
         )
+    }
+
+    async fn list_tokens(&self, remote: &Remote) -> Result<TokenList, TransportError> {
+        json(&request("GET", &remote.url("/tokens"), Some(&remote.token), None).await?)
+    }
+
+    async fn revoke(&self, remote: &Remote, token_id: &str) -> Result<(), TransportError> {
+        request(
+            "DELETE",
+            &remote.url(&format!("/tokens/{token_id}")),
+            Some(&remote.token),
+            None,
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn put_keys(&self, remote: &Remote, keys: &PutKeys) -> Result<(), TransportError> {

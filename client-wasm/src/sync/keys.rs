@@ -7,12 +7,17 @@
 //! - [`learn`] — a joining device unwraps the keys the join call returned with its link's secret.
 //! - [`refresh`] — a device that pulls a record under an epoch it lacks asks for its wrapped
 //!   keys again (after the owner rotated) before storing the page.
+//! - [`revoke`] — revoking a link is a deny on the server *and* a key rotation ([`rotate_key`]):
+//!   what is written afterwards is sealed under a key the revoked link never gets.
 
 use super::{remote_from, Remote, SyncError, Transport};
-use crate::storage::{Change, Store, WorkspaceRecord};
+use crate::storage::{Change, Store, Updated, WorkspaceRecord};
 use base64::Engine as _;
+use shared_schema::api::MAX_PUT_KEYS;
 use shared_schema::api::{JoinInfo, MintTokenRequest, MintedToken, PutKeys, WrappedKey};
+use shared_schema::seal::EpochKey;
 use shared_schema::seal::{self, KeyRing, Secret};
+use shared_schema::sync::StopReason;
 
 fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
@@ -145,4 +150,87 @@ pub async fn refresh<S: Store, T: Transport>(
             .await?;
     }
     Ok(())
+}
+
+/// Revokes the link `token_id` (owner): the server refuses it at once, then the notebook's key is
+/// rotated ([`rotate_key`]). Returns the new epoch (`None` for a plain notebook).
+pub async fn revoke<S: Store, T: Transport>(
+    store: &S,
+    transport: &T,
+    ws: &str,
+    token_id: &str,
+) -> Result<Option<u32>, SyncError> {
+    let (_, remote) = remote_from(ws, store.get_workspace(ws).await?)?;
+    transport.revoke(&remote, token_id).await?;
+    rotate_key(store, transport, ws).await
+}
+
+/// Rotates the notebook's key (owner): a new epoch key is stored here first (a retry, or another
+/// tab, reuses it), wrapped for every link that is not revoked and stored on the server, and only
+/// then made current — so no record is ever sealed under a key a remaining member cannot get.
+/// Returns the new epoch (`None` for a plain notebook or a member's device).
+pub async fn rotate_key<S: Store, T: Transport>(
+    store: &S,
+    transport: &T,
+    ws: &str,
+) -> Result<Option<u32>, SyncError> {
+    let (record, remote) = remote_from(ws, store.get_workspace(ws).await?)?;
+    let Some(ring) = record.keys.filter(|r| r.owner_secret.is_some()) else {
+        return Ok(None);
+    };
+    let next = match ring.next.clone() {
+        Some(next) => next,
+        None => {
+            let fresh = EpochKey {
+                epoch: ring.current().map_or(1, |k| k.epoch + 1),
+                key: crate::keys::fresh_secret()?,
+            };
+            let begin = KeyRing {
+                next: Some(fresh),
+                ..KeyRing::default()
+            };
+            match store.update_workspace(ws, &Change::Keys(begin)).await? {
+                Updated::Changed(r) | Updated::Unchanged(r) => {
+                    r.keys.and_then(|k| k.next).ok_or_else(|| {
+                        SyncError::stop(StopReason::Forgotten, "the key rotation was lost")
+                    })?
+                }
+                Updated::Missing => {
+                    return Err(SyncError::stop(
+                        StopReason::Forgotten,
+                        "this notebook was removed from this browser",
+                    ))
+                }
+            }
+        }
+    };
+    let Some(owner) = ring.owner_secret.as_ref() else {
+        return Ok(None);
+    };
+    let tokens = transport.list_tokens(&remote).await?.tokens;
+    let mut keys = Vec::new();
+    for t in tokens
+        .iter()
+        .filter(|t| t.revoked_at.is_none() && !t.role.is_master())
+    {
+        let secret = seal::link_secret(owner, ws, &t.id);
+        let wrapped = seal::wrap(&secret, ws, &t.id, &next, crate::keys::fresh_nonce()?);
+        keys.push(WrappedKey {
+            token_id: t.id.clone(),
+            epoch: next.epoch,
+            wrapped: b64().encode(wrapped),
+        });
+    }
+    for chunk in keys.chunks(MAX_PUT_KEYS) {
+        let body = PutKeys {
+            keys: chunk.to_vec(),
+        };
+        transport.put_keys(&remote, &body).await?;
+    }
+    let done = KeyRing {
+        epochs: vec![next.clone()],
+        ..KeyRing::default()
+    };
+    store.update_workspace(ws, &Change::Keys(done)).await?;
+    Ok(Some(next.epoch))
 }

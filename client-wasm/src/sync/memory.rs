@@ -10,7 +10,7 @@ use super::{Pulled, Remote, Transport, TransportError};
 use base64::Engine as _;
 use shared_schema::api::{
     CreatedWorkspace, JoinInfo, LiveEvent, MintTokenRequest, MintedToken, PushReply, PutKeys,
-    WrappedKey,
+    TokenInfo, TokenList, WrappedKey,
 };
 use shared_schema::frame::{self, PullRecord, PullRecordKind};
 use shared_schema::live;
@@ -490,6 +490,41 @@ impl Transport for MemoryServer {
         request: &MintTokenRequest,
     ) -> Result<MintedToken, TransportError> {
         self.mint_token(remote, request).await
+    }
+
+    async fn list_tokens(&self, remote: &Remote) -> Result<TokenList, TransportError> {
+        self.authorize(remote, Role::Master)?;
+        let s = self.state.borrow();
+        let mut tokens: Vec<TokenInfo> = s
+            .tokens
+            .iter()
+            .filter(|(_, t)| t.ws == remote.ws)
+            .map(|(id, t)| TokenInfo {
+                id: id.clone(),
+                role: t.role,
+                label: String::new(),
+                created_at: 0,
+                expires_at: None,
+                revoked_at: t.revoked.then_some(s.now),
+            })
+            .collect();
+        tokens.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(TokenList { tokens })
+    }
+
+    async fn revoke(&self, remote: &Remote, token_id: &str) -> Result<(), TransportError> {
+        self.authorize(remote, Role::Master)?;
+        let known = self
+            .state
+            .borrow()
+            .tokens
+            .get(token_id)
+            .is_some_and(|t| t.ws == remote.ws);
+        if !known {
+            return Err(api(ErrorCode::NotFound, "no such token"));
+        }
+        MemoryServer::revoke(self, token_id);
+        Ok(())
     }
 
     async fn put_keys(&self, remote: &Remote, keys: &PutKeys) -> Result<(), TransportError> {

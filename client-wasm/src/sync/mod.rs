@@ -24,6 +24,7 @@ pub mod memory;
 use crate::storage::{Change, Page, RemoteRecord, StorageError, Store, Updated, WorkspaceRecord};
 use shared_schema::api::{
     CreatedWorkspace, JoinInfo, LiveEvent, MintTokenRequest, MintedToken, PushReply, PutKeys,
+    TokenList,
 };
 use shared_schema::chain::Chain;
 use shared_schema::frame::{self, PullRecordKind, PushRecord};
@@ -121,6 +122,10 @@ pub trait Transport {
     ) -> Result<MintedToken, TransportError>;
     /// `PUT …/keys` (master): wrapped epoch keys for links.
     async fn put_keys(&self, remote: &Remote, keys: &PutKeys) -> Result<(), TransportError>;
+    /// `GET …/tokens` (master): every token of the workspace.
+    async fn list_tokens(&self, remote: &Remote) -> Result<TokenList, TransportError>;
+    /// `DELETE …/tokens/{id}` (master).
+    async fn revoke(&self, remote: &Remote, token_id: &str) -> Result<(), TransportError>;
 }
 
 /// A sync step failed.
@@ -132,6 +137,9 @@ pub enum SyncError {
     /// Local storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The OS gave no random bytes for a key.
+    #[error(transparent)]
+    Random(#[from] crate::keys::NoRandom),
     /// The workspace has no server or token: nothing to sync.
     #[error("this notebook is only on this device")]
     LocalOnly,
