@@ -5,6 +5,9 @@
 //! Then one `BIGNOTE …` line: a member device opening a notebook where a 1 MB paste arrived
 //! next to its own concurrent edit, against the same device opening a notebook with one empty
 //! note (both synced through the in-memory server, best of 3 opens).
+//! Then `SEAL …` (end-to-end encryption: sealing and opening a one-character edit's update against
+//! making the edit, bytes added) and `ROTATE …` (revoking a link of a 10,000-edit notebook with 20
+//! links: the key rotation, and sealing the compaction snapshot under the new key).
 
 use client_wasm::bench::paste_beside_concurrent_edit;
 use client_wasm::bench::typing_trace;
@@ -73,7 +76,100 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok::<_, Box<dyn std::error::Error>>(())
         })?;
     }
-    block_on(big_note())
+    block_on(big_note())?;
+    block_on(sealing())?;
+    block_on(rotation())
+}
+
+fn p50(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The `SEAL` line: 2,000 one-character edits of a note; each edit's time, and sealing and opening
+/// its update (the engine seals inside the edit; measured here on the update's own bytes).
+async fn sealing() -> Res<()> {
+    let store = MemoryStore::new();
+    let engine = Engine::create(store.clone(), "seal").await?;
+    let id = engine.create_note("n").await?;
+    let record = engine.record();
+    let (mut edit, mut seal, mut open, mut added) = (vec![], vec![], vec![], vec![]);
+    for i in 0..2_000 {
+        let vv = engine.doc().oplog_vv();
+        let t = Instant::now();
+        engine
+            .splice_text(&id, shared_schema::model::Field::Body, i, i, "x")
+            .await?;
+        edit.push(t.elapsed().as_secs_f64() * 1e6);
+        let update = engine.doc().export(loro::ExportMode::updates(&vv))?;
+        let t = Instant::now();
+        let sealed = client_wasm::keys::sealed(&record, update.clone())?;
+        seal.push(t.elapsed().as_secs_f64() * 1e6);
+        let t = Instant::now();
+        let opened = client_wasm::keys::readable(&record, &sealed)?;
+        open.push(t.elapsed().as_secs_f64() * 1e6);
+        assert_eq!(opened.as_ref(), update.as_slice());
+        added.push((sealed.len() - update.len()) as f64);
+    }
+    println!(
+        "SEAL edits=2000 edit_p50_us={:.1} seal_p50_us={:.2} open_p50_us={:.2} bytes_added_p50={:.0}",
+        p50(edit),
+        p50(seal),
+        p50(open),
+        p50(added)
+    );
+    Ok(())
+}
+
+/// The `ROTATE` line: an owner with a 10,000-edit notebook and 20 links revokes one.
+async fn rotation() -> Res<()> {
+    use client_wasm::sync::{keys, memory::MemoryServer, SyncCore};
+    let server = MemoryServer::new();
+    let store = MemoryStore::new();
+    let engine = Engine::create(store.clone(), "rotate").await?;
+    let ws = engine.id();
+    let id = engine.create_note("typed").await?;
+    for e in &typing_trace(10_000) {
+        engine
+            .splice_text(
+                &id,
+                shared_schema::model::Field::Body,
+                e.start,
+                e.end,
+                &e.text,
+            )
+            .await?;
+    }
+    client_wasm::sync::connect(&store, &server, "http://memory", &ws).await?;
+    let core = SyncCore::new(store.clone(), server.clone());
+    core.sync_once(&ws, &|_, _| {}).await?;
+    let mut links = Vec::new();
+    for _ in 0..20 {
+        let request = shared_schema::api::MintTokenRequest {
+            role: shared_schema::Role::Write,
+            expires_in: None,
+            label: "bench".into(),
+        };
+        links.push(keys::share(&store, &server, &ws, &request).await?.minted.id);
+    }
+    let t = Instant::now();
+    let epoch = keys::revoke(&store, &server, &ws, &links[0]).await?;
+    let rotate = t.elapsed().as_secs_f64() * 1e3;
+    engine.refresh().await?;
+    let t = Instant::now();
+    engine.compact().await?;
+    let compact = t.elapsed().as_secs_f64() * 1e3;
+    let snapshot = engine.snapshot()?;
+    let t = Instant::now();
+    let sealed = client_wasm::keys::sealed(&engine.record(), snapshot.clone())?;
+    let seal = t.elapsed().as_secs_f64() * 1e3;
+    println!(
+        "ROTATE edits=10000 links=20 epoch={} rotate_ms={rotate:.2} compact_ms={compact:.2} snapshot_bytes={} seal_snapshot_ms={seal:.3} sealed_bytes={}",
+        epoch.unwrap_or(0),
+        snapshot.len(),
+        sealed.len()
+    );
+    Ok(())
 }
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;

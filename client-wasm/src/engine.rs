@@ -197,12 +197,12 @@ impl<S: Store> Engine<S> {
             .load_since(id, &seen.since)
             .await?
             .ok_or_else(|| EngineError::UnknownWorkspace(id.to_owned()))?;
-        let bad = import_state(&mut doc, &state, &mut seen)?;
+        let imported = import_state(&mut doc, &state, &mut seen)?;
         let awaiting_first_pull = doc.oplog_vv().is_empty() && state.record.server_url.is_some();
         let engine = Self::from_record(store, state.record.clone(), doc);
         *engine.seen.borrow_mut() = seen;
         engine.cached_ops.set(cached_ops);
-        engine.quarantine(&state, bad).await;
+        engine.quarantine(&state, imported).await;
         if !awaiting_first_pull {
             engine.migrate_and_name(None).await?;
         }
@@ -233,7 +233,16 @@ impl<S: Store> Engine<S> {
     /// Moves unreadable remote records into quarantine (best effort: if storage refuses, they stay
     /// in `received` and are found again by the next open). The engine's list only grows: a read
     /// that finished late, or a refused move, never hides a record already found unreadable.
-    async fn quarantine(&self, state: &LoadedState, bad: Vec<u64>) {
+    /// Quarantines what could not be read, and records a fork a witness showed (sync then stops
+    /// with `server_fork`; the data stays).
+    async fn quarantine(&self, state: &LoadedState, imported: import::Imported) {
+        let import::Imported { bad, forked } = imported;
+        if let Some(seq) = forked {
+            let _ = self
+                .store
+                .update_workspace(&state.record.id, &Change::Forked(seq))
+                .await;
+        }
         if !bad.is_empty() {
             let _ = self.store.quarantine(&state.record.id, &bad).await;
         }

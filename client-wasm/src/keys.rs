@@ -50,6 +50,32 @@ pub fn readable<'a>(record: &WorkspaceRecord, bytes: &'a [u8]) -> Result<Cow<'a,
     }
 }
 
+/// [`readable`], with the witness of a sealed record.
+pub fn opened<'a>(
+    record: &WorkspaceRecord,
+    bytes: &'a [u8],
+) -> Result<(Cow<'a, [u8]>, Option<Witness>), SealError> {
+    match &record.keys {
+        Some(ring) => {
+            seal::open(&record.id, ring, bytes).map(|o| (Cow::Owned(o.payload), Some(o.witness)))
+        }
+        None => readable(record, bytes).map(|b| (b, None)),
+    }
+}
+
+/// True when a witness names a seq whose chain value this device knows and has otherwise: the
+/// record's author was shown another history by the server. (Seq 0 is the empty log's.)
+pub fn disagrees(record: &WorkspaceRecord, witness: &Witness) -> bool {
+    if witness.seq == 0 {
+        return !witness.agrees_with(&shared_schema::Chain::genesis());
+    }
+    record
+        .recent_chains
+        .iter()
+        .find(|(seq, _)| *seq == witness.seq)
+        .is_some_and(|(_, chain)| *chain != witness.chain)
+}
+
 /// Bytes to store for the server: `payload` sealed under the current epoch key, with this
 /// device's last pulled seq and chain as the witness; a plain notebook's as they are.
 pub fn sealed(record: &WorkspaceRecord, payload: Vec<u8>) -> Result<Vec<u8>, NoRandom> {

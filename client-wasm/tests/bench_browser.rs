@@ -141,3 +141,66 @@ async fn big_note_benchmark() -> Result<(), String> {
     }
     Ok(())
 }
+
+/// End-to-end encryption in the page: 500 one-character edits to IndexedDB (each timed), and
+/// sealing and opening their updates (timed in batches of 500: one call is below the clock's
+/// resolution). Prints one `BROWSER_SEAL …` line.
+#[wasm_bindgen_test]
+async fn sealing_benchmark() -> Result<(), String> {
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    let name = "hearth-bench-seal";
+    IdbStore::delete_database(name).await.map_err(|x| e(&x))?;
+    let engine = Engine::create(IdbStore::open(name).await.map_err(|x| e(&x))?, "seal")
+        .await
+        .map_err(|x| e(&x))?;
+    let id = engine.create_note("n").await.map_err(|x| e(&x))?;
+    let record = engine.record();
+    let (mut edits, mut updates) = (Vec::new(), Vec::new());
+    for i in 0..500 {
+        let vv = engine.doc().oplog_vv();
+        let t = now();
+        engine
+            .splice_text(&id, Field::Body, i, i, "x")
+            .await
+            .map_err(|x| e(&x))?;
+        edits.push((now() - t) * 1e3);
+        updates.push(
+            engine
+                .doc()
+                .export(loro::ExportMode::updates(&vv))
+                .map_err(|x| e(&x))?,
+        );
+    }
+    let (mut seal, mut open, mut added) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let t = now();
+        let sealed: Vec<Vec<u8>> = updates
+            .iter()
+            .map(|u| client_wasm::keys::sealed(&record, u.clone()))
+            .collect::<Result<_, _>>()
+            .map_err(|x| e(&x))?;
+        seal.push((now() - t) * 1e3 / updates.len() as f64);
+        let t = now();
+        for s in &sealed {
+            client_wasm::keys::readable(&record, s).map_err(|x| e(&x))?;
+        }
+        open.push((now() - t) * 1e3 / updates.len() as f64);
+        added = sealed
+            .iter()
+            .zip(&updates)
+            .map(|(s, u)| (s.len() - u.len()) as f64)
+            .collect();
+    }
+    let p50 = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    console_log!(
+        "BROWSER_SEAL edits=500 edit_p50_us={:.1} seal_p50_us={:.2} open_p50_us={:.2} bytes_added_p50={:.0}",
+        p50(edits),
+        p50(seal),
+        p50(open),
+        p50(added)
+    );
+    Ok(())
+}

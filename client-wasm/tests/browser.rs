@@ -64,6 +64,7 @@ async fn bytes_written_to_indexeddb_are_read_back_after_reopening() -> R {
             kind: PullRecordKind::Update,
             bytes: b"u1".to_vec(),
         }],
+        chains: vec![(1, chain)],
     };
     assert!(store.store_page("ws1", &page).await?);
     assert!(
@@ -279,6 +280,7 @@ async fn an_unsent_edit_and_a_token_are_on_disk_before_their_commit_returns() ->
                 kind: PullRecordKind::Update,
                 bytes: b"r".to_vec(),
             }],
+            chains: vec![],
         };
         store.store_page("ws1", &page).await?;
         let pulled = watched();

@@ -750,6 +750,12 @@ fn check(
         if (record.last_pulled_seq, record.chain_head) != (log.head, log.chain) {
             return Err(format!("device {i} is not at the server's head"));
         }
+        // An honest server never looks forked: every sealed record's witness agreed.
+        if let Some(seq) = record.forked {
+            return Err(format!(
+                "device {i} saw a fork at seq {seq} of an honest server"
+            ));
+        }
         if !block(d.store.pending(ws))
             .map_err(|e| e.to_string())?
             .is_empty()

@@ -214,11 +214,14 @@ pub enum StopReason {
     TooLarge,
     /// The workspace was removed from this device.
     Forgotten,
+    /// A member's sealed edit says the server showed it a different history than this device
+    /// (end-to-end encryption's witness disagreed): the server forked the notebook.
+    ServerFork,
 }
 
 impl StopReason {
     /// Every reason.
-    pub const ALL: [StopReason; 9] = [
+    pub const ALL: [StopReason; 10] = [
         Self::TokenRevoked,
         Self::TokenExpired,
         Self::WorkspaceDeleted,
@@ -228,6 +231,7 @@ impl StopReason {
         Self::StorageFull,
         Self::TooLarge,
         Self::Forgotten,
+        Self::ServerFork,
     ];
 
     /// The snake_case wire name.
@@ -242,6 +246,7 @@ impl StopReason {
             Self::StorageFull => "storage_full",
             Self::TooLarge => "too_large",
             Self::Forgotten => "forgotten",
+            Self::ServerFork => "server_fork",
         }
     }
 
@@ -257,6 +262,9 @@ impl StopReason {
             Self::StorageFull => "Browser storage is full",
             Self::TooLarge => "An edit is too large for the server",
             Self::Forgotten => "This notebook was removed from this browser",
+            Self::ServerFork => {
+                "Sync stopped: the server showed this notebook's members different histories"
+            }
         }
     }
 
@@ -277,6 +285,9 @@ impl StopReason {
                 "Download a backup, then ask the server's operator to raise HEARTH_MAX_UPDATE_BYTES."
             }
             Self::Forgotten => "Open it again from a link or a backup.",
+            Self::ServerFork => {
+                "Your local data is kept. Download a backup, and tell the server's operator: the server (or whoever controls it) is not giving everyone the same notebook."
+            }
         }
     }
 
@@ -323,7 +334,7 @@ mod tests {
         let blocking: Vec<R> = R::ALL.into_iter().filter(|r| r.blocks_edits()).collect();
         assert!(blocking.contains(&R::TokenRevoked) && blocking.contains(&R::TokenExpired));
         // Local problems or ones the operator can fix keep the notebook editable here.
-        for r in [R::StorageFull, R::TooLarge, R::ChainMismatch] {
+        for r in [R::StorageFull, R::TooLarge, R::ChainMismatch, R::ServerFork] {
             assert!(!r.blocks_edits(), "{r} keeps edits");
         }
     }

@@ -89,25 +89,34 @@ fn import_run(doc: &LoroDoc, blobs: &[Vec<u8>]) -> bool {
 /// Opens remote records with the notebook's keys ([`crate::keys::readable`]): the opened ones,
 /// and the seqs of those that do not open (wrong key, changed bytes, unknown epoch, a plain record
 /// in an encrypted notebook) — quarantined like undecodable ones.
+///
+/// Each opened record's witness is checked against this device's chain history: the seq of the
+/// first record whose author was shown another history comes back as the third value.
 pub(super) fn open_remote(
     record: &WorkspaceRecord,
     records: &[RemoteRecord],
-) -> (Vec<RemoteRecord>, Vec<u64>) {
+) -> (Vec<RemoteRecord>, Vec<u64>, Option<u64>) {
     let mut bad = Vec::new();
+    let mut forked = None;
     let opened = records
         .iter()
-        .filter_map(|r| match crate::keys::readable(record, &r.bytes) {
-            Ok(bytes) => Some(RemoteRecord {
-                bytes: bytes.into_owned(),
-                ..r.clone()
-            }),
+        .filter_map(|r| match crate::keys::opened(record, &r.bytes) {
+            Ok((bytes, witness)) => {
+                if forked.is_none() && witness.is_some_and(|w| crate::keys::disagrees(record, &w)) {
+                    forked = Some(r.seq);
+                }
+                Some(RemoteRecord {
+                    bytes: bytes.into_owned(),
+                    ..r.clone()
+                })
+            }
             Err(_) => {
                 bad.push(r.seq);
                 None
             }
         })
         .collect();
-    (opened, bad)
+    (opened, bad, forked)
 }
 
 /// Imports remote records into `doc`, all at once when they all open and decode, else one by
@@ -117,7 +126,7 @@ pub(super) fn import_remote(
     record: &WorkspaceRecord,
     records: &[RemoteRecord],
 ) -> Vec<u64> {
-    let (records, mut bad) = open_remote(record, records);
+    let (records, mut bad, _) = open_remote(record, records);
     let batch: Vec<Vec<u8>> = records.iter().map(|r| r.bytes.clone()).collect();
     if batch.is_empty() || import_all(doc, &batch) {
         return bad;
@@ -143,12 +152,13 @@ pub(super) struct Seen {
 
 /// Imports what is new in a loaded state into `doc` — snapshot, then received, then pending (Loro
 /// import is idempotent and order-free, so this is also how a refresh catches up). Returns the
-/// remote seqs that could not be read. Only a damaged *local* snapshot fails.
+/// remote seqs that could not be read, and a fork a witness showed. Only a damaged *local*
+/// snapshot fails.
 pub(super) fn import_state(
     doc: &mut LoroDoc,
     state: &LoadedState,
     seen: &mut Seen,
-) -> Result<Vec<u64>, EngineError> {
+) -> Result<Imported, EngineError> {
     let snapshot = state.snapshot.as_ref();
     let unquarantined: Vec<RemoteRecord> = state
         .received
@@ -156,7 +166,7 @@ pub(super) fn import_state(
         .filter(|r| !state.quarantined.contains(&r.seq))
         .cloned()
         .collect();
-    let (received, unopened) = open_remote(&state.record, &unquarantined);
+    let (received, unopened, forked) = open_remote(&state.record, &unquarantined);
     // This device's own updates open with its own keys; one that does not is kept stored (for a
     // backup) and left out, like an undecodable one.
     let pending: Vec<Vec<u8>> = state
@@ -210,5 +220,13 @@ pub(super) fn import_state(
         }
         seen.own.retain(|k| k > &last.key);
     }
-    Ok(bad)
+    Ok(Imported { bad, forked })
+}
+
+/// What [`import_state`] found besides the document's new state.
+pub(super) struct Imported {
+    /// Remote seqs that could not be read (to quarantine).
+    pub(super) bad: Vec<u64>,
+    /// The seq of a record whose sealed witness disagreed with this device's chain history.
+    pub(super) forked: Option<u64>,
 }

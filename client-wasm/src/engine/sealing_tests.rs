@@ -231,3 +231,46 @@ fn a_revoked_member_with_every_old_key_reads_nothing_written_after_and_the_other
         Ok(())
     })
 }
+
+#[test]
+fn a_server_that_forks_two_members_is_caught_by_both_once_an_update_crosses_the_fork() -> R {
+    block_on(async {
+        let server = MemoryServer::new();
+        let a = Device::owner(&server).await?;
+        let ws = a.engine.id();
+        a.engine.create_note("start").await?;
+        a.sync().await?;
+        let b = Device::member(&server, &a.store, &ws, Role::Write).await?;
+        b.sync().await?;
+        let b_token = b
+            .store
+            .get_workspace(&ws)
+            .await?
+            .ok_or("b")?
+            .token
+            .ok_or("token")?;
+        // Every view verifies on its own: syncing goes on as usual until a witness crosses.
+        server.fork_for(&b_token);
+        a.engine
+            .create_note("only the owner's view has this")
+            .await?;
+        a.sync().await?;
+        b.sync().await?;
+        b.engine.create_note("from b, in b's view").await?;
+        a.engine.create_note("from a, in a's view").await?;
+        b.sync().await?;
+        a.sync().await?;
+        b.sync().await?;
+        for (who, d) in [("owner", &a), ("member", &b)] {
+            let record = d.store.get_workspace(&ws).await?.ok_or("record")?;
+            assert!(record.forked.is_some(), "the {who} saw the fork");
+            let stopped = d.core.sync_once(&ws, &|_, _| {}).await;
+            assert_eq!(
+                stopped.err().and_then(|e| e.stop_reason()),
+                Some(shared_schema::sync::StopReason::ServerFork),
+                "the {who} stops"
+            );
+        }
+        Ok(())
+    })
+}

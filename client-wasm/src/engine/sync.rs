@@ -40,10 +40,10 @@ impl<S: Store> Engine<S> {
         };
         let mut doc = self.doc();
         let vv = doc.oplog_vv();
-        let bad = import_state(&mut doc, &state, &mut self.seen.borrow_mut())?;
+        let imported = import_state(&mut doc, &state, &mut self.seen.borrow_mut())?;
         self.adopt(doc.clone());
         *self.record.borrow_mut() = state.record.clone();
-        self.quarantine(&state, bad).await;
+        self.quarantine(&state, imported).await;
         let changed = doc.oplog_vv() != vv;
         if changed {
             self.notify(Origin::Remote);

@@ -709,6 +709,7 @@ fn storing_a_page_changes_only_the_cursor_and_never_revives_a_forgotten_notebook
             from: (0, stale.chain_head),
             to: (1, server.records(&ws)[0].chain),
             records: vec![],
+            chains: vec![],
         };
         assert!(b.store.store_page(&ws, &page).await?);
         let now = b.store.get_workspace(&ws).await?.ok_or("missing")?;

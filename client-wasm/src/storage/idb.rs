@@ -575,6 +575,7 @@ impl Store for IdbStore {
             return Ok(false);
         }
         (record.last_pulled_seq, record.chain_head) = page.to;
+        super::remember_chains(&mut record, &page.chains);
         for r in &page.records {
             let store = match r.kind {
                 PullRecordKind::Update => RECEIVED,

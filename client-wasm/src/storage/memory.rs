@@ -223,6 +223,7 @@ impl Store for MemoryStore {
                 return Ok(false);
             }
             (record.last_pulled_seq, record.chain_head) = page.to;
+            super::remember_chains(record, &page.chains);
             for r in &page.records {
                 i.received
                     .insert((id.to_owned(), r.seq), (r.kind, r.bytes.clone()));

@@ -113,6 +113,30 @@ pub struct WorkspaceRecord {
     /// before encryption existed or joined with a link that carried no key.
     #[serde(default)]
     pub keys: Option<shared_schema::seal::KeyRing>,
+    /// The chain values (their first 8 bytes) at the last [`CHAIN_HISTORY`] pulled seqs, oldest
+    /// first: what a sealed record's witness is checked against ([`crate::keys::disagrees`]).
+    #[serde(default)]
+    pub recent_chains: Vec<(u64, [u8; shared_schema::seal::WITNESS_CHAIN_LEN])>,
+    /// A member's edit said the server showed it another history at this seq: sync stops with
+    /// `server_fork` until the user acts.
+    #[serde(default)]
+    pub forked: Option<u64>,
+}
+
+/// How many pulled seqs' chain values a workspace record keeps for witness checks. A witness
+/// older than that (its author was far behind) is not checked.
+pub const CHAIN_HISTORY: usize = 64;
+
+/// Adds a stored page's chain values to the record's history (every store calls it in the
+/// transaction that stores the page).
+pub fn remember_chains(record: &mut WorkspaceRecord, chains: &[(u64, Chain)]) {
+    for (seq, chain) in chains {
+        let w = shared_schema::seal::Witness::new(*seq, chain);
+        record.recent_chains.retain(|(s, _)| s != seq);
+        record.recent_chains.push((*seq, w.chain));
+    }
+    let extra = record.recent_chains.len().saturating_sub(CHAIN_HISTORY);
+    record.recent_chains.drain(..extra);
 }
 
 impl WorkspaceRecord {
@@ -133,6 +157,8 @@ impl WorkspaceRecord {
             creation_secret: None,
             pushed_upto: None,
             keys: None,
+            recent_chains: Vec::new(),
+            forked: None,
         }
     }
 }
@@ -241,6 +267,8 @@ pub struct Page {
     pub to: (u64, Chain),
     /// Its records.
     pub records: Vec<RemoteRecord>,
+    /// The verified chain value at each record's seq ([`remember_chains`]).
+    pub chains: Vec<(u64, Chain)>,
 }
 
 /// A compaction: the local snapshot becomes `snapshot`, which holds exactly the previous local
@@ -285,6 +313,8 @@ pub enum Change {
     Name(String),
     /// The document's schema version after an open.
     SchemaVersion(i64),
+    /// A sealed record's witness disagreed with this device's chain at this seq.
+    Forked(u64),
     /// Keys learnt (at a join, or after a rotation): epochs not held yet are added, secrets
     /// this device lacks are set; nothing held is ever replaced.
     Keys(shared_schema::seal::KeyRing),
@@ -364,6 +394,13 @@ pub fn apply_change(record: &mut WorkspaceRecord, change: &Change) -> bool {
             let changed = record.schema_version != *v;
             record.schema_version = *v;
             changed
+        }
+        Change::Forked(seq) => {
+            if record.forked.is_some() {
+                return false;
+            }
+            record.forked = Some(*seq);
+            true
         }
         Change::Keys(learnt) => {
             let ring = record.keys.get_or_insert_with(Default::default);

@@ -68,6 +68,8 @@ struct State {
     pulls: u64,
     /// Wrapped keys: (workspace, token id) → (epoch → wrapped). A token's id is the token itself.
     keys: HashMap<(String, String), BTreeMap<u32, Vec<u8>>>,
+    /// A forking server ([`MemoryServer::fork_for`]): (token, first forked seq).
+    fork: Option<(String, u64)>,
 }
 
 /// Limits of the twin, as the server's configuration.
@@ -162,6 +164,20 @@ impl MemoryServer {
         if let Some(t) = self.state.borrow_mut().tokens.get_mut(token) {
             t.revoked = true;
         }
+    }
+
+    /// Makes this server fork (what a hostile server could do, for tests): from now on, pulls
+    /// with `token` see the update at the next seq replaced by a replay of the one before it, with
+    /// chain values recomputed from there — each view verifies on its own, only the two views
+    /// differ.
+    pub fn fork_for(&self, token: &str) {
+        let mut s = self.state.borrow_mut();
+        let head = s
+            .tokens
+            .get(token)
+            .and_then(|t| s.logs.get(&t.ws))
+            .map_or(0, |l| l.head);
+        s.fork = Some((token.to_owned(), head + 1));
     }
 
     /// A copy of a workspace's log.
@@ -314,12 +330,29 @@ impl Transport for MemoryServer {
                 after = *covers;
             }
         }
+        // The forked view, for the token a fork was made for.
+        let mut view: BTreeMap<u64, (Chain, Vec<u8>)> = BTreeMap::new();
+        if let Some((_, at)) = s.fork.as_ref().filter(|(t, _)| *t == remote.token) {
+            let before = l.updates.get(&(at - 1));
+            let mut chain = before.map_or(Chain::genesis(), |u| u.chain);
+            let replay = before.map(|u| u.bytes.clone()).unwrap_or_default();
+            for (seq, u) in l.updates.range(at..) {
+                let bytes = if seq == at {
+                    replay.clone()
+                } else {
+                    u.bytes.clone()
+                };
+                chain = chain.next(&bytes);
+                view.insert(*seq, (chain, bytes));
+            }
+        }
         for (seq, u) in l.updates.range(after + 1..) {
             if !log::page_admits(count, size, u.bytes.len(), limit) {
                 more = true;
                 break;
             }
-            encode(&mut body, PullRecordKind::Update, *seq, &u.chain, &u.bytes)?;
+            let (chain, bytes) = view.get(seq).map_or((&u.chain, &u.bytes), |(c, b)| (c, b));
+            encode(&mut body, PullRecordKind::Update, *seq, chain, bytes)?;
             count += 1;
             size += log::record_size(u.bytes.len());
         }

@@ -234,6 +234,17 @@ fn digest(bytes: &[u8]) -> u64 {
     h.finish()
 }
 
+/// Sync stops for good once a member's sealed edit showed the server forked the notebook.
+fn stop_if_forked(record: &WorkspaceRecord) -> Result<(), SyncError> {
+    match record.forked {
+        Some(seq) => Err(SyncError::stop(
+            StopReason::ServerFork,
+            format!("a member's edit says the server showed it another history at seq {seq}"),
+        )),
+        None => Ok(()),
+    }
+}
+
 async fn remote_of<S: Store>(store: &S, ws: &str) -> Result<(WorkspaceRecord, Remote), SyncError> {
     remote_from(ws, store.get_workspace(ws).await?)
 }
@@ -316,6 +327,7 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
         // One read gives the record and what to push (the round's first storage access).
         let mut read = self.store.pending_to_push(ws).await?;
         let (mut record, mut remote) = remote_from(ws, read.record.take())?;
+        stop_if_forked(&record)?;
         if record.rotating.is_some() {
             // A rotation whose new token was never stored: finish it before using the old one.
             rotate(&self.store, &self.transport, ws).await?;
@@ -442,6 +454,7 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
         let mut retried = false;
         loop {
             let (record, remote) = remote_of(&self.store, ws).await?;
+            stop_if_forked(&record)?;
             let from = (record.last_pulled_seq, record.chain_head);
             let pulled = self.transport.pull(&remote, from.0).await?;
             let records = frame::decode_pull_stream(&pulled.body)
@@ -483,12 +496,19 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
             if keys::lacks_epoch(&record, kept.iter().map(|r| r.bytes.as_slice())) {
                 keys::refresh(&self.store, &self.transport, &remote, &record).await?;
             }
+            let chains = page
+                .snapshot
+                .iter()
+                .chain(page.updates.iter())
+                .map(|r| (r.seq, r.chain))
+                .collect();
             let to = (page.seq, page.chain);
             let n = kept.len();
             let page = Page {
                 from,
                 to,
                 records: kept,
+                chains,
             };
             if self.store.store_page(ws, &page).await? {
                 self.remember(ws, Some(to));
@@ -562,6 +582,7 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
         let page = Page {
             from,
             to: (update.seq, update.chain),
+            chains: vec![(update.seq, update.chain)],
             records: vec![RemoteRecord {
                 seq: update.seq,
                 kind: PullRecordKind::Update,

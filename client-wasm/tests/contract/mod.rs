@@ -10,10 +10,12 @@ pub type Failed = String;
 
 fn page(from: (u64, Chain), seqs: std::ops::RangeInclusive<u64>) -> Page {
     let mut chain = from.1;
+    let mut chains = Vec::new();
     let records: Vec<RemoteRecord> = seqs
         .map(|seq| {
             let bytes = format!("u{seq}").into_bytes();
             chain = chain.next(&bytes);
+            chains.push((seq, chain));
             RemoteRecord {
                 seq,
                 kind: PullRecordKind::Update,
@@ -26,6 +28,7 @@ fn page(from: (u64, Chain), seqs: std::ops::RangeInclusive<u64>) -> Page {
         from,
         to: (to, chain),
         records,
+        chains,
     }
 }
 
@@ -92,6 +95,16 @@ pub async fn load_since_returns_only_what_is_new<S: Store>(store: &S) -> Result<
         .ok_or("gone")?;
     let seqs: Vec<u64> = tail.received.iter().map(|r| r.seq).collect();
     check(seqs == vec![4, 5], &format!("received after 3: {seqs:?}"))?;
+    // The chain values of stored pages are kept for witness checks, seq by seq.
+    let kept: Vec<u64> = tail.record.recent_chains.iter().map(|(s, _)| *s).collect();
+    check(
+        kept == vec![1, 2, 3, 4, 5],
+        &format!("chain history: {kept:?}"),
+    )?;
+    check(
+        tail.record.recent_chains[4].1 == second.to.1.as_bytes()[..8],
+        "the chain value at seq 5 is the page's",
+    )?;
     let keys: Vec<&str> = tail.pending.iter().map(|p| p.key.as_str()).collect();
     check(keys == vec![p2.key.as_str()], "pending after the last key")?;
     check(tail.snapshot.is_none(), "an unchanged snapshot is not read")?;
