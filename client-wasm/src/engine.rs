@@ -238,10 +238,15 @@ impl<S: Store> Engine<S> {
     async fn quarantine(&self, state: &LoadedState, imported: import::Imported) {
         let import::Imported { bad, forked } = imported;
         if let Some(seq) = forked {
-            let _ = self
+            let marked = self
                 .store
                 .update_workspace(&state.record.id, &Change::Forked(seq))
                 .await;
+            if let Ok(crate::storage::Updated::Changed(r) | crate::storage::Updated::Unchanged(r)) =
+                marked
+            {
+                *self.record.borrow_mut() = r;
+            }
         }
         if !bad.is_empty() {
             let _ = self.store.quarantine(&state.record.id, &bad).await;

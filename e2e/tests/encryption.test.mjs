@@ -79,61 +79,114 @@ for (const backend of backends) {
   });
 }
 
-/** The notebook keys a browser keeps for `ws` (its workspace record in IndexedDB). */
-async function storedRing(page, ws) {
+/** A browser's workspace record for `ws` (IndexedDB). */
+async function storedRecord(page, ws) {
   return page.evaluate(async (id) => {
     const db = await new Promise((res, rej) => { const r = indexedDB.open('hearth'); r.onsuccess = () => res(r.result); r.onerror = rej; });
-    return new Promise((res) => { const r = db.transaction('workspaces').objectStore('workspaces').get(id); r.onsuccess = () => res(JSON.parse(r.result).keys); });
+    return new Promise((res) => { const r = db.transaction('workspaces').objectStore('workspaces').get(id); r.onsuccess = () => res(JSON.parse(r.result)); });
   }, ws);
+}
+
+/** The notebook keys a browser keeps for `ws`. */
+async function storedRing(page, ws) {
+  return (await storedRecord(page, ws)).keys;
 }
 
 test('revoking a link rotates the key: the other member syncs on, and what is written after is under a key the revoked one never got', async () => {
   const server = await startServer();
   const a = await profile();
-  const b = await profile();
-  const c = await profile();
+  const members = [await profile(), await profile()];
   try {
-    const linkB = await ownerWithLink(a.page, server.url, 'Before the revocation');
-    const linkC = await shareLink(a.page, 'write');
-    const { ws } = linkParts(linkB);
-    for (const [device, link] of [[b, linkB], [c, linkC]]) {
-      await device.page.goto(link);
+    const links = [await ownerWithLink(a.page, server.url, 'Before the revocation'), await shareLink(a.page, 'write')];
+    const { ws } = linkParts(links[0]);
+    for (const [i, device] of members.entries()) {
+      await device.page.goto(links[i]);
       await noteNamed(device.page, 'Before the revocation').waitFor({ timeout: 30_000 });
       await upToDate(device.page);
+      assert.deepEqual((await storedRing(device.page, ws)).epochs.map((k) => k.epoch), [1]);
     }
-    const ringB = await storedRing(b.page, ws);
-    assert.deepEqual(ringB.epochs.map((k) => k.epoch), [1]);
     const owner = await masterToken(a.page, ws);
     const head = Math.max(...(await storedRecords(server.url, ws, owner)).map((r) => r.seq));
-    // The owner revokes B's link (the oldest) in the share dialog.
+    const join = (token) => fetch(`${server.url}/v1/workspaces/${ws}`, { headers: { Authorization: `Bearer ${token}` } });
+    // The owner revokes the first link the share dialog lists (links made in the same second are
+    // listed in either order: which member it was is read from the server).
     await a.page.getByTestId('share').click();
     await a.page.getByTestId('revoke').first().click();
     await a.page.getByTestId('link-row').filter({ hasText: 'revoked' }).waitFor({ timeout: 15_000 });
     await a.page.getByTestId('share-close').click();
+    const refused = await Promise.all(links.map(async (l) => (await join(linkParts(l).token)).status === 401));
+    assert.deepEqual(refused.filter(Boolean).length, 1, 'exactly one link is revoked');
+    const r = refused.indexOf(true);
+    const [revoked, kept, keptLink] = [members[r], members[1 - r], links[1 - r]];
     await addNote(a.page, 'After the revocation');
-    // C switches to the new key with no action and reads on; B is refused and reads nothing new.
-    await noteNamed(c.page, 'After the revocation').waitFor({ timeout: 30_000 });
-    assert.deepEqual((await storedRing(c.page, ws)).epochs.map((k) => k.epoch), [1, 2]);
-    await b.page.locator('[data-testid=sync-status][data-code=token_revoked]').waitFor({ timeout: 30_000 });
-    assert.equal(await noteNamed(b.page, 'After the revocation').count(), 0);
-    assert.deepEqual((await storedRing(b.page, ws)).epochs.map((k) => k.epoch), [1], 'B never got epoch 2');
+    // The other member switches to the new key with no action and reads on; the revoked one is
+    // refused and reads nothing new.
+    await noteNamed(kept.page, 'After the revocation').waitFor({ timeout: 30_000 });
+    assert.deepEqual((await storedRing(kept.page, ws)).epochs.map((k) => k.epoch), [1, 2]);
+    await revoked.page.locator('[data-testid=sync-status][data-code=token_revoked]').waitFor({ timeout: 30_000 });
+    assert.equal(await noteNamed(revoked.page, 'After the revocation').count(), 0);
+    assert.deepEqual((await storedRing(revoked.page, ws)).epochs.map((k) => k.epoch), [1], 'the revoked member never got epoch 2');
     // Everything written after the revocation is sealed under epoch 2 (byte 1 after the 0xE5 mark).
     await upToDate(a.page);
-    const after = (await storedRecords(server.url, ws, owner)).filter((r) => r.seq > head);
+    const after = (await storedRecords(server.url, ws, owner)).filter((rec) => rec.seq > head);
     assert.ok(after.length > 0, 'the new note is on the server');
-    for (const r of after) assert.deepEqual([r.bytes[0], r.bytes[1]], [0xe5, 2], `seq ${r.seq} is under epoch 2`);
-    // The join call gives each link only its own wrapped keys: C's token gets C's (epoch 2
-    // included), B's token nothing any more.
-    const join = (token) => fetch(`${server.url}/v1/workspaces/${ws}`, { headers: { Authorization: `Bearer ${token}` } });
-    const cInfo = await (await join(linkParts(linkC).token)).json();
-    assert.deepEqual(cInfo.keys.map((k) => k.epoch), [1, 2]);
-    assert.notEqual(cInfo.token_id, linkParts(linkB).token);
-    assert.equal((await join(linkParts(linkB).token)).status, 401);
-    await c.page.screenshot({ path: `${SCREENSHOTS}/rotated-member.png`, fullPage: true });
+    for (const rec of after) assert.deepEqual([rec.bytes[0], rec.bytes[1]], [0xe5, 2], `seq ${rec.seq} is under epoch 2`);
+    // The join call gives each link only its own wrapped keys: the kept link gets epoch 2.
+    const keptInfo = await (await join(linkParts(keptLink).token)).json();
+    assert.deepEqual(keptInfo.keys.map((k) => k.epoch), [1, 2]);
+    await kept.page.screenshot({ path: `${SCREENSHOTS}/rotated-member.png`, fullPage: true });
+  } finally {
+    await a.ctx.close();
+    for (const m of members) await m.ctx.close();
+    server.stop();
+  }
+});
+
+test('a server that shows two members different histories is caught by both, with the server_fork status', async () => {
+  const first = await startServer({ databaseUrl: '' });
+  const a = await profile();
+  const b = await profile();
+  let server = first;
+  try {
+    const link = await ownerWithLink(a.page, first.url, 'Before the fork');
+    const { ws } = linkParts(link);
+    await b.page.goto(link);
+    await noteNamed(b.page, 'Before the fork').waitFor({ timeout: 30_000 });
+    await upToDate(a.page);
+    await upToDate(b.page);
+    const owner = await masterToken(a.page, ws);
+    const head = Math.max(...(await storedRecords(first.url, ws, owner)).map((r) => r.seq));
+    // The same server, data and address, now forking at the next seq: members are shown a
+    // replay there, the owner the real log; each view's chain verifies on its own.
+    await first.stopped();
+    server = await startServer({ databaseUrl: '', dataDir: first.dataDir, port: first.port, extraArgs: ['--test-fork-at-seq', String(head + 1)] });
+    await addNote(a.page, 'Only in the owner’s view');
+    await upToDate(a.page);
+    const pulled = async (page, seq) => {
+      for (let i = 0; i < 100 && (await storedRecord(page, ws)).last_pulled_seq < seq; i++) await new Promise((r) => setTimeout(r, 200));
+      assert.ok((await storedRecord(page, ws)).last_pulled_seq >= seq, `pulled up to ${seq}`);
+    };
+    await pulled(b.page, head + 1);
+    assert.equal(await noteNamed(b.page, 'Only in the owner’s view').count(), 0, 'B was shown the replay');
+    // Each side seals an edit with its own view of seq head+1 as the witness (a reload makes the
+    // tab read its cursor); B's waits offline so that both cross.
+    await b.page.reload();
+    await noteNamed(b.page, 'Before the fork').waitFor({ timeout: 30_000 });
+    await b.ctx.setOffline(true);
+    await addNote(b.page, 'From B’s view');
+    await a.page.reload();
+    await noteNamed(a.page, 'Only in the owner’s view').waitFor({ timeout: 30_000 });
+    await addNote(a.page, 'From the owner’s view');
+    await upToDate(a.page);
+    await b.ctx.setOffline(false);
+    for (const device of [a, b]) {
+      await device.page.locator('[data-testid=sync-status][data-code=server_fork]').waitFor({ timeout: 30_000 });
+      await device.page.getByTestId('stopped').filter({ hasText: 'different histories' }).waitFor();
+    }
+    await b.page.screenshot({ path: `${SCREENSHOTS}/server-fork.png`, fullPage: true });
   } finally {
     await a.ctx.close();
     await b.ctx.close();
-    await c.ctx.close();
     server.stop();
   }
 });

@@ -267,6 +267,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
              in production."
         );
     }
+    #[cfg(feature = "test-hooks")]
+    if let Some(seq) = config.test_fork_at_seq {
+        tracing::warn!(
+            "TEST HOOK ON (--test-fork-at-seq {seq}): members are shown a forked history. This \
+             build has the test-hooks feature; never run it in production."
+        );
+    }
     let store = store::open(&config.database_url(), config.store_options()).await?;
     let secret = auth::load_secret(config.jwt_secret.as_deref(), &config.data_dir)
         .map_err(StartError::Secret)?;

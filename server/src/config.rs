@@ -81,6 +81,13 @@ pub struct Config {
     #[cfg(feature = "test-hooks")]
     #[arg(long, default_value_t = false)]
     pub test_tamper_pulls: bool,
+    /// Test hook, only in builds with the `test-hooks` cargo feature: fork every workspace at
+    /// this seq (at least 2) — pulls with a non-master token see the update at it replaced by a
+    /// replay of the one before, with chain values recomputed from there, so each view verifies on
+    /// its own and only members' sealed witnesses can tell. Live events carry no records.
+    #[cfg(feature = "test-hooks")]
+    #[arg(long)]
+    pub test_fork_at_seq: Option<u64>,
 }
 
 impl Config {

@@ -96,12 +96,12 @@ fn next_event(
     web::Bytes::from(out)
 }
 
-/// Whether live events may carry records. The `--test-tamper-pulls` hook (test builds only) turns
-/// them off, so its clients pull the tampered bytes as its tests expect.
+/// Whether live events may carry records. The `--test-tamper-pulls` and `--test-fork-at-seq` hooks
+/// (test builds only) turn them off, so their clients pull the altered view as their tests expect.
 fn inline_allowed(config: &crate::config::Config) -> bool {
     #[cfg(feature = "test-hooks")]
     {
-        !config.test_tamper_pulls
+        !config.test_tamper_pulls && config.test_fork_at_seq.is_none()
     }
     #[cfg(not(feature = "test-hooks"))]
     {

@@ -354,18 +354,60 @@ fn tamper(
     Some(out)
 }
 
+/// The `--test-fork-at-seq` hook (builds with the `test-hooks` feature only): `records` as a
+/// forked server shows them to members — the update at `at` replaced by a replay of the one
+/// before, every chain value from there recomputed over the forked log.
+#[cfg(feature = "test-hooks")]
+async fn fork(
+    state: &AppState,
+    ws: &str,
+    at: u64,
+    records: &mut [shared_schema::frame::PullRecord],
+) -> Result<(), ApiError> {
+    let Some(last) = records.last().map(|r| r.seq).filter(|s| *s >= at) else {
+        return Ok(());
+    };
+    let log = state
+        .store
+        .pull(ws, at - 2, 1 << 30, shared_schema::log::MAX_PAGE_RECORDS)
+        .await?
+        .records;
+    let Some(before) = log.iter().find(|r| r.seq == at - 1) else {
+        return Ok(());
+    };
+    let (mut chain, replay) = (before.chain, before.bytes.clone());
+    let mut view = std::collections::HashMap::new();
+    for r in log.iter().filter(|r| r.seq >= at && r.seq <= last) {
+        let bytes = if r.seq == at {
+            replay.clone()
+        } else {
+            r.bytes.clone()
+        };
+        chain = chain.next(&bytes);
+        view.insert(r.seq, (chain, bytes));
+    }
+    for r in records.iter_mut() {
+        if let Some((c, b)) = view.remove(&r.seq) {
+            r.chain = c;
+            r.bytes = b;
+        }
+    }
+    Ok(())
+}
+
 async fn pull(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<PullQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (ws, _) = authorize(&state, &req, &path, Need::Read).await?;
+    let (ws, claims) = authorize(&state, &req, &path, Need::Read).await?;
     let limit = query
         .limit_bytes
         .unwrap_or(state.config.max_pull_bytes)
         .clamp(1, state.config.max_pull_bytes);
-    let page = state
+    #[cfg_attr(not(feature = "test-hooks"), allow(unused_mut))]
+    let mut page = state
         .store
         .pull(
             &ws,
@@ -374,6 +416,14 @@ async fn pull(
             shared_schema::log::MAX_PAGE_RECORDS,
         )
         .await?;
+    #[cfg(feature = "test-hooks")]
+    if claims.role != Role::Master {
+        if let Some(at) = state.config.test_fork_at_seq.filter(|at| *at >= 2) {
+            fork(&state, &ws, at, &mut page.records).await?;
+        }
+    }
+    #[cfg(not(feature = "test-hooks"))]
+    let _ = claims;
     let mut body = Vec::new();
     for r in &page.records {
         #[cfg(feature = "test-hooks")]

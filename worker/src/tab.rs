@@ -52,13 +52,15 @@ pub fn show(engine: &Engine<IdbStore>, arrival: &Arrival) -> bool {
 }
 
 /// Reads storage until the engine holds what the broadcast announced (`changed` after each
-/// read), then compacts when due. Returns true when a compaction queued a snapshot for upload:
-/// the caller tells the worker (a `Local` broadcast).
+/// read), then compacts when due. Returns true when the worker must act: a compaction queued a
+/// snapshot for upload, or a record's witness showed the server forked the notebook (the worker's
+/// next round then stops with `server_fork`) — the caller tells it (a `Local` broadcast).
 pub async fn catch_up(
     engine: &Engine<IdbStore>,
     arrival: &Arrival,
     changed: &dyn Fn(),
 ) -> Result<bool, EngineError> {
+    let was_forked = engine.record().forked.is_some();
     // The worker's write of an announced record began before it told us, but Chromium may
     // still order our read first: read again until the cursor is there (an unreadable record
     // is only found, and kept aside, by a read).
@@ -75,6 +77,7 @@ pub async fn catch_up(
             break;
         }
     }
+    let forked = !was_forked && engine.record().forked.is_some();
     // Compaction is housekeeping: one that failed (a full disk) is tried again next time.
-    Ok(engine.compact_if_due().await.unwrap_or(false))
+    Ok(engine.compact_if_due().await.unwrap_or(false) || forked)
 }

@@ -264,6 +264,11 @@ fn a_server_that_forks_two_members_is_caught_by_both_once_an_update_crosses_the_
         for (who, d) in [("owner", &a), ("member", &b)] {
             let record = d.store.get_workspace(&ws).await?.ok_or("record")?;
             assert!(record.forked.is_some(), "the {who} saw the fork");
+            assert_eq!(
+                d.engine.record().forked,
+                record.forked,
+                "the {who}'s tab knows"
+            );
             let stopped = d.core.sync_once(&ws, &|_, _| {}).await;
             assert_eq!(
                 stopped.err().and_then(|e| e.stop_reason()),
