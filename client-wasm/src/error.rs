@@ -48,6 +48,15 @@ pub enum EngineError {
     /// A backup of an encrypted notebook as its server holds it: records without their keys.
     #[error("this backup holds the notebook's encrypted records but not its keys: restore it in a browser that has this notebook, or or restore a copy made with \"Download this device's copy\"")]
     SealedBackup,
+    /// This backup carries its keys behind a passphrase, and none was given.
+    #[error("this backup is encrypted: enter the passphrase it was saved with")]
+    PassphraseNeeded,
+    /// Keys were asked for a notebook that is not encrypted.
+    #[error("this notebook is not encrypted: its backup needs no passphrase")]
+    PlainNotebook,
+    /// A sealed record or protected keys did not open.
+    #[error(transparent)]
+    Seal(#[from] shared_schema::seal::SealError),
     /// No version with that id in the history.
     #[error("no version {0} in this workspace's history")]
     UnknownVersion(String),

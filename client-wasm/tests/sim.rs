@@ -737,6 +737,7 @@ fn check(
         head_seq: log.head,
         chain_head: log.chain,
         source: "server".into(),
+        keys: None,
     };
     let file = backup::encode(&header, &records).map_err(|e| e.to_string())?;
     backup::decode(&file).map_err(|e| format!("backup does not verify: {e}"))?;

@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { startServer, SCREENSHOTS, profile, status, noteNamed, addNote, ownerWithLink, shareLink, masterToken, linkParts, storedRecords } from './helpers.mjs';
@@ -187,6 +188,49 @@ test('a server that shows two members different histories is caught by both, wit
   } finally {
     await a.ctx.close();
     await b.ctx.close();
+    server.stop();
+  }
+});
+
+test('an encrypted copy with its keys restores in a fresh browser with its passphrase, and a wrong one says so', async () => {
+  const server = await startServer();
+  const a = await profile();
+  const c = await profile();
+  try {
+    const marker = `backup-marker-${randomUUID()}`;
+    for (const p of [a.page, c.page]) {
+      await p.goto(server.url + '/');
+      await p.getByTestId('workspace-name').filter({ hasText: 'My notebook' }).waitFor();
+    }
+    await addNote(a.page, marker);
+    await a.page.getByTestId('tab-backup').click();
+    await a.page.getByTestId('backup-passphrase').fill('correct horse battery');
+    const [download] = await Promise.all([a.page.waitForEvent('download'), a.page.getByTestId('backup-keys').click()]);
+    const file = join(mkdtempSync(join(tmpdir(), 'hearth-backup-')), 'encrypted.hearth');
+    await download.saveAs(file);
+    assert.ok(!readFileSync(file).includes(marker), 'the file holds no plaintext');
+    await c.page.getByTestId('tab-backup').click();
+    const restore = async (passphrase) => {
+      await c.page.getByTestId('restore-passphrase').fill(passphrase);
+      await c.page.getByTestId('restore-file').setInputFiles([]);
+      await c.page.getByTestId('restore-file').setInputFiles(file);
+    };
+    await restore('');
+    await c.page.getByTestId('error').filter({ hasText: 'enter the passphrase' }).waitFor({ timeout: 30_000 });
+    await restore('wrong horse battery');
+    await c.page.getByTestId('error').filter({ hasText: 'passphrase does not open' }).waitFor({ timeout: 30_000 });
+    await c.page.getByTestId('tab-notebooks').click();
+    assert.equal(await c.page.getByTestId('notebook').count(), 1, 'refused restores stored nothing');
+    await c.page.getByTestId('tab-backup').click();
+    await restore('correct horse battery');
+    await c.page.getByTestId('notice').filter({ hasText: 'Backup restored' }).waitFor({ timeout: 30_000 });
+    assert.equal(await c.page.getByTestId('error').count(), 0, 'the wrong passphrase\'s error is gone');
+    await c.page.getByTestId('tab-notes').click();
+    await noteNamed(c.page, marker).waitFor({ timeout: 30_000 });
+    await c.page.screenshot({ path: `${SCREENSHOTS}/encrypted-backup-restored.png`, fullPage: true });
+  } finally {
+    await a.ctx.close();
+    await c.ctx.close();
     server.stop();
   }
 });

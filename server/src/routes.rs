@@ -679,6 +679,7 @@ async fn download_backup(
         head_seq: reader.head_seq,
         chain_head: reader.chain_head,
         source: "server".into(),
+        keys: None,
     };
     let head = backup::encode(&header, &[])
         .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;

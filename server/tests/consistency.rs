@@ -262,6 +262,7 @@ async fn a_backup_with_seqs_past_i64_max_is_refused_with_400() -> R {
             head_seq: seq,
             chain_head: chain,
             source: "client".into(),
+            keys: None,
         };
         let res = s
             .client

@@ -26,6 +26,10 @@ pub struct BackupHeader {
     pub chain_head: Chain,
     /// Who wrote it: `server` or `client`.
     pub source: String,
+    /// The notebook's keys protected by a passphrase (`seal::protect`, base64), when the user
+    /// asked for a backup that carries them; its records are then sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<String>,
 }
 
 /// A decoded, verified backup.
@@ -174,6 +178,7 @@ mod tests {
             head_seq: 4,
             chain_head: c4,
             source: "server".into(),
+            keys: None,
         };
         (header, records)
     }
@@ -239,6 +244,7 @@ mod tests {
                 head_seq: head,
                 chain_head: chain,
                 source: "client".into(),
+                keys: None,
             };
             let bytes = encode(&header, &records)?;
             assert!(

@@ -217,6 +217,9 @@ pub enum SealError {
         "this record does not open with this notebook's key: it was changed, or belongs elsewhere"
     )]
     Tampered,
+    /// A backup's keys did not open with the passphrase given.
+    #[error("the passphrase does not open this backup's keys; check it and try again")]
+    WrongPassphrase,
     /// A secret in a link or in storage is not 43 base64url characters.
     #[error("the notebook key in this link is damaged; ask for the link again")]
     BadSecret,
@@ -421,6 +424,72 @@ pub fn unwrap(
     })
 }
 
+/// First bytes of keys protected by a passphrase ([`protect`]).
+const PROTECTED_MAGIC: &[u8; 4] = b"HKP1";
+/// Bytes of the Argon2id salt.
+pub const SALT_LEN: usize = 16;
+
+/// Argon2id with OWASP's first set of parameters (19 MiB, two passes, one lane).
+fn passphrase_key(passphrase: &str, salt: &[u8]) -> Result<[u8; KEY_LEN], SealError> {
+    let params = argon2::Params::new(19 * 1024, 2, 1, Some(KEY_LEN))
+        .map_err(|_| SealError::WrongPassphrase)?;
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let mut key = [0u8; KEY_LEN];
+    argon
+        .hash_password_into(passphrase.as_bytes(), salt, &mut key)
+        .map_err(|_| SealError::WrongPassphrase)?;
+    Ok(key)
+}
+
+/// A key ring sealed under a key derived from `passphrase` (Argon2id): `"HKP1" | salt (16 B) |
+/// nonce (24 B) | XChaCha20-Poly1305(ring as JSON) | tag`. For backups that carry their keys.
+pub fn protect(
+    ring: &KeyRing,
+    passphrase: &str,
+    salt: [u8; SALT_LEN],
+    nonce: [u8; NONCE_LEN],
+) -> Result<Vec<u8>, SealError> {
+    let key = passphrase_key(passphrase, &salt)?;
+    let plain = serde_json::to_vec(ring).map_err(|_| SealError::WrongPassphrase)?;
+    let cipher = XChaCha20Poly1305::new((&key).into());
+    let sealed = cipher
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: &plain,
+                aad: PROTECTED_MAGIC,
+            },
+        )
+        .unwrap_or_default();
+    let mut out = PROTECTED_MAGIC.to_vec();
+    out.extend_from_slice(&salt);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&sealed);
+    Ok(out)
+}
+
+/// Opens [`protect`]'s bytes; a wrong passphrase (or changed bytes) is [`SealError::WrongPassphrase`].
+pub fn unprotect(bytes: &[u8], passphrase: &str) -> Result<KeyRing, SealError> {
+    let head = PROTECTED_MAGIC.len();
+    if bytes.len() < head + SALT_LEN + NONCE_LEN + TAG_LEN || &bytes[..head] != PROTECTED_MAGIC {
+        return Err(SealError::WrongPassphrase);
+    }
+    let salt = &bytes[head..head + SALT_LEN];
+    let nonce = &bytes[head + SALT_LEN..head + SALT_LEN + NONCE_LEN];
+    let key = passphrase_key(passphrase, salt)?;
+    let cipher = XChaCha20Poly1305::new((&key).into());
+    let plain = cipher
+        .decrypt(
+            XNonce::from_slice(nonce),
+            Payload {
+                msg: &bytes[head + SALT_LEN + NONCE_LEN..],
+                aad: PROTECTED_MAGIC,
+            },
+        )
+        .map_err(|_| SealError::WrongPassphrase)?;
+    serde_json::from_slice(&plain).map_err(|_| SealError::WrongPassphrase)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -528,6 +597,25 @@ mod tests {
         let json = serde_json::to_string(&ring).map_err(|_| SealError::BadSecret)?;
         let back: KeyRing = serde_json::from_str(&json).map_err(|_| SealError::BadSecret)?;
         assert_eq!(back, ring);
+        Ok(())
+    }
+
+    #[test]
+    fn keys_protected_by_a_passphrase_open_only_with_it() -> Result<(), SealError> {
+        let ring = ring(&[key(1, 1), key(2, 2)]);
+        let blob = protect(&ring, "correct horse", [3; SALT_LEN], [4; NONCE_LEN])?;
+        assert_eq!(unprotect(&blob, "correct horse")?, ring);
+        assert_eq!(
+            unprotect(&blob, "wrong horse"),
+            Err(SealError::WrongPassphrase)
+        );
+        let mut changed = blob.clone();
+        changed[30] ^= 1;
+        assert_eq!(
+            unprotect(&changed, "correct horse"),
+            Err(SealError::WrongPassphrase)
+        );
+        assert_eq!(unprotect(b"HKP1", "x"), Err(SealError::WrongPassphrase));
         Ok(())
     }
 

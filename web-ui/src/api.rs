@@ -873,14 +873,17 @@ pub fn download(name: &str, bytes: &[u8]) {
     let _ = web_sys::Url::revoke_object_url(&url);
 }
 
-/// Downloads a backup of the local copy (works offline, no server needed).
-pub fn download_local_backup(ui: Ui) {
+/// Downloads a backup of the local copy (works offline, no server needed); with a passphrase,
+/// encrypted and carrying its keys behind it.
+pub fn download_local_backup(ui: Ui, passphrase: Option<String>) {
     if let Some(e) = engine() {
-        match e.export_backup() {
+        match e.export_backup_as(passphrase.as_deref()) {
             Ok(bytes) => {
                 download(&format!("hearth-{}.hearth", e.id()), &bytes);
-                ui.notice
-                    .set(Some("Backup of this device's copy downloaded.".into()));
+                ui.notice.set(Some(match passphrase {
+                    Some(_) => "Encrypted backup downloaded: it opens with its passphrase.".into(),
+                    None => "Backup of this device's copy downloaded.".into(),
+                }));
             }
             Err(err) => ui.error.set(Some(err.to_string())),
         }
@@ -895,14 +898,14 @@ pub fn download_server_backup(ui: Ui) {
 }
 
 /// Restores a backup file into a new local workspace and opens it.
-pub async fn restore_backup(ui: Ui, file: web_sys::File) {
+pub async fn restore_backup(ui: Ui, file: web_sys::File, passphrase: Option<String>) {
     let result = async {
         let buf = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
             .await
             .map_err(|_| "could not read the file".to_string())?;
         let bytes = js_sys::Uint8Array::new(&buf).to_vec();
         let store = IdbStore::open(DB_NAME).await.map_err(|e| e.to_string())?;
-        Engine::import_backup(store, &bytes, None)
+        Engine::import_backup_with(store, &bytes, None, passphrase.as_deref())
             .await
             .map_err(|e| e.to_string())
     }
@@ -911,6 +914,8 @@ pub async fn restore_backup(ui: Ui, file: web_sys::File) {
         Ok(engine) => {
             install(ui, engine);
             refresh_workspaces(ui).await;
+            // An earlier attempt's error (a wrong passphrase) no longer applies.
+            ui.error.set(None);
             ui.notice.set(Some(
                 "Backup restored as a new notebook on this device.".into(),
             ));

@@ -88,7 +88,7 @@ pub fn App() -> impl IntoView {
                             match ui.pending.get() { 1 => "1 edit".to_string(), n => format!("{n} edits") },
                             if ui.pending.get() == 1 { "is" } else { "are" }
                         )}
-                        " "<button data-testid="stopped-backup" on:click=move |_| api::download_local_backup(ui)>"Download a backup"</button></p>
+                        " "<button data-testid="stopped-backup" on:click=move |_| api::download_local_backup(ui, None)>"Download a backup"</button></p>
                     })}
                     {reason.blocks_edits().then_some(view! { <p>"Editing is off for this notebook here: nothing more could reach the server."</p> })}
                 </div>

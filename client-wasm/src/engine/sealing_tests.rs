@@ -143,6 +143,7 @@ fn a_servers_backup_restores_only_where_the_notebooks_keys_are() -> R {
             head_seq: last.seq,
             chain_head: last.chain,
             source: "server".into(),
+            keys: None,
         };
         let file = shared_schema::backup::encode(&header, &records)?;
         assert!(!file.windows(6).any(|w| w == b"marker"));
@@ -276,6 +277,39 @@ fn a_server_that_forks_two_members_is_caught_by_both_once_an_update_crosses_the_
                 "the {who} stops"
             );
         }
+        Ok(())
+    })
+}
+
+#[test]
+fn a_backup_with_its_keys_restores_on_a_fresh_device_only_with_its_passphrase() -> R {
+    block_on(async {
+        let store = MemoryStore::new();
+        let engine = crate::Engine::create(store.clone(), "W").await?;
+        engine.create_note(MARKER).await?;
+        let file = engine.export_backup_as(Some("correct horse"))?;
+        assert!(
+            !file.windows(6).any(|w| w == b"marker"),
+            "the file holds no plaintext"
+        );
+        let fresh = MemoryStore::new();
+        assert!(matches!(
+            crate::Engine::import_backup(fresh.clone(), &file, None).await,
+            Err(crate::EngineError::PassphraseNeeded)
+        ));
+        assert!(matches!(
+            crate::Engine::import_backup_with(fresh.clone(), &file, None, Some("wrong horse"))
+                .await,
+            Err(crate::EngineError::Seal(seal::SealError::WrongPassphrase))
+        ));
+        assert!(
+            fresh.list_workspaces().await?.is_empty(),
+            "a refused restore stores nothing"
+        );
+        let restored =
+            crate::Engine::import_backup_with(fresh.clone(), &file, None, Some("correct horse"))
+                .await?;
+        assert_eq!(restored.notes(), engine.notes());
         Ok(())
     })
 }

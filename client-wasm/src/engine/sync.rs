@@ -142,19 +142,52 @@ impl<S: Store> Engine<S> {
     /// Exports the workspace as one backup file (design §5 format): a snapshot record at the last
     /// pulled seq, holding everything on this device. Works with no server.
     pub fn export_backup(&self) -> Result<Vec<u8>, EngineError> {
+        self.export_backup_as(None)
+    }
+
+    /// [`Self::export_backup`]; with a passphrase (an encrypted notebook), the snapshot is sealed
+    /// and the file carries the notebook's epoch keys protected by the passphrase (Argon2id):
+    /// whoever has the file needs the passphrase to read it.
+    pub fn export_backup_as(&self, passphrase: Option<&str>) -> Result<Vec<u8>, EngineError> {
         let record = self.record();
+        let snapshot = self.snapshot()?;
+        let (bytes, keys) = match (passphrase, &record.keys) {
+            (None, _) => (snapshot, None),
+            (Some(_), None) => return Err(EngineError::PlainNotebook),
+            (Some(passphrase), Some(ring)) => {
+                let epochs = shared_schema::seal::KeyRing {
+                    epochs: ring.epochs.clone(),
+                    ..Default::default()
+                };
+                let salt = crate::keys::fresh_secret()?.as_bytes()[..shared_schema::seal::SALT_LEN]
+                    .try_into()
+                    .map_err(|_| EngineError::PlainNotebook)?;
+                let protected = shared_schema::seal::protect(
+                    &epochs,
+                    passphrase,
+                    salt,
+                    crate::keys::fresh_nonce()?,
+                )?;
+                use base64::Engine as _;
+                (
+                    crate::keys::sealed(&record, snapshot)?,
+                    Some(base64::engine::general_purpose::STANDARD.encode(protected)),
+                )
+            }
+        };
         let header = BackupHeader {
             workspace_id: record.id.clone(),
             created_at: (now_ms() / 1000).max(0) as u64,
             head_seq: record.last_pulled_seq,
             chain_head: record.chain_head,
             source: "client".into(),
+            keys,
         };
         let records = vec![PullRecord {
             kind: PullRecordKind::Snapshot,
             seq: record.last_pulled_seq,
             chain: record.chain_head,
-            bytes: self.snapshot()?,
+            bytes,
         }];
         Ok(backup::encode(&header, &records)?)
     }
@@ -168,19 +201,45 @@ impl<S: Store> Engine<S> {
         bytes: &[u8],
         name: Option<&str>,
     ) -> Result<Self, EngineError> {
+        Self::import_backup_with(store, bytes, name, None).await
+    }
+
+    /// [`Self::import_backup`] of a file that may carry its keys protected by a passphrase
+    /// ([`Self::export_backup_as`]): such a file needs `passphrase` (else
+    /// [`EngineError::PassphraseNeeded`]; a wrong one is `Seal(WrongPassphrase)`). A sealed file
+    /// without keys opens with this browser's keys of its notebook, else [`EngineError::SealedBackup`].
+    pub async fn import_backup_with(
+        store: S,
+        bytes: &[u8],
+        name: Option<&str>,
+        passphrase: Option<&str>,
+    ) -> Result<Self, EngineError> {
         let parsed = backup::decode(bytes)?;
         let batch: Vec<Vec<u8>> = if parsed
             .records
             .iter()
             .any(|r| shared_schema::seal::is_sealed(&r.bytes))
         {
-            // A server's backup of an encrypted notebook: it opens with the keys of that
-            // notebook on this device, and nowhere else.
-            let source = store
-                .get_workspace(&parsed.header.workspace_id)
-                .await?
-                .filter(|r| r.keys.is_some())
-                .ok_or(EngineError::SealedBackup)?;
+            // Sealed: the keys come from the file (behind its passphrase) or, for a server's
+            // backup, from this browser's copy of the notebook — and from nowhere else.
+            let source = match &parsed.header.keys {
+                Some(protected) => {
+                    use base64::Engine as _;
+                    let passphrase = passphrase.ok_or(EngineError::PassphraseNeeded)?;
+                    let blob = base64::engine::general_purpose::STANDARD
+                        .decode(protected)
+                        .map_err(|_| shared_schema::seal::SealError::WrongPassphrase)?;
+                    WorkspaceRecord {
+                        keys: Some(shared_schema::seal::unprotect(&blob, passphrase)?),
+                        ..WorkspaceRecord::new_local(&parsed.header.workspace_id, "")
+                    }
+                }
+                None => store
+                    .get_workspace(&parsed.header.workspace_id)
+                    .await?
+                    .filter(|r| r.keys.is_some())
+                    .ok_or(EngineError::SealedBackup)?,
+            };
             parsed
                 .records
                 .iter()

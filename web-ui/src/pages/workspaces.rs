@@ -69,7 +69,7 @@ pub fn NotebooksPage(ui: Ui, on_open: impl Fn() + Copy + Send + Sync + 'static) 
                     };
                     if confirm(&question) {
                         if unsynced > 0 {
-                            api::download_local_backup(ui);
+                            api::download_local_backup(ui, None);
                         }
                         api::leave_workspace(ui, ui.ws.get_untracked()).await;
                     }
