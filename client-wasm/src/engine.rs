@@ -20,7 +20,9 @@ pub use crate::ids::random_peer_id;
 pub use history::{NoteChange, Session, Version, SESSION_GAP_SECS};
 
 use crate::error::EngineError;
-use crate::storage::{Change, LoadedState, Merge, OpenCache, Store, WorkspaceRecord};
+use crate::storage::{
+    Change, LoadedState, Merge, OpenCache, PendingUpdate, Store, WorkspaceRecord,
+};
 use import::{import_state, Seen};
 use loro::{ExportMode, LoroDoc};
 use shared_schema::model::{self, Field, Flag, Note};
@@ -257,6 +259,36 @@ impl<S: Store> Engine<S> {
         all.sort_unstable();
         all.dedup();
         *self.quarantined.borrow_mut() = all;
+        self.reseal_plain_pending().await;
+    }
+
+    /// Seals the pending updates of a notebook that gained keys after they were made (encryption
+    /// turned on, or a member's device rejoined with a keyed link): the worker sends no plain
+    /// update of a notebook with keys, so these wait for this. Best effort, like quarantine: a
+    /// refused write is tried again by the next load.
+    async fn reseal_plain_pending(&self) {
+        let record = self.record();
+        if record
+            .keys
+            .as_ref()
+            .is_none_or(|r| r.plain_through.is_none())
+        {
+            return;
+        }
+        let Ok(pending) = self.store.pending(&record.id).await else {
+            return;
+        };
+        let sealed: Vec<PendingUpdate> = pending
+            .into_iter()
+            .filter(|p| !shared_schema::seal::is_sealed(&p.bytes))
+            .filter_map(|p| {
+                let bytes = crate::keys::sealed(&record, p.bytes).ok()?;
+                Some(PendingUpdate { key: p.key, bytes })
+            })
+            .collect();
+        if !sealed.is_empty() {
+            let _ = self.store.reseal_pending(&record.id, &sealed).await;
+        }
     }
 
     fn from_record(store: S, record: WorkspaceRecord, doc: LoroDoc) -> Self {

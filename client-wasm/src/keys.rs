@@ -8,7 +8,9 @@
 //! seedable generator of [`crate::ids`].
 
 use crate::storage::WorkspaceRecord;
-use shared_schema::seal::{self, KeyRing, SealError, Secret, Witness, KEY_LEN, NONCE_LEN};
+use shared_schema::seal::{
+    self, KeyRing, SealError, Secret, Witness, KEY_LEN, NONCE_LEN, RECORD_NONCE_LEN,
+};
 use std::borrow::Cow;
 use thiserror::Error;
 
@@ -39,27 +41,34 @@ pub fn new_owner_ring() -> Result<KeyRing, NoRandom> {
 }
 
 /// Bytes the document can import: a record opened with the notebook's keys, or a plain
-/// notebook's record as it is.
-pub fn readable<'a>(record: &WorkspaceRecord, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, SealError> {
-    match &record.keys {
-        None if seal::is_sealed(bytes) => Err(SealError::UnknownEpoch {
-            epoch: seal::epoch_of(bytes).unwrap_or(0),
-        }),
-        None => Ok(Cow::Borrowed(bytes)),
-        Some(ring) => seal::open(&record.id, ring, bytes).map(|o| Cow::Owned(o.payload)),
-    }
+/// notebook's record as it is. `seq` is the record's in the server's log (`None` for this
+/// device's own pending update): a notebook that was plain before it had keys still reads the
+/// plain records it had then ([`KeyRing::reads_plain`]).
+pub fn readable<'a>(
+    record: &WorkspaceRecord,
+    bytes: &'a [u8],
+    seq: Option<u64>,
+) -> Result<Cow<'a, [u8]>, SealError> {
+    opened(record, bytes, seq).map(|(b, _)| b)
 }
 
 /// [`readable`], with the witness of a sealed record.
 pub fn opened<'a>(
     record: &WorkspaceRecord,
     bytes: &'a [u8],
+    seq: Option<u64>,
 ) -> Result<(Cow<'a, [u8]>, Option<Witness>), SealError> {
     match &record.keys {
+        None if seal::is_sealed(bytes) => Err(SealError::UnknownEpoch {
+            epoch: seal::epoch_of(bytes).unwrap_or(0),
+        }),
+        None => Ok((Cow::Borrowed(bytes), None)),
+        Some(ring) if !seal::is_sealed(bytes) && ring.reads_plain(seq) => {
+            Ok((Cow::Borrowed(bytes), None))
+        }
         Some(ring) => {
             seal::open(&record.id, ring, bytes).map(|o| (Cow::Owned(o.payload), Some(o.witness)))
         }
-        None => readable(record, bytes).map(|b| (b, None)),
     }
 }
 
@@ -87,7 +96,7 @@ pub fn sealed(record: &WorkspaceRecord, payload: Vec<u8>) -> Result<Vec<u8>, NoR
         &record.id,
         key,
         witness,
-        fresh_nonce()?,
+        random::<RECORD_NONCE_LEN>()?,
         &payload,
     ))
 }
@@ -103,18 +112,49 @@ mod tests {
         let stored = sealed(&record, b"loro update".to_vec()).map_err(|e| e.to_string())?;
         assert!(seal::is_sealed(&stored));
         assert_eq!(
-            readable(&record, &stored)
+            readable(&record, &stored, Some(1))
                 .map_err(|e| e.to_string())?
                 .as_ref(),
             b"loro update"
         );
-        assert_eq!(readable(&record, b"loro plain"), Err(SealError::NotSealed));
+        assert_eq!(
+            readable(&record, b"loro plain", Some(1)),
+            Err(SealError::NotSealed)
+        );
+        assert_eq!(
+            readable(&record, b"loro plain", None),
+            Err(SealError::NotSealed)
+        );
         let plain = WorkspaceRecord::new_local("w", "n");
-        assert!(readable(&plain, &stored).is_err());
+        assert!(readable(&plain, &stored, Some(1)).is_err());
         assert_eq!(
             sealed(&plain, b"x".to_vec()).map_err(|e| e.to_string())?,
             b"x"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn a_notebook_encrypted_later_reads_its_plain_past_and_nothing_plain_after(
+    ) -> Result<(), String> {
+        let mut record = WorkspaceRecord::new_local("w", "n");
+        let mut ring = new_owner_ring().map_err(|e| e.to_string())?;
+        ring.plain_through = Some(5);
+        record.keys = Some(ring);
+        for (seq, reads) in [
+            (Some(1), true),
+            (Some(5), true),
+            (None, true),
+            (Some(6), false),
+        ] {
+            assert_eq!(
+                readable(&record, b"loro plain", seq).is_ok(),
+                reads,
+                "{seq:?}"
+            );
+        }
+        let stored = sealed(&record, b"loro new".to_vec()).map_err(|e| e.to_string())?;
+        assert!(readable(&record, &stored, Some(2)).is_ok());
         Ok(())
     }
 

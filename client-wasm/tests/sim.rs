@@ -211,6 +211,13 @@ impl Store for SimStore {
     async fn quarantine(&self, id: &str, seqs: &[u64]) -> Result<(), StorageError> {
         at_point!(self.quarantine(id, seqs))
     }
+    async fn reseal_pending(
+        &self,
+        id: &str,
+        sealed: &[client_wasm::storage::PendingUpdate],
+    ) -> Result<usize, StorageError> {
+        at_point!(self.reseal_pending(id, sealed))
+    }
     async fn outbox(&self, id: &str) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
         at_point!(self.outbox(id))
     }

@@ -127,11 +127,11 @@ test('revoking a link rotates the key: the other member syncs on, and what is wr
     await revoked.page.locator('[data-testid=sync-status][data-code=token_revoked]').waitFor({ timeout: 30_000 });
     assert.equal(await noteNamed(revoked.page, 'After the revocation').count(), 0);
     assert.deepEqual((await storedRing(revoked.page, ws)).epochs.map((k) => k.epoch), [1], 'the revoked member never got epoch 2');
-    // Everything written after the revocation is sealed under epoch 2 (byte 1 after the 0xE5 mark).
+    // Everything written after the revocation is sealed under epoch 2 (byte 1 after the 0xE6 mark).
     await upToDate(a.page);
     const after = (await storedRecords(server.url, ws, owner)).filter((rec) => rec.seq > head);
     assert.ok(after.length > 0, 'the new note is on the server');
-    for (const rec of after) assert.deepEqual([rec.bytes[0], rec.bytes[1]], [0xe5, 2], `seq ${rec.seq} is under epoch 2`);
+    for (const rec of after) assert.deepEqual([rec.bytes[0], rec.bytes[1]], [0xe6, 2], `seq ${rec.seq} is under epoch 2`);
     // The join call gives each link only its own wrapped keys: the kept link gets epoch 2.
     const keptInfo = await (await join(linkParts(keptLink).token)).json();
     assert.deepEqual(keptInfo.keys.map((k) => k.epoch), [1, 2]);

@@ -6,13 +6,18 @@
 //! A **sealed record** is what the server stores in place of a Loro update or snapshot:
 //!
 //! ```text
-//! 0xE5 | epoch (LEB128) | nonce (24 B) | XChaCha20-Poly1305( witness | payload ) + tag (16 B)
+//! 0xE6 | epoch (LEB128) | nonce (16 B) | XChaCha20-Poly1305( witness | payload ) + tag (16 B)
 //! witness = last pulled seq (LEB128) | first 8 bytes of the chain value at that seq
 //! AAD     = "hearth/seal/v1" | workspace id | 0x00 | the header (magic, epoch)
 //! ```
 //!
-//! Loro blobs start with `loro`, never `0xE5`, so sealed and plain records are told apart by
-//! their first byte. The workspace id in the AAD keeps a server from moving a record between
+//! The 16 random nonce bytes are XChaCha20's 24-byte nonce with 8 zero bytes after them: 128
+//! random bits keep the chance that two records under one epoch key share a nonce below 2⁻⁶⁵
+//! for four billion records, and save 8 bytes on every update. Records of the first format
+//! (`0xE5`, all 24 nonce bytes sent) still open.
+//!
+//! Loro blobs start with `loro`, never `0xE5` or `0xE6`, so sealed and plain records are told
+//! apart by their first byte. The workspace id in the AAD keeps a server from moving a record between
 //! workspaces; the epoch in the header says which key opens it (and a changed header fails the
 //! tag). The witness is inside the ciphertext: only members see which history its author had.
 //!
@@ -26,12 +31,16 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use thiserror::Error;
 
-/// First byte of a sealed record.
-pub const MAGIC: u8 = 0xE5;
+/// First byte of a sealed record (a 16-byte nonce).
+pub const MAGIC: u8 = 0xE6;
+/// First byte of a sealed record of the first format (a 24-byte nonce), still opened.
+pub const MAGIC_V1: u8 = 0xE5;
 /// Bytes of a key or secret.
 pub const KEY_LEN: usize = 32;
-/// Bytes of a nonce (XChaCha20).
+/// Bytes of a nonce (XChaCha20): of a wrapped key, a protected key ring, a first-format record.
 pub const NONCE_LEN: usize = 24;
+/// Random nonce bytes a sealed record carries (zero-padded to [`NONCE_LEN`]).
+pub const RECORD_NONCE_LEN: usize = 16;
 /// Bytes of the authentication tag.
 pub const TAG_LEN: usize = 16;
 /// Bytes of the chain value kept in a witness.
@@ -120,6 +129,12 @@ pub struct KeyRing {
     /// remaining links and made current once they all have it — a retry reuses it.
     #[serde(default)]
     pub next: Option<EpochKey>,
+    /// For a notebook this device held before it had keys (encryption turned on later, or a
+    /// member who rejoined with a keyed link): the last seq it had pulled then. Plain records up
+    /// to it, and this device's own pending ones from before, still read; any later plain record
+    /// is refused like a tampered one.
+    #[serde(default)]
+    pub plain_through: Option<u64>,
 }
 
 impl KeyRing {
@@ -133,7 +148,15 @@ impl KeyRing {
                 key: first_key,
             }],
             next: None,
+            plain_through: None,
         }
+    }
+
+    /// True when a plain (unsealed) record may be read: one pulled at `seq` up to
+    /// [`Self::plain_through`], or this device's own from before it had keys (`seq` None).
+    pub fn reads_plain(&self, seq: Option<u64>) -> bool {
+        self.plain_through
+            .is_some_and(|through| seq.is_none_or(|s| s <= through))
     }
 
     /// The newest epoch key: what new records are sealed under.
@@ -261,7 +284,7 @@ fn seal_aad(ws: &str, header: &[u8]) -> Vec<u8> {
 
 /// True when `bytes` is a sealed record (by its first byte).
 pub fn is_sealed(bytes: &[u8]) -> bool {
-    bytes.first() == Some(&MAGIC)
+    matches!(bytes.first(), Some(&MAGIC) | Some(&MAGIC_V1))
 }
 
 /// The epoch a sealed record names, read without a key (the worker uses it to fetch keys it
@@ -280,7 +303,7 @@ pub fn seal(
     ws: &str,
     key: &EpochKey,
     witness: Witness,
-    nonce: [u8; NONCE_LEN],
+    nonce: [u8; RECORD_NONCE_LEN],
     payload: &[u8],
 ) -> Vec<u8> {
     let mut header = vec![MAGIC];
@@ -293,7 +316,7 @@ pub fn seal(
     let aad = seal_aad(ws, &header);
     let sealed = cipher
         .encrypt(
-            XNonce::from_slice(&nonce),
+            &record_nonce(&nonce),
             Payload {
                 msg: &plain,
                 aad: &aad,
@@ -307,6 +330,13 @@ pub fn seal(
     out
 }
 
+/// XChaCha20's nonce from a record's nonce bytes (16, zero-padded; or all 24 of the first format).
+fn record_nonce(bytes: &[u8]) -> XNonce {
+    let mut nonce = XNonce::default();
+    nonce[..bytes.len()].copy_from_slice(bytes);
+    nonce
+}
+
 /// Opens a sealed record of workspace `ws` with the keys in `ring`.
 pub fn open(ws: &str, ring: &KeyRing, bytes: &[u8]) -> Result<Opened, SealError> {
     if !is_sealed(bytes) {
@@ -315,17 +345,22 @@ pub fn open(ws: &str, ring: &KeyRing, bytes: &[u8]) -> Result<Opened, SealError>
     let (epoch, used) = leb128_get(&bytes[1..]).ok_or(SealError::NotSealed)?;
     let epoch = u32::try_from(epoch).map_err(|_| SealError::Tampered)?;
     let header_len = 1 + used;
-    if bytes.len() < header_len + NONCE_LEN + TAG_LEN {
+    let nonce_len = if bytes[0] == MAGIC_V1 {
+        NONCE_LEN
+    } else {
+        RECORD_NONCE_LEN
+    };
+    if bytes.len() < header_len + nonce_len + TAG_LEN {
         return Err(SealError::Tampered);
     }
     let key = ring.key(epoch).ok_or(SealError::UnknownEpoch { epoch })?;
     let (header, rest) = bytes.split_at(header_len);
-    let (nonce, sealed) = rest.split_at(NONCE_LEN);
+    let (nonce, sealed) = rest.split_at(nonce_len);
     let cipher = XChaCha20Poly1305::new(key.as_bytes().into());
     let aad = seal_aad(ws, header);
     let plain = cipher
         .decrypt(
-            XNonce::from_slice(nonce),
+            &record_nonce(nonce),
             Payload {
                 msg: sealed,
                 aad: &aad,
@@ -514,7 +549,7 @@ mod tests {
         let chain = Chain::genesis().next(b"x");
         let witness = Witness::new(300, &chain);
         let payload = b"loro\0marker-7f3a a one character edit".to_vec();
-        let sealed = seal("ws-1", &key(1, 7), witness, [9; NONCE_LEN], &payload);
+        let sealed = seal("ws-1", &key(1, 7), witness, [9; RECORD_NONCE_LEN], &payload);
         assert!(is_sealed(&sealed));
         assert_eq!(epoch_of(&sealed), Some(1));
         assert!(!sealed.windows(6).any(|w| w == b"marker"));
@@ -528,11 +563,41 @@ mod tests {
     }
 
     #[test]
-    fn sealing_adds_fifty_three_bytes_to_an_update_at_a_three_byte_seq() {
+    fn sealing_adds_forty_five_bytes_to_an_update_at_a_three_byte_seq() {
         let witness = Witness::new(100_000, &Chain::genesis());
-        let sealed = seal("ws", &key(1, 1), witness, [0; NONCE_LEN], &[0; 40]);
-        // 1 magic + 1 epoch + 24 nonce + 16 tag + 3 seq + 8 chain.
-        assert_eq!(sealed.len() - 40, 53);
+        let sealed = seal("ws", &key(1, 1), witness, [0; RECORD_NONCE_LEN], &[0; 40]);
+        // 1 magic + 1 epoch + 16 nonce + 16 tag + 3 seq + 8 chain.
+        assert_eq!(sealed.len() - 40, 45);
+    }
+
+    #[test]
+    fn a_record_of_the_first_format_still_opens() -> Result<(), SealError> {
+        // Built as the first format did: 0xE5, the epoch, all 24 nonce bytes, the same AAD.
+        let k = key(3, 9);
+        let header = vec![MAGIC_V1, 3];
+        let mut plain = vec![7];
+        plain.extend_from_slice(&Witness::new(7, &Chain::genesis()).chain);
+        plain.extend_from_slice(b"loro old");
+        let nonce = [5u8; NONCE_LEN];
+        let cipher = XChaCha20Poly1305::new(k.key.as_bytes().into());
+        let body = cipher
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: &plain,
+                    aad: &seal_aad("ws", &header),
+                },
+            )
+            .map_err(|_| SealError::Tampered)?;
+        let mut record = header;
+        record.extend_from_slice(&nonce);
+        record.extend_from_slice(&body);
+        assert!(is_sealed(&record));
+        assert_eq!(epoch_of(&record), Some(3));
+        let opened = open("ws", &ring(&[k]), &record)?;
+        assert_eq!(opened.payload, b"loro old");
+        assert_eq!(opened.witness.seq, 7);
+        Ok(())
     }
 
     #[test]
@@ -541,7 +606,7 @@ mod tests {
             "ws-1",
             &key(2, 7),
             Witness::new(0, &Chain::genesis()),
-            [1; NONCE_LEN],
+            [1; RECORD_NONCE_LEN],
             b"loro-bytes",
         );
         let good = ring(&[key(2, 7)]);

@@ -388,6 +388,8 @@ fn heard(ui: Ui, text: &str) {
         Broadcast::Presence { ws, peers } if ws == current => {
             crate::presence::heard(ui, peers);
         }
+        // Another tab's worker changed the keys: seal under the new ones from the next edit.
+        Broadcast::Keys { ws } if ws == current => keys_changed(ui, false),
         Broadcast::Status {
             ws,
             status,
@@ -501,7 +503,8 @@ fn start_worker(ui: Ui) {
                     "The owner token was rotated; the old one no longer works.".into(),
                 ));
                 list_tokens(ui);
-                leptos::task::spawn_local(refresh_workspaces(ui));
+                // An encrypted notebook's key was rotated with it.
+                keys_changed(ui, true);
             }
             WorkerResponse::BackupFile { ws, bytes } => {
                 download(&format!("hearth-{ws}-server.hearth"), &bytes);
@@ -514,13 +517,20 @@ fn start_worker(ui: Ui) {
                 list_tokens(ui);
                 // The worker rotated the notebook's key: this tab seals under the new one from
                 // now on, and a snapshot under it goes to the server.
-                if let Some(e) = engine() {
-                    leptos::task::spawn_local(async move {
-                        if e.refresh().await.is_ok() {
-                            let _ = e.compact().await;
-                        }
-                    });
-                }
+                keys_changed(ui, true);
+            }
+            WorkerResponse::Encrypted {
+                revoked, turned_on, ..
+            } => {
+                list_tokens(ui);
+                ui.notice.set(Some(if turned_on {
+                    format!(
+                        "End-to-end encryption is on. {revoked} link(s) stopped working: make new links to share."
+                    )
+                } else {
+                    "This notebook was already encrypted.".into()
+                }));
+                keys_changed(ui, true);
             }
             WorkerResponse::Heard(text) => heard(ui, &text),
             WorkerResponse::Failed { what, message } => {
@@ -942,6 +952,28 @@ pub fn rotate(ui: Ui) {
     send(WorkerRequest::Rotate {
         ws: ui.ws.get_untracked(),
     });
+}
+
+/// Turns end-to-end encryption on for the open notebook (owner; one-way).
+pub fn encrypt(ui: Ui) {
+    ui.notice.set(Some("Encrypting this notebook…".into()));
+    send(WorkerRequest::Encrypt {
+        ws: ui.ws.get_untracked(),
+    });
+}
+
+/// Re-reads the open notebook's record (its keys changed: a rotation, encryption turned on) and,
+/// where this device is the owner, compacts: the snapshot it uploads is sealed under the newest
+/// key.
+fn keys_changed(ui: Ui, compact: bool) {
+    if let Some(e) = engine() {
+        leptos::task::spawn_local(async move {
+            if e.refresh().await.is_ok() && compact {
+                let _ = e.compact().await;
+            }
+            refresh_workspaces(ui).await;
+        });
+    }
 }
 
 /// Copies text to the clipboard.

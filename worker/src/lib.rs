@@ -412,9 +412,11 @@ async fn handle(
                 },
                 WorkerRequest::Revoke { ws, token_id } => {
                     // A deny on the server and a new key for everyone else.
-                    match core::keys::revoke(&ctx.core.store, &ctx.core.transport, &ws, &token_id)
-                        .await
-                    {
+                    let done =
+                        core::keys::revoke(&ctx.core.store, &ctx.core.transport, &ws, &token_id)
+                            .await;
+                    ctx.broadcast(&Broadcast::Keys { ws });
+                    match done {
                         Ok(_) => Some(WorkerResponse::Revoked { token_id }),
                         Err(e) => failed("revoke", e.to_string()),
                     }
@@ -432,9 +434,29 @@ async fn handle(
                     }
                 }
                 WorkerRequest::Rotate { ws } => {
-                    match core::rotate(&ctx.core.store, &ctx.core.transport, &ws).await {
-                        Ok(()) => Some(WorkerResponse::Rotated { ws }),
+                    // A lost owner device had the notebook's key too: it is rotated with the
+                    // token, so what is written from now on is sealed under one it never had.
+                    let (store, transport) = (&ctx.core.store, &ctx.core.transport);
+                    let done = match core::rotate(store, transport, &ws).await {
+                        Ok(()) => core::keys::rotate_key(store, transport, &ws).await,
+                        Err(e) => Err(e),
+                    };
+                    ctx.broadcast(&Broadcast::Keys { ws: ws.clone() });
+                    match done {
+                        Ok(_) => Some(WorkerResponse::Rotated { ws }),
                         Err(e) => failed("rotate", e.to_string()),
+                    }
+                }
+                WorkerRequest::Encrypt { ws } => {
+                    let done = core::keys::encrypt(&ctx.core, &ws).await;
+                    ctx.broadcast(&Broadcast::Keys { ws: ws.clone() });
+                    match done {
+                        Ok(e) => Some(WorkerResponse::Encrypted {
+                            ws,
+                            revoked: e.revoked,
+                            turned_on: e.turned_on,
+                        }),
+                        Err(e) => failed("encryption", e.to_string()),
                     }
                 }
                 WorkerRequest::Backup { ws } => {

@@ -86,8 +86,15 @@ pub enum WorkerRequest {
         /// Workspace id.
         ws: String,
     },
-    /// Rotate the master token (master only); the new one replaces it in IndexedDB.
+    /// Rotate the master token (master only); the new one replaces it in IndexedDB, and an
+    /// encrypted notebook's key is rotated with it.
     Rotate {
+        /// Workspace id.
+        ws: String,
+    },
+    /// Turn end-to-end encryption on for a plain notebook (master only, one-way; revokes every
+    /// link).
+    Encrypt {
         /// Workspace id.
         ws: String,
     },
@@ -163,6 +170,15 @@ pub enum WorkerResponse {
     Rotated {
         /// Workspace id.
         ws: String,
+    },
+    /// Encryption is on (`revoked` links were revoked; `turned_on` false: it already was).
+    Encrypted {
+        /// Workspace id.
+        ws: String,
+        /// Links revoked.
+        revoked: usize,
+        /// False when the notebook already had keys.
+        turned_on: bool,
     },
     /// A server backup file.
     BackupFile {
@@ -254,6 +270,12 @@ pub enum Broadcast {
     },
     /// A tab joined or connected a workspace: some worker should sync it.
     Watch {
+        /// Workspace id.
+        ws: String,
+    },
+    /// The notebook's keys changed in storage (a rotation, encryption turned on): every tab
+    /// re-reads its record before sealing another edit, so none seals under a revoked key.
+    Keys {
         /// Workspace id.
         ws: String,
     },

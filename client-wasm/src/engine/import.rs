@@ -100,21 +100,25 @@ pub(super) fn open_remote(
     let mut forked = None;
     let opened = records
         .iter()
-        .filter_map(|r| match crate::keys::opened(record, &r.bytes) {
-            Ok((bytes, witness)) => {
-                if forked.is_none() && witness.is_some_and(|w| crate::keys::disagrees(record, &w)) {
-                    forked = Some(r.seq);
+        .filter_map(
+            |r| match crate::keys::opened(record, &r.bytes, Some(r.seq)) {
+                Ok((bytes, witness)) => {
+                    if forked.is_none()
+                        && witness.is_some_and(|w| crate::keys::disagrees(record, &w))
+                    {
+                        forked = Some(r.seq);
+                    }
+                    Some(RemoteRecord {
+                        bytes: bytes.into_owned(),
+                        ..r.clone()
+                    })
                 }
-                Some(RemoteRecord {
-                    bytes: bytes.into_owned(),
-                    ..r.clone()
-                })
-            }
-            Err(_) => {
-                bad.push(r.seq);
-                None
-            }
-        })
+                Err(_) => {
+                    bad.push(r.seq);
+                    None
+                }
+            },
+        )
         .collect();
     (opened, bad, forked)
 }
@@ -173,7 +177,7 @@ pub(super) fn import_state(
         .pending
         .iter()
         .filter(|p| !seen.own.contains(&p.key))
-        .filter_map(|p| crate::keys::readable(&state.record, &p.bytes).ok())
+        .filter_map(|p| crate::keys::readable(&state.record, &p.bytes, None).ok())
         .map(|b| b.into_owned())
         .collect();
     // The common case: everything decodes, one batch import (much faster than one by one).

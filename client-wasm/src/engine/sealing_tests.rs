@@ -95,12 +95,12 @@ fn records_that_do_not_open_are_quarantined_and_the_rest_applies() -> R {
             key: Secret::from_bytes([9; 32]),
         };
         let witness = Witness::new(0, &Chain::genesis());
-        let wrong = seal::seal(&ws, &wrong_key, witness, [1; 24], &update);
+        let wrong = seal::seal(&ws, &wrong_key, witness, [1; 16], &update);
         let future = EpochKey {
             epoch: 7,
             key: Secret::from_bytes([9; 32]),
         };
-        let unknown = seal::seal(&ws, &future, witness, [2; 24], &update);
+        let unknown = seal::seal(&ws, &future, witness, [2; 16], &update);
         let hostile = server.mint(&ws, Role::Write);
         push_raw(
             &server,
@@ -310,6 +310,126 @@ fn a_backup_with_its_keys_restores_on_a_fresh_device_only_with_its_passphrase() 
             crate::Engine::import_backup_with(fresh.clone(), &file, None, Some("correct horse"))
                 .await?;
         assert_eq!(restored.notes(), engine.notes());
+        Ok(())
+    })
+}
+
+/// A notebook from before encryption: no keys, its updates plain on the server.
+async fn plain_owner(server: &MemoryServer) -> Result<Device, Box<dyn std::error::Error>> {
+    let store = MemoryStore::new();
+    let ws = uuid::Uuid::new_v4().to_string();
+    store
+        .create_workspace(&crate::storage::WorkspaceRecord::new_local(&ws, "Old"))
+        .await?;
+    let engine = crate::Engine::open(store.clone(), &ws).await?;
+    crate::sync::connect(&store, server, SERVER, &ws).await?;
+    engine.refresh().await?;
+    Ok(Device {
+        core: crate::sync::SyncCore::new(store.clone(), server.clone()),
+        store,
+        engine,
+    })
+}
+
+#[test]
+fn turning_encryption_on_keeps_the_plain_past_seals_everything_after_and_loses_no_edit() -> R {
+    block_on(async {
+        let server = MemoryServer::new();
+        let a = plain_owner(&server).await?;
+        let ws = a.engine.id();
+        let old = a.engine.create_note("written in the clear").await?;
+        a.sync().await?;
+        assert!(server
+            .records(&ws)
+            .iter()
+            .all(|r| !seal::is_sealed(&r.bytes)));
+        // A member on a plain link (no key), in step.
+        let b = Device::member(&server, &a.store, &ws, Role::Write).await?;
+        b.sync().await?;
+        assert_eq!(b.engine.notes(), a.engine.notes());
+        let head_before = server.records(&ws).last().map_or(0, |r| r.seq);
+        // Typed before encryption is turned on, not sent yet.
+        a.engine
+            .splice_text(&old, Field::Body, 0, 0, "typed just before")
+            .await?;
+
+        let done = crate::sync::keys::encrypt(&a.core, &ws).await?;
+        assert_eq!((done.revoked, done.turned_on), (1, true));
+        let again = crate::sync::keys::encrypt(&a.core, &ws).await?;
+        assert!(!again.turned_on, "one-way and idempotent");
+        let ring = a.store.get_workspace(&ws).await?.ok_or("a")?.keys;
+        assert_eq!(
+            ring.as_ref().and_then(|r| r.plain_through),
+            Some(head_before)
+        );
+        // The page re-reads the record: the unsent plain update is sealed before the worker
+        // may send it, and the snapshot uploaded is sealed under epoch 1.
+        a.engine.refresh().await?;
+        assert!(a
+            .store
+            .pending(&ws)
+            .await?
+            .iter()
+            .all(|p| seal::is_sealed(&p.bytes)));
+        a.engine.compact().await?;
+        a.engine.create_note(MARKER).await?;
+        a.sync().await?;
+        let after: Vec<_> = server
+            .records(&ws)
+            .into_iter()
+            .filter(|r| r.seq > head_before)
+            .collect();
+        assert!(!after.is_empty());
+        for r in &after {
+            assert!(seal::is_sealed(&r.bytes), "seq {} in the clear", r.seq);
+            assert!(!r.bytes.windows(6).any(|w| w == b"marker"));
+        }
+        // Reopened, the owner's device reads its plain past and the sealed present.
+        let reopened = crate::Engine::open(a.store.clone(), &ws).await?;
+        assert_eq!(reopened.notes(), a.engine.notes());
+        assert!(reopened.quarantined().is_empty());
+
+        // The plain link was revoked: B stops, and what it types meanwhile stays on B.
+        assert!(b.sync().await.is_err());
+        b.engine.create_note("typed by b while revoked").await?;
+        // B opens the new link the owner sent, on the same device: it learns the key, its
+        // unsent edit is sealed, and nothing is lost either way.
+        let (token, key) = super::tests::invite(&server, &a.store, &ws, Role::Write).await?;
+        assert!(key.is_some());
+        crate::sync::join(&b.store, &server, SERVER, &ws, &token, key.as_deref()).await?;
+        b.engine.refresh().await?;
+        b.sync().await?;
+        a.sync().await?;
+        b.sync().await?;
+        assert_eq!(b.engine.notes(), a.engine.notes());
+        assert!(a
+            .engine
+            .notes()
+            .iter()
+            .any(|n| n.title == "typed by b while revoked"));
+        assert!(b.engine.quarantined().is_empty() && a.engine.quarantined().is_empty());
+        assert!(server
+            .records(&ws)
+            .iter()
+            .filter(|r| r.seq > head_before)
+            .all(|r| seal::is_sealed(&r.bytes)));
+        // A new member reads it all from the sealed snapshot on.
+        let c = Device::member(&server, &a.store, &ws, Role::Read).await?;
+        c.sync().await?;
+        assert_eq!(c.engine.notes(), a.engine.notes());
+        assert!(c.engine.quarantined().is_empty());
+        // A plain record the server slips in after the switch is refused, the rest applies.
+        let update = {
+            let doc = LoroDoc::new();
+            doc.get_map("x").insert("k", 1)?;
+            doc.commit();
+            doc.export(ExportMode::all_updates())?
+        };
+        let owner_token = a.engine.record().token.ok_or("owner token")?;
+        push_raw(&server, &ws, &owner_token, &[("injected-plain", &update)]).await?;
+        let injected = server.records(&ws).last().map_or(0, |r| r.seq);
+        c.sync().await?;
+        assert_eq!(c.engine.quarantined(), vec![injected]);
         Ok(())
     })
 }

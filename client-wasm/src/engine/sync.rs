@@ -71,7 +71,7 @@ impl<S: Store> Engine<S> {
     /// what is stored (quarantine included). Bytes that are neither stored here nor on the
     /// server never come this way.
     pub fn import_stored(&self, bytes: &[u8]) -> bool {
-        let Ok(bytes) = crate::keys::readable(&self.record(), bytes) else {
+        let Ok(bytes) = crate::keys::readable(&self.record(), bytes, Some(u64::MAX)) else {
             return false;
         };
         let mut doc = self.doc();
@@ -243,7 +243,9 @@ impl<S: Store> Engine<S> {
             parsed
                 .records
                 .iter()
-                .map(|r| crate::keys::readable(&source, &r.bytes).map(|b| b.into_owned()))
+                .map(|r| {
+                    crate::keys::readable(&source, &r.bytes, Some(r.seq)).map(|b| b.into_owned())
+                })
                 .collect::<Result<_, _>>()
                 .map_err(|_| EngineError::SealedBackup)?
         } else {

@@ -832,7 +832,11 @@ fn a_compaction_snapshot_holds_what_the_server_has_and_no_unsent_edit() -> R {
         // Sealed for the server: opens with the notebook's key only.
         assert!(shared_schema::seal::is_sealed(&snapshot));
         let doc = LoroDoc::new();
-        doc.import(&crate::keys::readable(&a.engine.record(), &snapshot)?)?;
+        doc.import(&crate::keys::readable(
+            &a.engine.record(),
+            &snapshot,
+            Some(1),
+        )?)?;
         let titles: Vec<String> = model::notes(&doc).into_iter().map(|n| n.title).collect();
         assert_eq!(titles.len(), super::sync::COMPACT_AFTER + 5);
         assert!(!titles.contains(&"not sent yet".to_string()));
@@ -930,7 +934,7 @@ fn offline_keystrokes_merge_into_few_pending_updates_that_keep_every_edit() -> R
         // What a fresh device gets from exactly these updates is everything, edit by edit.
         let fresh = loro::LoroDoc::new();
         for p in &pending {
-            fresh.import(&crate::keys::readable(&e.record(), &p.bytes)?)?;
+            fresh.import(&crate::keys::readable(&e.record(), &p.bytes, None)?)?;
         }
         assert_eq!(model::notes(&fresh), e.notes());
         assert!(

@@ -669,6 +669,26 @@ impl Store for IdbStore {
         commit(tx).await
     }
 
+    async fn reseal_pending(
+        &self,
+        id: &str,
+        sealed: &[PendingUpdate],
+    ) -> Result<usize, StorageError> {
+        let db = self.db().await?;
+        let tx = begin_durable(self, &db, &[PENDING])?;
+        let mut replaced = 0;
+        for p in sealed {
+            let key = format!("{id}/{}", p.key);
+            let stored = get_bytes(&tx, PENDING, key.clone()).await?;
+            if stored.is_some_and(|b| !shared_schema::seal::is_sealed(&b)) {
+                put_bytes(&tx, PENDING, key, &p.bytes)?;
+                replaced += 1;
+            }
+        }
+        commit(tx).await?;
+        Ok(replaced)
+    }
+
     async fn outbox(&self, id: &str) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
         let db = self.db().await?;
         let tx = begin(self, &db, &[OUTBOX], TransactionMode::Readonly)?;

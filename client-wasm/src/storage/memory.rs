@@ -284,6 +284,25 @@ impl Store for MemoryStore {
         })
     }
 
+    async fn reseal_pending(
+        &self,
+        id: &str,
+        sealed: &[PendingUpdate],
+    ) -> Result<usize, StorageError> {
+        self.write(|i| {
+            let mut replaced = 0;
+            for p in sealed {
+                if let Some(bytes) = i.pending.get_mut(&(id.to_owned(), p.key.clone())) {
+                    if !shared_schema::seal::is_sealed(bytes) {
+                        bytes.clone_from(&p.bytes);
+                        replaced += 1;
+                    }
+                }
+            }
+            Ok(replaced)
+        })
+    }
+
     async fn outbox(&self, id: &str) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
         Ok(self.inner.borrow().outbox.get(id).cloned())
     }

@@ -298,6 +298,17 @@ pub enum Change {
         /// Its role.
         role: Role,
     },
+    /// A keyed link opened on a device that holds the notebook plain, on a member's token:
+    /// turning encryption on revoked every plain link, so the new link's token replaces the old
+    /// one whatever their roles. Never applies to the owner's (master) record or across servers.
+    Relink {
+        /// Server base URL.
+        server_url: String,
+        /// Token.
+        token: String,
+        /// Its role.
+        role: Role,
+    },
     /// A token rotation with this id begins (kept if one is already under way).
     BeginRotation(String),
     /// A rotated token replaces `old` (and only `old`); the rotation under way ends.
@@ -363,6 +374,21 @@ pub fn apply_change(record: &mut WorkspaceRecord, change: &Change) -> bool {
             record.role = *role;
             true
         }
+        Change::Relink {
+            server_url,
+            token,
+            role,
+        } => {
+            if record.role.is_master()
+                || record.server_url.as_deref() != Some(server_url.as_str())
+                || record.token.as_deref() == Some(token.as_str())
+            {
+                return false;
+            }
+            record.token = Some(token.clone());
+            record.role = *role;
+            true
+        }
         Change::BeginRotation(id) => {
             if record.rotating.is_some() {
                 return false;
@@ -403,8 +429,18 @@ pub fn apply_change(record: &mut WorkspaceRecord, change: &Change) -> bool {
             true
         }
         Change::Keys(learnt) => {
+            // A notebook held plain until now keeps reading what it pulled (and typed) before.
+            let plain_through = match (&record.keys, learnt.plain_through) {
+                (None, None) => Some(record.last_pulled_seq),
+                (_, given) => given,
+            };
             let ring = record.keys.get_or_insert_with(Default::default);
-            let mut changed = ring.add(learnt.epochs.iter().cloned());
+            let mut changed = false;
+            if ring.plain_through.is_none() && plain_through.is_some() {
+                ring.plain_through = plain_through;
+                changed = true;
+            }
+            changed |= ring.add(learnt.epochs.iter().cloned());
             if ring.link_secret.is_none() && learnt.link_secret.is_some() {
                 ring.link_secret = learnt.link_secret.clone();
                 changed = true;
@@ -548,6 +584,15 @@ pub trait Store {
     async fn open_cache(&self, id: &str) -> Result<Option<OpenCache>, StorageError>;
     /// Moves remote records that cannot be read out of `received` into `quarantine`.
     async fn quarantine(&self, id: &str, seqs: &[u64]) -> Result<(), StorageError>;
+    /// Replaces the bytes of pending updates that are still stored under the same keys and still
+    /// plain — a notebook that gained keys seals what it had not sent yet (same idempotency key,
+    /// so a plain copy the worker sent meanwhile is the one the server keeps). Returns how many
+    /// were replaced.
+    async fn reseal_pending(
+        &self,
+        id: &str,
+        sealed: &[PendingUpdate],
+    ) -> Result<usize, StorageError>;
     /// The compaction snapshot waiting for upload: (covers, bytes).
     async fn outbox(&self, id: &str) -> Result<Option<(u64, Vec<u8>)>, StorageError>;
     /// Drops the outbox snapshot if it still covers `covers`.

@@ -9,8 +9,12 @@
 //!   keys again (after the owner rotated) before storing the page.
 //! - [`revoke`] — revoking a link is a deny on the server *and* a key rotation ([`rotate_key`]):
 //!   what is written afterwards is sealed under a key the revoked link never gets.
+//! - [`encrypt`] — the owner turns encryption on for a notebook made before it existed
+//!   (one-way): every link is revoked (its members hold no key; the owner sends new links), the
+//!   log is caught up, and the notebook gets its first key; the page then uploads a snapshot
+//!   sealed under it.
 
-use super::{remote_from, Remote, SyncError, Transport};
+use super::{remote_from, Remote, SyncCore, SyncError, Transport};
 use crate::storage::{Change, Store, Updated, WorkspaceRecord};
 use base64::Engine as _;
 use shared_schema::api::MAX_PUT_KEYS;
@@ -233,4 +237,60 @@ pub async fn rotate_key<S: Store, T: Transport>(
     };
     store.update_workspace(ws, &Change::Keys(done)).await?;
     Ok(Some(next.epoch))
+}
+
+/// What [`encrypt`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Encrypted {
+    /// Links revoked (their members need new links).
+    pub revoked: usize,
+    /// False when the notebook already had keys (nothing was done).
+    pub turned_on: bool,
+}
+
+/// Turns end-to-end encryption on for a plain notebook (owner, one-way). Every link that is not
+/// revoked is revoked first — its members hold no key and could only keep writing in the clear —
+/// then the log is pulled to its head (nobody but the owner can append any more), and only then
+/// does the notebook get an owner ring with epoch 1 ([`Change::Keys`] records the cursor as the
+/// ring's `plain_through`: what was pulled and typed before still reads; a plain record after it
+/// never will). From then on every update is sealed; the page compacts, and the snapshot it
+/// uploads is sealed under epoch 1. A retry after a failure repeats what is left.
+pub async fn encrypt<S: Store, T: Transport>(
+    core: &SyncCore<S, T>,
+    ws: &str,
+) -> Result<Encrypted, SyncError> {
+    let (record, remote) = remote_from(ws, core.store.get_workspace(ws).await?)?;
+    if record.keys.is_some() {
+        return Ok(Encrypted {
+            revoked: 0,
+            turned_on: false,
+        });
+    }
+    if !record.role.is_master() {
+        return Err(SyncError::stop(
+            StopReason::InvalidToken,
+            "only the notebook's owner can turn encryption on",
+        ));
+    }
+    let tokens = core.transport.list_tokens(&remote).await?.tokens;
+    let mut revoked = 0;
+    for t in tokens
+        .iter()
+        .filter(|t| t.revoked_at.is_none() && !t.role.is_master())
+    {
+        core.transport.revoke(&remote, &t.id).await?;
+        revoked += 1;
+    }
+    core.pull(ws).await?;
+    let ring = crate::keys::new_owner_ring()?;
+    match core.store.update_workspace(ws, &Change::Keys(ring)).await? {
+        Updated::Changed(_) | Updated::Unchanged(_) => Ok(Encrypted {
+            revoked,
+            turned_on: true,
+        }),
+        Updated::Missing => Err(SyncError::stop(
+            StopReason::Forgotten,
+            "this notebook was removed from this browser",
+        )),
+    }
 }

@@ -376,6 +376,7 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
         let mut limit = MAX_BATCH;
         let mut pushed = 0;
         loop {
+            never_in_the_clear(record, &mut pending);
             if pending.is_empty() {
                 return Ok(pushed);
             }
@@ -691,13 +692,26 @@ pub async fn join<S: Store, T: Transport>(
     if store.create_workspace(&record).await? {
         return Ok(record);
     }
-    if let Some(ring) = ring {
+    let held_plain = store
+        .get_workspace(ws)
+        .await?
+        .is_some_and(|r| r.keys.is_none());
+    if let Some(ring) = ring.clone() {
         store.update_workspace(ws, &Change::Keys(ring)).await?;
     }
-    let change = Change::Remote {
-        server_url: remote.server_url,
-        token: remote.token,
-        role: info.role,
+    let change = if held_plain && ring.is_some() {
+        // Encryption was turned on since this device joined: its plain link was revoked.
+        Change::Relink {
+            server_url: remote.server_url,
+            token: remote.token,
+            role: info.role,
+        }
+    } else {
+        Change::Remote {
+            server_url: remote.server_url,
+            token: remote.token,
+            role: info.role,
+        }
     };
     match store.update_workspace(ws, &change).await? {
         Updated::Changed(r) | Updated::Unchanged(r) => Ok(r),
@@ -794,5 +808,20 @@ pub async fn rotate<S: Store, T: Transport>(
             StopReason::InvalidToken,
             "the owner token was replaced on this device while rotating: rotate again",
         )),
+    }
+}
+
+/// Keeps the pending updates of an encrypted notebook that may be sent: those before the first
+/// plain one. A notebook that gained keys has its plain updates from before sealed by the page's
+/// engine (`Store::reseal_pending`); until then they wait — nothing goes to the server in the
+/// clear once a notebook has keys.
+fn never_in_the_clear(record: &WorkspaceRecord, pending: &mut Vec<crate::storage::PendingUpdate>) {
+    if record.keys.is_some() {
+        let plain = pending
+            .iter()
+            .position(|p| !shared_schema::seal::is_sealed(&p.bytes));
+        if let Some(first) = plain {
+            pending.truncate(first);
+        }
     }
 }

@@ -135,6 +135,18 @@ fn ShareDialog(ui: Ui, dialog: NodeRef<Dialog>) -> impl IntoView {
                     </tbody>
                 </table>
             </Show>
+            <Show when=move || plain(ui)
+                fallback=|| view! { <p class="hint" data-testid="encrypted-badge">"End-to-end encrypted: the server stores only ciphertext; each link carries its key."</p> }>
+                <details class="encrypt" data-testid="encrypt-section" open>
+                    <summary>"End-to-end encryption is off"</summary>
+                    <p class="hint">"This notebook was made before Hearth encrypted notebooks: whoever runs the server can read it. Turning encryption on cannot be undone: every link stops working (their holders have no key), and you send new links."</p>
+                    <button class="danger" data-testid="encrypt" on:click=move |_| {
+                        if confirm("Encrypt this notebook? Every link stops working; send new links afterwards.") {
+                            api::encrypt(ui);
+                        }
+                    }>"Encrypt this notebook"</button>
+                </details>
+            </Show>
             <details class="owner-token">
                 <summary>"Owner token"</summary>
                 <p class="hint">"If a device with owner access was lost, rotate the owner token: this device keeps owner access, every other owner device loses it."</p>
@@ -146,6 +158,16 @@ fn ShareDialog(ui: Ui, dialog: NodeRef<Dialog>) -> impl IntoView {
             </details>
         </dialog>
     }
+}
+
+/// True when the open notebook has no keys (made before encryption; stays plain until the owner
+/// turns it on).
+fn plain(ui: Ui) -> bool {
+    let ws = ui.ws.get();
+    ui.workspaces
+        .get()
+        .iter()
+        .any(|w| w.id == ws && w.keys.is_none())
 }
 
 /// One link of the list: its state in words, and Revoke while it still works.
