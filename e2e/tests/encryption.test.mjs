@@ -234,3 +234,97 @@ test('an encrypted copy with its keys restores in a fresh browser with its passp
     server.stop();
   }
 });
+
+/**
+ * Turns the notebook this fresh browser just made into one as an earlier Hearth kept it: no keys,
+ * nothing sealed (its record without `keys`, its sealed pending updates and open cache gone), then
+ * reloads — the app then opens, migrates and names it in the clear, as it did before encryption.
+ */
+async function asBeforeEncryption(page, url) {
+  await page.goto(url + '/');
+  await page.getByTestId('workspace-name').filter({ hasText: 'My notebook' }).waitFor();
+  await page.evaluate(async () => {
+    const db = await new Promise((res, rej) => { const r = indexedDB.open('hearth'); r.onsuccess = () => res(r.result); r.onerror = rej; });
+    const done = (r) => new Promise((res, rej) => { r.onsuccess = () => res(r.result); r.onerror = rej; });
+    const tx = db.transaction(['workspaces', 'pending', 'snapshots'], 'readwrite');
+    const ids = await done(tx.objectStore('workspaces').getAllKeys());
+    for (const id of ids) {
+      const record = JSON.parse(await done(tx.objectStore('workspaces').get(id)));
+      delete record.keys;
+      await done(tx.objectStore('workspaces').put(JSON.stringify(record), id));
+      await done(tx.objectStore('pending').delete(IDBKeyRange.bound(`${id}/`, `${id}/\uffff`)));
+      await done(tx.objectStore('snapshots').delete(`${id}:open`));
+    }
+    await new Promise((res) => { tx.oncomplete = res; });
+    db.close();
+  });
+  await page.reload();
+  await page.getByTestId('workspace-name').filter({ hasText: 'My notebook' }).waitFor();
+}
+
+test('the owner turns encryption on for a notebook made before it: the past still reads, everything after is sealed, and a member who opens the new link loses nothing', async () => {
+  const before = `clear-before-${randomUUID()}`;
+  const after = `sealed-after-${randomUUID()}`;
+  const server = await startServer();
+  const a = await profile();
+  const b = await profile();
+  try {
+    await asBeforeEncryption(a.page, server.url);
+    const plainLink = await ownerWithLink(a.page, server.url, before);
+    const { ws, key } = linkParts(plainLink);
+    assert.equal(key, null, 'a plain notebook\'s link carries no key');
+    await b.page.goto(plainLink);
+    await noteNamed(b.page, before).waitFor({ timeout: 30_000 });
+    await upToDate(a.page);
+    await upToDate(b.page);
+    const owner = await masterToken(a.page, ws);
+    const head = Math.max(...(await storedRecords(server.url, ws, owner)).map((r) => r.seq));
+    assert.ok((await storedRecords(server.url, ws, owner)).some((r) => r.bytes.includes(before)), 'it really was in the clear');
+
+    // The member types offline: its plain update waits in its pending queue.
+    await b.ctx.setOffline(true);
+    await addNote(b.page, 'typed offline before the switch');
+    // The owner turns it on (one-way, after a confirmation).
+    await a.page.getByTestId('share').click();
+    a.page.once('dialog', (d) => d.accept());
+    await a.page.getByTestId('encrypt').click();
+    await a.page.getByTestId('encrypted-badge').waitFor({ timeout: 30_000 });
+    await a.page.getByTestId('notice').filter({ hasText: 'End-to-end encryption is on. 1 link' }).waitFor({ timeout: 30_000 });
+    await a.page.getByTestId('link-row').filter({ hasText: 'revoked' }).waitFor({ timeout: 15_000 });
+    await a.page.getByTestId('share-close').click();
+    await addNote(a.page, after);
+    await upToDate(a.page);
+    const later = (await storedRecords(server.url, ws, owner)).filter((r) => r.seq > head);
+    assert.ok(later.length > 0, 'the new note is on the server');
+    for (const rec of later) {
+      assert.equal(rec.bytes[0], 0xe6, `seq ${rec.seq} is sealed`);
+      assert.ok(!rec.bytes.includes(after), `seq ${rec.seq} holds no plaintext`);
+    }
+    // Back online, the member's plain link is refused; its edit stays on its device.
+    await b.ctx.setOffline(false);
+    await b.page.locator('[data-testid=sync-status][data-code=token_revoked]').waitFor({ timeout: 30_000 });
+    // The owner sends a new link; the member opens it on the same browser.
+    const newLink = await shareLink(a.page, 'write');
+    assert.match(linkParts(newLink).key ?? '', /^[A-Za-z0-9_-]{43}$/);
+    await b.page.goto(newLink);
+    await noteNamed(b.page, after).waitFor({ timeout: 30_000 });
+    await noteNamed(a.page, 'typed offline before the switch').waitFor({ timeout: 30_000 });
+    await upToDate(b.page);
+    for (const rec of (await storedRecords(server.url, ws, owner)).filter((r) => r.seq > head)) {
+      assert.equal(rec.bytes[0], 0xe6, `seq ${rec.seq} is sealed`);
+    }
+    // Reloaded, both read the plain past and the sealed present, with nothing quarantined.
+    for (const page of [a.page, b.page]) {
+      await page.reload();
+      await noteNamed(page, before).waitFor({ timeout: 30_000 });
+      await noteNamed(page, after).waitFor({ timeout: 30_000 });
+      await noteNamed(page, 'typed offline before the switch').waitFor({ timeout: 30_000 });
+      assert.equal(await page.getByTestId('quarantine').count(), 0);
+    }
+    await a.page.screenshot({ path: `${SCREENSHOTS}/encrypted-later.png`, fullPage: true });
+  } finally {
+    await a.ctx.close();
+    await b.ctx.close();
+    server.stop();
+  }
+});
