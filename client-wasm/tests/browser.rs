@@ -31,6 +31,15 @@ async fn a_merge_replaces_only_an_unread_last_update_in_indexeddb() -> Result<()
     contract::a_merge_replaces_only_an_unread_last_update(&store).await
 }
 
+#[wasm_bindgen_test]
+async fn reseal_replaces_only_plain_updates_still_pending_in_indexeddb(
+) -> Result<(), contract::Failed> {
+    let store = fresh("hearth-test-reseal")
+        .await
+        .map_err(|e| e.to_string())?;
+    contract::reseal_replaces_only_plain_updates_still_pending(&store).await
+}
+
 type R = Result<(), EngineError>;
 
 async fn fresh(name: &str) -> Result<IdbStore, EngineError> {
@@ -297,5 +306,96 @@ async fn an_unsent_edit_and_a_token_are_on_disk_before_their_commit_returns() ->
         pulled.contains("readwrite:") && !pulled.contains("strict"),
         "{pulled}"
     );
+    Ok(())
+}
+
+/// A Loro update setting `x.k` to `v`.
+fn loro_update(k: &str, v: i64) -> Result<Vec<u8>, String> {
+    let doc = loro::LoroDoc::new();
+    doc.get_map("x").insert(k, v).map_err(|e| e.to_string())?;
+    doc.commit();
+    doc.export(loro::ExportMode::all_updates())
+        .map_err(|e| e.to_string())
+}
+
+#[wasm_bindgen_test]
+async fn sealed_records_that_do_not_open_are_quarantined_in_indexeddb_and_the_rest_applies(
+) -> Result<(), String> {
+    use shared_schema::seal::{seal, EpochKey, KeyRing, Secret, Witness};
+    let store = fresh("hearth-test-sealed-quarantine")
+        .await
+        .map_err(|e| e.to_string())?;
+    let key = |epoch, b| EpochKey {
+        epoch,
+        key: Secret::from_bytes([b; 32]),
+    };
+    let id = "ws-sealed";
+    let ring = KeyRing {
+        epochs: vec![key(1, 7)],
+        link_secret: Some(Secret::from_bytes([1; 32])),
+        ..KeyRing::default()
+    };
+    let stored = WorkspaceRecord {
+        keys: Some(ring),
+        server_url: Some("http://127.0.0.1:9".into()),
+        token: Some("t".into()),
+        ..record(id)
+    };
+    store
+        .create_workspace(&stored)
+        .await
+        .map_err(|e| e.to_string())?;
+    let witness = Witness::new(0, &Chain::genesis());
+    let sealed = |k: &EpochKey, k2: &str, v| -> Result<Vec<u8>, String> {
+        Ok(seal(id, k, witness, [3; 16], &loro_update(k2, v)?))
+    };
+    let mut tampered = sealed(&key(1, 7), "tampered", 2)?;
+    tampered[20] ^= 1;
+    let bytes = [
+        sealed(&key(1, 7), "first", 1)?,
+        tampered,
+        sealed(&key(1, 8), "wrong_key", 3)?,
+        sealed(&key(2, 7), "unknown_epoch", 4)?,
+        sealed(&key(1, 7), "last", 5)?,
+    ];
+    let mut chain = Chain::genesis();
+    let mut chains = Vec::new();
+    let records: Vec<RemoteRecord> = bytes
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            chain = chain.next(b);
+            chains.push((i as u64 + 1, chain));
+            RemoteRecord {
+                seq: i as u64 + 1,
+                kind: PullRecordKind::Update,
+                bytes: b.clone(),
+            }
+        })
+        .collect();
+    let page = Page {
+        from: (0, Chain::genesis()),
+        to: (5, chain),
+        records,
+        chains,
+    };
+    assert!(store
+        .store_page(id, &page)
+        .await
+        .map_err(|e| e.to_string())?);
+    // Opened twice: the second open reads the quarantine back from IndexedDB.
+    for _ in 0..2 {
+        let engine = Engine::open(store.clone(), id)
+            .await
+            .map_err(|e| e.to_string())?;
+        assert_eq!(engine.quarantined(), vec![2, 3, 4]);
+        let x = engine.doc().get_map("x");
+        for k in ["first", "last"] {
+            assert!(x.get(k).is_some(), "{k} applied");
+        }
+        for k in ["tampered", "wrong_key", "unknown_epoch"] {
+            assert!(x.get(k).is_none(), "{k} not applied");
+        }
+    }
     Ok(())
 }

@@ -19,3 +19,10 @@ fn a_merge_replaces_only_an_unread_last_update_in_memory() -> Result<(), contrac
         &MemoryStore::new(),
     ))
 }
+
+#[test]
+fn reseal_replaces_only_plain_updates_still_pending_in_memory() -> Result<(), contract::Failed> {
+    block_on(contract::reseal_replaces_only_plain_updates_still_pending(
+        &MemoryStore::new(),
+    ))
+}

@@ -217,3 +217,46 @@ pub async fn a_merge_replaces_only_an_unread_last_update<S: Store>(
         "every edit kept, in the order made",
     )
 }
+
+/// `reseal_pending` replaces a pending update only while it is still stored under its key and
+/// still plain: one acknowledged meanwhile (gone) or already sealed is left alone.
+pub async fn reseal_replaces_only_plain_updates_still_pending<S: Store>(
+    store: &S,
+) -> Result<(), Failed> {
+    use client_wasm::storage::PendingUpdate;
+    let e = |e: client_wasm::storage::StorageError| e.to_string();
+    let id = "ws-reseal";
+    store
+        .create_workspace(&WorkspaceRecord::new_local(id, "t"))
+        .await
+        .map_err(e)?;
+    let plain = store
+        .append_pending(id, b"loro-plain", None)
+        .await
+        .map_err(e)?;
+    let sealed = store
+        .append_pending(id, &[0xE6, 1, 2], None)
+        .await
+        .map_err(e)?;
+    let replacement = |key: &str| PendingUpdate {
+        key: key.to_owned(),
+        bytes: vec![0xE6, 9, 9],
+    };
+    let n = store
+        .reseal_pending(
+            id,
+            &[
+                replacement(&plain.update.key),
+                replacement(&sealed.update.key),
+                replacement("gone-already"),
+            ],
+        )
+        .await
+        .map_err(e)?;
+    check(n == 1, "exactly the plain update still pending is replaced")?;
+    let pending = store.pending(id).await.map_err(e)?;
+    check(
+        pending == vec![replacement(&plain.update.key), sealed.update.clone()],
+        "the plain one holds the sealed bytes under its key, the sealed one is untouched",
+    )
+}
