@@ -21,6 +21,11 @@ cargo clippy -p hearth-server --locked -- -D warnings
 
 step "clippy (wasm32)"
 cargo clippy -p shared-schema -p client-wasm -p worker -p web-ui --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
+
+step "clippy (the benchmarks: client-wasm --features bench, native and wasm32)"
+cargo clippy -p client-wasm --features bench --all-targets --locked -- -D warnings
+cargo clippy -p client-wasm --features bench --target wasm32-unknown-unknown --tests --locked -- -D warnings
+
 step "clippy (wasm32: the JavaScript package, worker --features js)"
 cargo clippy -p worker --features js --target wasm32-unknown-unknown --locked -- -D warnings
 

@@ -106,7 +106,7 @@ async fn sealing() -> Res<()> {
         let sealed = client_wasm::keys::sealed(&record, update.clone())?;
         seal.push(t.elapsed().as_secs_f64() * 1e6);
         let t = Instant::now();
-        let opened = client_wasm::keys::readable(&record, &sealed)?;
+        let opened = client_wasm::keys::readable(&record, &sealed, Some(1))?;
         open.push(t.elapsed().as_secs_f64() * 1e6);
         assert_eq!(opened.as_ref(), update.as_slice());
         added.push((sealed.len() - update.len()) as f64);

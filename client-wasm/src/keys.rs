@@ -72,16 +72,30 @@ pub fn opened<'a>(
     }
 }
 
-/// True when a witness names a seq whose chain value this device knows and has otherwise: the
-/// record's author was shown another history by the server. (Seq 0 is the empty log's.)
-pub fn disagrees(record: &WorkspaceRecord, witness: &Witness) -> bool {
+/// True when a record's witness shows its author was shown another history by the server:
+///
+/// - it names a seq its own record could not follow in an honest log — an update is appended
+///   after everything its author had pulled (`witness.seq < seq`), a compaction snapshot covers
+///   exactly its author's cursor (`witness.seq <= seq`). A server that keeps a forked member's
+///   log short, so the others' witnesses name seqs it never pulled, is caught by this;
+/// - or it names a seq whose chain value this device knows and has otherwise (seq 0 is the empty
+///   log's). A witness older than the kept history is not checked.
+pub fn disagrees(record: &WorkspaceRecord, witness: &Witness, seq: u64, snapshot: bool) -> bool {
+    let possible = if snapshot {
+        witness.seq <= seq
+    } else {
+        witness.seq < seq
+    };
+    if !possible {
+        return true;
+    }
     if witness.seq == 0 {
         return !witness.agrees_with(&shared_schema::Chain::genesis());
     }
     record
         .recent_chains
         .iter()
-        .find(|(seq, _)| *seq == witness.seq)
+        .find(|(s, _)| *s == witness.seq)
         .is_some_and(|(_, chain)| *chain != witness.chain)
 }
 

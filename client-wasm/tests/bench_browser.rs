@@ -182,7 +182,7 @@ async fn sealing_benchmark() -> Result<(), String> {
         seal.push((now() - t) * 1e3 / updates.len() as f64);
         let t = now();
         for s in &sealed {
-            client_wasm::keys::readable(&record, s).map_err(|x| e(&x))?;
+            client_wasm::keys::readable(&record, s, Some(1)).map_err(|x| e(&x))?;
         }
         open.push((now() - t) * 1e3 / updates.len() as f64);
         added = sealed

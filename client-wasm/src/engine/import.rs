@@ -104,7 +104,10 @@ pub(super) fn open_remote(
             |r| match crate::keys::opened(record, &r.bytes, Some(r.seq)) {
                 Ok((bytes, witness)) => {
                     if forked.is_none()
-                        && witness.is_some_and(|w| crate::keys::disagrees(record, &w))
+                        && witness.is_some_and(|w| {
+                            let snapshot = r.kind == shared_schema::frame::PullRecordKind::Snapshot;
+                            crate::keys::disagrees(record, &w, r.seq, snapshot)
+                        })
                     {
                         forked = Some(r.seq);
                     }

@@ -347,7 +347,6 @@ fn turning_encryption_on_keeps_the_plain_past_seals_everything_after_and_loses_n
         let b = Device::member(&server, &a.store, &ws, Role::Write).await?;
         b.sync().await?;
         assert_eq!(b.engine.notes(), a.engine.notes());
-        let head_before = server.records(&ws).last().map_or(0, |r| r.seq);
         // Typed before encryption is turned on, not sent yet.
         a.engine
             .splice_text(&old, Field::Body, 0, 0, "typed just before")
@@ -357,13 +356,24 @@ fn turning_encryption_on_keeps_the_plain_past_seals_everything_after_and_loses_n
         assert_eq!((done.revoked, done.turned_on), (1, true));
         let again = crate::sync::keys::encrypt(&a.core, &ws).await?;
         assert!(!again.turned_on, "one-way and idempotent");
+        // What was typed before went out in the clear with the past; the cursor is the head.
+        let head_before = server.records(&ws).last().map_or(0, |r| r.seq);
         let ring = a.store.get_workspace(&ws).await?.ok_or("a")?.keys;
         assert_eq!(
             ring.as_ref().and_then(|r| r.plain_through),
             Some(head_before)
         );
-        // The page re-reads the record: the unsent plain update is sealed before the worker
-        // may send it, and the snapshot uploaded is sealed under epoch 1.
+        // Typed in the moment the key was stored, before the page re-read the record: the page
+        // seals it before the worker may send it, and the snapshot it uploads is sealed too.
+        a.engine
+            .splice_text(&old, Field::Body, 0, 0, "typed during the switch ")
+            .await?;
+        assert!(!a.store.pending(&ws).await?.is_empty());
+        let sent = a.core.push(&ws, &|_, _| {}).await?;
+        assert_eq!(
+            sent, 0,
+            "a plain update of a notebook with keys is never sent"
+        );
         a.engine.refresh().await?;
         assert!(a
             .store
@@ -430,6 +440,40 @@ fn turning_encryption_on_keeps_the_plain_past_seals_everything_after_and_loses_n
         let injected = server.records(&ws).last().map_or(0, |r| r.seq);
         c.sync().await?;
         assert_eq!(c.engine.quarantined(), vec![injected]);
+        Ok(())
+    })
+}
+
+#[test]
+fn a_witness_naming_a_seq_its_record_could_not_follow_is_a_fork() -> R {
+    block_on(async {
+        let server = MemoryServer::new();
+        let a = Device::owner(&server).await?;
+        let ws = a.engine.id();
+        a.engine.create_note("start").await?;
+        a.sync().await?;
+        let record = a.engine.record();
+        let key = record
+            .keys
+            .as_ref()
+            .and_then(|r| r.current())
+            .ok_or("key")?
+            .clone();
+        let head = server.records(&ws).last().map_or(0, |r| r.seq);
+        // An update whose author says it had pulled past the seq the server then gave it: the
+        // server showed its author a longer log than it shows this device.
+        let update = {
+            let doc = LoroDoc::new();
+            doc.get_map("x").insert("k", 1)?;
+            doc.commit();
+            doc.export(ExportMode::all_updates())?
+        };
+        let witness = Witness::new(head + 5, &Chain::genesis().next(b"elsewhere"));
+        let forged = seal::seal(&ws, &key, witness, [4; 16], &update);
+        let token = record.token.clone().ok_or("token")?;
+        push_raw(&server, &ws, &token, &[("from-a-longer-log", &forged)]).await?;
+        a.sync().await?;
+        assert_eq!(a.engine.record().forked, Some(head + 1));
         Ok(())
     })
 }

@@ -250,7 +250,8 @@ pub struct Encrypted {
 
 /// Turns end-to-end encryption on for a plain notebook (owner, one-way). Every link that is not
 /// revoked is revoked first — its members hold no key and could only keep writing in the clear —
-/// then the log is pulled to its head (nobody but the owner can append any more), and only then
+/// then this device's pending updates are pushed and the log pulled to its head (nobody but the
+/// owner can append any more), and only then
 /// does the notebook get an owner ring with epoch 1 ([`Change::Keys`] records the cursor as the
 /// ring's `plain_through`: what was pulled and typed before still reads; a plain record after it
 /// never will). From then on every update is sealed; the page compacts, and the snapshot it
@@ -281,7 +282,9 @@ pub async fn encrypt<S: Store, T: Transport>(
         core.transport.revoke(&remote, &t.id).await?;
         revoked += 1;
     }
-    core.pull(ws).await?;
+    // This device's unsent updates go out in the clear one last time (they are part of the plain
+    // past), and the cursor reaches the head: nothing plain is left to arrive after it.
+    core.sync_once(ws, &|_, _| {}).await?;
     let ring = crate::keys::new_owner_ring()?;
     match core.store.update_workspace(ws, &Change::Keys(ring)).await? {
         Updated::Changed(_) | Updated::Unchanged(_) => Ok(Encrypted {
