@@ -4,11 +4,15 @@
 //!
 //! - [`store`] — [`SqliteStore`]: the sync core's `Store` on one SQLite file, durable before each
 //!   call returns; the store contract the browser's IndexedDB store passes runs on it too.
+//! - [`http`] — [`ReqwestHttp`]: one HTTP exchange over `reqwest`; the protocol's calls on top of
+//!   it are `client_wasm::sync::http`'s (the browser's too), so it is a sync-core `Transport`.
 //!
-//! Not built yet (README "Not finished"): the HTTP transport, the `hearth` command line and the C
+//! Not built yet (README "Not finished"): the live channel, the `hearth` command line and the C
 //! API.
 #![warn(missing_docs)]
 
+pub mod http;
 pub mod store;
 
+pub use http::ReqwestHttp;
 pub use store::SqliteStore;

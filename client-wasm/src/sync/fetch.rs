@@ -1,14 +1,13 @@
-//! `fetch` (wasm32 only; in a worker or a page): [`FetchTransport`], the browser's [`Transport`]
-//! for the sync core — used by the sync worker and by the plain-JavaScript API alike — and the
+//! `fetch` (wasm32 only; in a worker or a page): [`FetchTransport`], the browser's
+//! [`super::Transport`] for the sync core ([`Http`] over `fetch`; the calls themselves are
+//! [`super::http`]'s) — used by the sync worker and by the plain-JavaScript API alike — and the
 //! requests the worker streams (the live channel). Error bodies become typed [`TransportError`]s.
 
-use super::{Pulled, Remote, Transport, TransportError};
+pub use super::http::api_error;
+use super::http::{Http, HttpReply};
+use super::TransportError;
 use js_sys::{Promise, Uint8Array};
-use shared_schema::api::{
-    CreatedWorkspace, JoinInfo, MintTokenRequest, MintedToken, PushReply, PutKeys, TokenList,
-    HEADER_MORE,
-};
-use shared_schema::{ErrorBody, ErrorCode};
+use shared_schema::api::HEADER_MORE;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, Request, RequestInit, Response, Window, WorkerGlobalScope};
@@ -100,161 +99,28 @@ pub async fn request(
     Err(api_error(status, &body))
 }
 
-/// Decodes an error reply.
-pub fn api_error(status: u16, body: &[u8]) -> TransportError {
-    match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(e) => TransportError::Api {
-            status,
-            code: e.error.code,
-            message: e.error.message,
-        },
-        Err(_) => TransportError::Api {
-            status,
-            code: match status {
-                413 => ErrorCode::PayloadTooLarge,
-                429 => ErrorCode::RateLimited,
-                s if s >= 500 => ErrorCode::StorageUnavailable,
-                _ => ErrorCode::BadRequest,
-            },
-            message: format!("the server answered {status}"),
-        },
-    }
-}
-
-fn json<T: serde::de::DeserializeOwned>(reply: &Reply) -> Result<T, TransportError> {
-    serde_json::from_slice(&reply.body)
-        .map_err(|e| TransportError::Network(format!("an unexpected reply: {e}")))
-}
-
-/// The browser's transport: `fetch` with the bearer header.
+/// The browser's transport: `fetch` with the bearer header. The protocol's calls are
+/// [`super::http`]'s, over [`Http`].
 pub struct FetchTransport;
 
-impl Transport for FetchTransport {
-    async fn push(&self, remote: &Remote, body: Vec<u8>) -> Result<PushReply, TransportError> {
-        let reply = request(
-            "POST",
-            &remote.url("/updates"),
-            Some(&remote.token),
-            Some(("application/octet-stream", &body)),
-        )
-        .await?;
-        json(&reply)
-    }
-
-    async fn pull(&self, remote: &Remote, after: u64) -> Result<Pulled, TransportError> {
-        let reply = request(
-            "GET",
-            &remote.url(&format!("/updates?after={after}")),
-            Some(&remote.token),
-            None,
-        )
-        .await?;
-        let more = reply.headers.get(HEADER_MORE).ok().flatten().is_some();
-        Ok(Pulled {
-            body: reply.body,
-            more,
+impl Http for FetchTransport {
+    async fn send(
+        &self,
+        method: &str,
+        url: &str,
+        token: Option<&str>,
+        body: Option<(&str, &[u8])>,
+    ) -> Result<HttpReply, TransportError> {
+        let response = send(method, url, token, body).await?;
+        let buf = JsFuture::from(response.array_buffer().map_err(js)?)
+            .await
+            .map_err(|_| {
+                TransportError::Network("the connection dropped during the reply".into())
+            })?;
+        Ok(HttpReply {
+            status: response.status(),
+            more: response.headers().get(HEADER_MORE).ok().flatten().is_some(),
+            body: Uint8Array::new(&buf).to_vec(),
         })
-    }
-
-    async fn put_snapshot(
-        &self,
-        remote: &Remote,
-        covers: u64,
-        bytes: Vec<u8>,
-    ) -> Result<(), TransportError> {
-        request(
-            "PUT",
-            &remote.url(&format!("/snapshot?covers={covers}")),
-            Some(&remote.token),
-            Some(("application/octet-stream", &bytes)),
-        )
-        .await
-        .map(|_| ())
-    }
-
-    async fn join(&self, remote: &Remote) -> Result<JoinInfo, TransportError> {
-        json(&request("GET", &remote.url(""), Some(&remote.token), None).await?)
-    }
-
-    async fn create(
-        &self,
-        server_url: &str,
-        ws: &str,
-        secret: &str,
-    ) -> Result<CreatedWorkspace, TransportError> {
-        let body = serde_json::json!({ "workspace_id": ws, "creation_secret": secret }).to_string();
-        let url = format!("{server_url}/v1/workspaces");
-        json(
-            &request(
-                "POST",
-                &url,
-                None,
-                Some(("application/json", body.as_bytes())),
-            )
-            .await?,
-        )
-    }
-
-    async fn rotate(
-        &self,
-        remote: &Remote,
-        rotation_id: &str,
-    ) -> Result<MintedToken, TransportError> {
-        let body = serde_json::json!({ "rotation_id": rotation_id }).to_string();
-        json(
-            &request(
-                "POST",
-                &remote.url("/tokens/rotate"),
-                Some(&remote.token),
-                Some(("application/json", body.as_bytes())),
-            )
-            .await?,
-        )
-    }
-
-    async fn mint(
-        &self,
-        remote: &Remote,
-        body: &MintTokenRequest,
-    ) -> Result<MintedToken, TransportError> {
-        let body = serde_json::to_vec(body)
-            .map_err(|e| TransportError::Network(format!("cannot encode the request: {e}")))?;
-        json(
-            &request(
-                "POST",
-                &remote.url("/tokens"),
-                Some(&remote.token),
-                Some(("application/json", &body)),
-            )
-            .await?,
-        )
-    }
-
-    async fn list_tokens(&self, remote: &Remote) -> Result<TokenList, TransportError> {
-        json(&request("GET", &remote.url("/tokens"), Some(&remote.token), None).await?)
-    }
-
-    async fn revoke(&self, remote: &Remote, token_id: &str) -> Result<(), TransportError> {
-        request(
-            "DELETE",
-            &remote.url(&format!("/tokens/{token_id}")),
-            Some(&remote.token),
-            None,
-        )
-        .await
-        .map(|_| ())
-    }
-
-    async fn put_keys(&self, remote: &Remote, keys: &PutKeys) -> Result<(), TransportError> {
-        let body = serde_json::to_vec(keys)
-            .map_err(|e| TransportError::Network(format!("cannot encode the request: {e}")))?;
-        request(
-            "PUT",
-            &remote.url("/keys"),
-            Some(&remote.token),
-            Some(("application/json", &body)),
-        )
-        .await
-        .map(|_| ())
     }
 }

@@ -14,10 +14,14 @@
 //!   are on the server, a join learns them, a pull refreshes them after a rotation.
 //! - [`memory`] — [`memory::MemoryServer`], the in-memory twin of the server (its log rules are
 //!   `shared_schema::log`, the same the SQL stores run) for tests and the fault simulation.
-//! - `fetch` (wasm32) — `FetchTransport`, the browser's transport, for the worker and the JS API.
+//! - [`http`] — the protocol's calls written once over [`http::Http`] (one request, one reply):
+//!   every HTTP client is a [`Transport`].
+//! - `fetch` (wasm32) — `FetchTransport`, the browser's [`http::Http`], for the worker and the JS
+//!   API; the native client's is `reqwest` (`client-native`).
 
 #[cfg(target_arch = "wasm32")]
 pub mod fetch;
+pub mod http;
 pub mod keys;
 pub mod memory;
 
