@@ -1,0 +1,247 @@
+//! `hearth`: a Hearth notebook from a terminal — join a share link, sync, read and add notes. The
+//! sync is the browser's sync core (client-wasm) on a SQLite file (`client-native`).
+//!
+//! ```text
+//! hearth join '<share link>'          store the notebook and its token (and key), then sync
+//! hearth sync                         one round: push what is pending, pull what is new
+//! hearth notes list | show ID | add TITLE [--body TEXT]
+//! hearth list                         the notebooks in the data file
+//! ```
+//! `--json` prints JSON for scripts; errors are one line with the same codes as the server and
+//! the browser (`token_revoked`, `chain_mismatch`, …) and exit status 1.
+
+use anyhow::{anyhow, bail, Context};
+use clap::{Parser, Subcommand};
+use client_native::{ReqwestHttp, SqliteStore};
+use client_wasm::storage::{Store, WorkspaceRecord};
+use client_wasm::sync::{SyncCore, SyncError};
+use client_wasm::Engine;
+use shared_schema::model::Field;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "hearth", version, about = "A Hearth notebook from a terminal")]
+struct Cli {
+    /// The data file (SQLite) holding this device's notebooks.
+    #[arg(long, env = "HEARTH_DATA", global = true)]
+    data: Option<PathBuf>,
+    /// The notebook (id) when the data file holds several.
+    #[arg(long, global = true)]
+    notebook: Option<String>,
+    /// JSON output for scripts.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Store a notebook from a share link (as the browser gets it) and sync it.
+    Join {
+        /// `https://host/#/join/{notebook}?t={token}&k={key}`
+        link: String,
+    },
+    /// One sync round with the server.
+    Sync,
+    /// The notebooks in the data file.
+    List,
+    /// Read or add notes.
+    Notes {
+        #[command(subcommand)]
+        command: NotesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum NotesCommand {
+    /// Every note (trash excluded).
+    List,
+    /// One note, by id or title.
+    Show {
+        /// Id or exact title.
+        note: String,
+    },
+    /// A new note (stored at once; sent by the next `hearth sync`).
+    Add {
+        /// Title.
+        title: String,
+        /// Body text.
+        #[arg(long, default_value = "")]
+        body: String,
+    },
+}
+
+fn data_file(cli: &Cli) -> anyhow::Result<PathBuf> {
+    let path = match &cli.data {
+        Some(p) => p.clone(),
+        None => PathBuf::from(std::env::var("HOME").context("set HOME or pass --data FILE")?)
+            .join(".local/share/hearth/hearth.db"),
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    Ok(path)
+}
+
+/// The notebook the command is about: `--notebook`, else the only one.
+async fn notebook(store: &SqliteStore, chosen: Option<&str>) -> anyhow::Result<WorkspaceRecord> {
+    let all = store.list_workspaces().await?;
+    match chosen {
+        Some(id) => all
+            .into_iter()
+            .find(|w| w.id == id)
+            .ok_or_else(|| anyhow!("no notebook {id} here (hearth list)")),
+        None => match all.len() {
+            1 => Ok(all
+                .into_iter()
+                .next()
+                .ok_or_else(|| anyhow!("no notebook"))?),
+            0 => bail!("no notebook here yet: hearth join '<share link>'"),
+            _ => bail!("several notebooks here: pass --notebook ID (hearth list)"),
+        },
+    }
+}
+
+/// One sync round, then the engine reads what arrived (migrations, quarantine).
+async fn sync(store: &SqliteStore, ws: &str) -> Result<client_wasm::sync::Round, SyncError> {
+    let round = SyncCore::new(store.clone(), ReqwestHttp::new())
+        .sync_once(ws, &|_, _| {})
+        .await?;
+    Ok(round)
+}
+
+/// A sync error as one line with its code.
+fn sync_failure(e: SyncError) -> anyhow::Error {
+    match e.stop_reason() {
+        Some(reason) => anyhow!("{e} ({})", reason.as_str()),
+        None => anyhow!("{e}"),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let store = SqliteStore::open(&data_file(&cli)?)?;
+    match &cli.command {
+        Command::Join { link } => {
+            let link = shared_schema::link::parse(link)
+                .map_err(|_| anyhow!("not a Hearth share link (http(s)://host/#/join/…?t=…)"))?;
+            let http = ReqwestHttp::new();
+            client_wasm::sync::join(
+                &store,
+                &http,
+                &link.server_url,
+                &link.workspace,
+                &link.token,
+                link.key.as_deref(),
+            )
+            .await
+            .map_err(sync_failure)?;
+            let round = sync(&store, &link.workspace).await.map_err(sync_failure)?;
+            let engine = Engine::open(store.clone(), &link.workspace).await?;
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"notebook": link.workspace, "name": engine.name(), "notes": engine.notes().len(), "seq": round.seq})
+                );
+            } else {
+                println!(
+                    "joined “{}” ({}): {} notes",
+                    engine.name(),
+                    link.workspace,
+                    engine.notes().len()
+                );
+            }
+        }
+        Command::Sync => {
+            let record = notebook(&store, cli.notebook.as_deref()).await?;
+            let round = sync(&store, &record.id).await.map_err(sync_failure)?;
+            Engine::open(store.clone(), &record.id).await?;
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"pushed": round.pushed, "pulled": round.pulled, "seq": round.seq})
+                );
+            } else {
+                println!(
+                    "up to date at seq {}: sent {}, received {}",
+                    round.seq, round.pushed, round.pulled
+                );
+            }
+        }
+        Command::List => {
+            let all = store.list_workspaces().await?;
+            if cli.json {
+                let list: Vec<_> = all
+                    .iter()
+                    .map(|w| serde_json::json!({"id": w.id, "name": w.name, "role": w.role.as_str(), "server": w.server_url}))
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else {
+                for w in all {
+                    println!("{}  {}  ({})", w.id, w.name, w.role.as_str());
+                }
+            }
+        }
+        Command::Notes { command } => {
+            let record = notebook(&store, cli.notebook.as_deref()).await?;
+            let engine = Engine::open(store.clone(), &record.id).await?;
+            match command {
+                NotesCommand::List => {
+                    let notes: Vec<_> = engine.notes().into_iter().filter(|n| !n.trashed).collect();
+                    if cli.json {
+                        println!("{}", serde_json::to_string(&notes)?);
+                    } else {
+                        for n in notes {
+                            println!("{}  {}", n.id, n.title);
+                        }
+                    }
+                }
+                NotesCommand::Show { note } => {
+                    let n = engine
+                        .notes()
+                        .into_iter()
+                        .find(|n| &n.id == note || &n.title == note)
+                        .ok_or_else(|| anyhow!("no note {note:?} (hearth notes list)"))?;
+                    if cli.json {
+                        println!("{}", serde_json::to_string(&n)?);
+                    } else {
+                        println!("# {}\n\n{}", n.title, n.body);
+                        for t in &n.tasks {
+                            println!("- [{}] {}", if t.done { "x" } else { " " }, t.text);
+                        }
+                    }
+                }
+                NotesCommand::Add { title, body } => {
+                    let id = engine.create_note(title).await?;
+                    if !body.is_empty() {
+                        engine.splice_text(&id, Field::Body, 0, 0, body).await?;
+                    }
+                    if cli.json {
+                        println!("{}", serde_json::json!({ "id": id }));
+                    } else {
+                        println!("{id}");
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("hearth: cannot start: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = runtime.block_on(run(cli)) {
+        eprintln!("hearth: {e:#}");
+        std::process::exit(1);
+    }
+}

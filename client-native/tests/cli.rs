@@ -1,0 +1,133 @@
+//! The `hearth` command line against a real server: a notebook made on another device is joined
+//! from its share link, read, edited and synced back; a revoked link and a bad link are one-line
+//! errors with their codes.
+
+use client_native::{ReqwestHttp, SqliteStore};
+use client_wasm::sync::SyncCore;
+use client_wasm::Engine;
+use shared_schema::model::Field;
+
+type R = Result<(), Box<dyn std::error::Error>>;
+
+async fn server() -> Result<String, Box<dyn std::error::Error>> {
+    let dir = std::env::temp_dir().join(format!("hearth-cli-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    let running = hearth_server::app::start(hearth_server::Config::for_tests(dir, None)).await?;
+    let url = format!("http://{}", running.addr);
+    actix_web::rt::spawn(running.server);
+    Ok(url)
+}
+
+/// Runs `hearth` with `args` (async: the server runs on this test's thread).
+async fn hearth(
+    data: &std::path::Path,
+    args: &[&str],
+) -> Result<std::process::Output, std::io::Error> {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("HEARTH_DATA")
+        .output()
+        .await
+}
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[actix_web::test]
+async fn the_command_line_joins_reads_adds_and_syncs_a_notebook_from_a_share_link() -> R {
+    let url = server().await?;
+    let http = ReqwestHttp::new();
+    let owner = SqliteStore::in_memory()?;
+    let engine = Engine::create(owner.clone(), "Shared").await?;
+    let ws = engine.id();
+    client_wasm::sync::connect(&owner, &http, &url, &ws).await?;
+    engine.refresh().await?;
+    let note = engine.create_note("from the owner").await?;
+    engine
+        .splice_text(&note, Field::Body, 0, 0, "owner's text")
+        .await?;
+    let core = SyncCore::new(owner.clone(), http.clone());
+    core.sync_once(&ws, &|_, _| {}).await?;
+    let request = shared_schema::api::MintTokenRequest {
+        role: shared_schema::Role::Write,
+        expires_in: None,
+        label: "terminal".into(),
+    };
+    let shared = client_wasm::sync::keys::share(&owner, &http, &ws, &request).await?;
+    let key = shared.key.map(|k| k.to_text());
+    let link = shared_schema::link::format(&url, &ws, &shared.minted.token, key.as_deref());
+
+    let data = std::env::temp_dir().join(format!("hearth-cli-{}.db", uuid::Uuid::new_v4()));
+    let joined = hearth(&data, &["--json", "join", &link]).await?;
+    assert!(joined.status.success(), "{}", stderr(&joined));
+    let info: serde_json::Value = serde_json::from_str(stdout(&joined).trim())?;
+    assert_eq!(info["notebook"], ws.as_str());
+    assert_eq!(info["notes"], 1);
+
+    let listed = hearth(&data, &["--json", "notes", "list"]).await?;
+    let notes: Vec<shared_schema::model::Note> = serde_json::from_str(stdout(&listed).trim())?;
+    assert_eq!(notes.len(), 1);
+    assert_eq!(
+        (notes[0].title.as_str(), notes[0].body.as_str()),
+        ("from the owner", "owner's text")
+    );
+    let shown = hearth(&data, &["notes", "show", "from the owner"]).await?;
+    assert!(stdout(&shown).contains("owner's text"));
+
+    let added = hearth(
+        &data,
+        &[
+            "notes",
+            "add",
+            "from the terminal",
+            "--body",
+            "typed in a shell",
+        ],
+    )
+    .await?;
+    assert!(added.status.success(), "{}", stderr(&added));
+    let synced = hearth(&data, &["--json", "sync"]).await?;
+    assert!(synced.status.success(), "{}", stderr(&synced));
+    let round: serde_json::Value = serde_json::from_str(stdout(&synced).trim())?;
+    assert!(round["pushed"].as_u64().unwrap_or(0) >= 1, "{round}");
+    core.sync_once(&ws, &|_, _| {}).await?;
+    engine.refresh().await?;
+    assert!(engine
+        .notes()
+        .iter()
+        .any(|n| n.title == "from the terminal" && n.body == "typed in a shell"));
+
+    // A revoked link: one line with the code; the data file keeps the notebook.
+    client_wasm::sync::keys::revoke(&owner, &http, &ws, &shared.minted.id).await?;
+    let refused = hearth(&data, &["sync"]).await?;
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("token_revoked"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(stderr(&refused).trim().lines().count(), 1);
+    let still = hearth(&data, &["--json", "notes", "list"]).await?;
+    let notes: Vec<shared_schema::model::Note> = serde_json::from_str(stdout(&still).trim())?;
+    assert_eq!(notes.len(), 2);
+    // Not a link at all.
+    let other = std::env::temp_dir().join(format!("hearth-cli-{}.db", uuid::Uuid::new_v4()));
+    let bad = hearth(&other, &["join", "https://example.com/not-a-link"]).await?;
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("not a Hearth share link"));
+    for f in [&data, &other] {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = f.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    Ok(())
+}
