@@ -7,12 +7,16 @@
 //! - [`http`] — [`ReqwestHttp`]: one HTTP exchange over `reqwest`; the protocol's calls on top of
 //!   it are `client_wasm::sync::http`'s (the browser's too), so it is a sync-core `Transport`.
 //!
-//! Not built yet (README "Not finished"): the live channel, the `hearth` command line and the C
-//! API.
+//! - [`watch`] — staying live: the server's live channel, its inline records taken by the sync
+//!   core as in the browser's worker.
+//!
+//! The `hearth` binary (`src/bin/hearth.rs`) is the command line on these. Not built yet (README
+//! "Not finished"): the C API.
 #![warn(missing_docs)]
 
 pub mod http;
 pub mod store;
+pub mod watch;
 
 pub use http::ReqwestHttp;
 pub use store::SqliteStore;

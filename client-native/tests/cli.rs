@@ -3,6 +3,7 @@
 //! errors with their codes.
 
 use client_native::{ReqwestHttp, SqliteStore};
+use client_wasm::storage::Store;
 use client_wasm::sync::SyncCore;
 use client_wasm::Engine;
 use shared_schema::model::Field;
@@ -128,6 +129,106 @@ async fn the_command_line_joins_reads_adds_and_syncs_a_notebook_from_a_share_lin
             p.push(suffix);
             let _ = std::fs::remove_file(p);
         }
+    }
+    Ok(())
+}
+
+/// The next stdout line of a watching `hearth` matching `pred`, within 30 s.
+async fn line_where(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    let wait = async {
+        while let Some(line) = lines.next_line().await? {
+            let v: serde_json::Value = serde_json::from_str(&line)?;
+            if pred(&v) {
+                return Ok::<_, Box<dyn std::error::Error>>(v);
+            }
+        }
+        Err("hearth stopped printing".into())
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), wait).await?
+}
+
+#[actix_web::test]
+async fn hearth_sync_watch_sees_edits_live_sends_its_own_and_stops_when_the_link_is_revoked() -> R {
+    use tokio::io::AsyncBufReadExt as _;
+    let url = server().await?;
+    let http = ReqwestHttp::new();
+    let owner = SqliteStore::in_memory()?;
+    let engine = Engine::create(owner.clone(), "Live").await?;
+    let ws = engine.id();
+    client_wasm::sync::connect(&owner, &http, &url, &ws).await?;
+    engine.refresh().await?;
+    let core = SyncCore::new(owner.clone(), http.clone());
+    core.sync_once(&ws, &|_, _| {}).await?;
+    let request = shared_schema::api::MintTokenRequest {
+        role: shared_schema::Role::Write,
+        expires_in: None,
+        label: "watcher".into(),
+    };
+    let shared = client_wasm::sync::keys::share(&owner, &http, &ws, &request).await?;
+    let key = shared.key.map(|k| k.to_text());
+    let link = shared_schema::link::format(&url, &ws, &shared.minted.token, key.as_deref());
+    let data = std::env::temp_dir().join(format!("hearth-watch-{}.db", uuid::Uuid::new_v4()));
+    assert!(hearth(&data, &["join", &link]).await?.status.success());
+
+    let mut watcher = tokio::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .arg("--data")
+        .arg(&data)
+        .args(["--json", "sync", "--watch"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut lines = tokio::io::BufReader::new(watcher.stdout.take().ok_or("stdout")?).lines();
+    line_where(&mut lines, |v| v["event"] == "synced").await?;
+
+    // An edit on the other device arrives live.
+    engine.create_note("live from the owner").await?;
+    core.sync_once(&ws, &|_, _| {}).await?;
+    let head = owner
+        .get_workspace(&ws)
+        .await?
+        .ok_or("owner")?
+        .last_pulled_seq;
+    line_where(&mut lines, |v| v["seq"].as_u64().is_some_and(|s| s >= head)).await?;
+    let listed = hearth(&data, &["--json", "notes", "list"]).await?;
+    assert!(
+        stdout(&listed).contains("live from the owner"),
+        "{}",
+        stdout(&listed)
+    );
+
+    // A note added by another `hearth` process is sent by the watcher.
+    assert!(hearth(&data, &["notes", "add", "added while watching"])
+        .await?
+        .status
+        .success());
+    line_where(&mut lines, |v| {
+        v["event"] == "synced" && v["pushed"].as_u64().unwrap_or(0) >= 1
+    })
+    .await?;
+    core.sync_once(&ws, &|_, _| {}).await?;
+    engine.refresh().await?;
+    assert!(engine
+        .notes()
+        .iter()
+        .any(|n| n.title == "added while watching"));
+
+    // Revoked: the watcher stops with the code.
+    client_wasm::sync::keys::revoke(&owner, &http, &ws, &shared.minted.id).await?;
+    let status = tokio::time::timeout(std::time::Duration::from_secs(60), watcher.wait()).await??;
+    assert!(!status.success());
+    let mut err = String::new();
+    if let Some(mut e) = watcher.stderr.take() {
+        tokio::io::AsyncReadExt::read_to_string(&mut e, &mut err).await?;
+    }
+    assert!(err.contains("token_revoked"), "{err}");
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = data.clone().into_os_string();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
     }
     Ok(())
 }

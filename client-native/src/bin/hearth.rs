@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! hearth join '<share link>'          store the notebook and its token (and key), then sync
-//! hearth sync                         one round: push what is pending, pull what is new
+//! hearth sync [--watch]               one round: push what is pending, pull what is new;
+//!                                     --watch: stay live, a line per change
 //! hearth notes list | show ID | add TITLE [--body TEXT]
 //! hearth list                         the notebooks in the data file
 //! ```
@@ -42,8 +43,12 @@ enum Command {
         /// `https://host/#/join/{notebook}?t={token}&k={key}`
         link: String,
     },
-    /// One sync round with the server.
-    Sync,
+    /// One sync round with the server; with `--watch`, stay live and print a line per change.
+    Sync {
+        /// Stay live (the server's live channel) until stopped.
+        #[arg(long)]
+        watch: bool,
+    },
     /// The notebooks in the data file.
     List,
     /// Read or add notes.
@@ -119,6 +124,23 @@ fn sync_failure(e: SyncError) -> anyhow::Error {
     }
 }
 
+/// One line per watch event (flushed: a script reads it at once).
+fn print_watched(w: &client_native::watch::Watched, json: bool) {
+    use client_native::watch::Watched;
+    use std::io::Write as _;
+    let line = match (w, json) {
+        (Watched::Synced(r), true) => serde_json::json!({"event": "synced", "pushed": r.pushed, "pulled": r.pulled, "seq": r.seq}).to_string(),
+        (Watched::Synced(r), false) => format!("up to date at seq {}: sent {}, received {}", r.seq, r.pushed, r.pulled),
+        (Watched::Received { seq }, true) => serde_json::json!({"event": "received", "seq": seq}).to_string(),
+        (Watched::Received { seq }, false) => format!("received seq {seq}"),
+        (Watched::Offline { reason, retry_in }, true) => serde_json::json!({"event": "offline", "reason": reason, "retry_in_ms": retry_in.as_millis() as u64}).to_string(),
+        (Watched::Offline { reason, retry_in }, false) => format!("offline ({reason}); retrying in {:.1} s", retry_in.as_secs_f64()),
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let store = SqliteStore::open(&data_file(&cli)?)?;
     match &cli.command {
@@ -152,7 +174,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
-        Command::Sync => {
+        Command::Sync { watch: true } => {
+            let record = notebook(&store, cli.notebook.as_deref()).await?;
+            let json = cli.json;
+            client_native::watch::watch(&store, &record.id, &mut |w| print_watched(&w, json))
+                .await
+                .map_err(sync_failure)?;
+        }
+        Command::Sync { watch: false } => {
             let record = notebook(&store, cli.notebook.as_deref()).await?;
             let round = sync(&store, &record.id).await.map_err(sync_failure)?;
             Engine::open(store.clone(), &record.id).await?;
