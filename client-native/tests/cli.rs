@@ -105,6 +105,62 @@ async fn the_command_line_joins_reads_adds_and_syncs_a_notebook_from_a_share_lin
         .iter()
         .any(|n| n.title == "from the terminal" && n.body == "typed in a shell"));
 
+    // The same note edited on both sides before either syncs: CRDT edits, both kept.
+    engine
+        .splice_text(&note, Field::Body, 0, 0, "Owner first. ")
+        .await?;
+    let edited = hearth(
+        &data,
+        &[
+            "notes",
+            "edit",
+            "from the owner",
+            "--append",
+            " Terminal last.",
+            "--task",
+            "reply",
+            "--tag",
+            "shared",
+        ],
+    )
+    .await?;
+    assert!(edited.status.success(), "{}", stderr(&edited));
+    assert!(hearth(&data, &["sync"]).await?.status.success());
+    core.sync_once(&ws, &|_, _| {}).await?;
+    engine.refresh().await?;
+    assert!(hearth(&data, &["sync"]).await?.status.success());
+    let both = "Owner first. owner's text Terminal last.";
+    let mine = engine
+        .notes()
+        .into_iter()
+        .find(|n| n.id == note)
+        .ok_or("note")?;
+    assert_eq!(mine.body, both);
+    let shown = hearth(&data, &["--json", "notes", "show", &note]).await?;
+    let theirs: shared_schema::model::Note = serde_json::from_str(stdout(&shown).trim())?;
+    assert_eq!(theirs, mine, "both sides converged");
+
+    // Markdown export: one file per note, tasks as `- [ ]`, tags in front matter.
+    let dir = std::env::temp_dir().join(format!("hearth-md-{}", uuid::Uuid::new_v4().simple()));
+    let exported = hearth(
+        &data,
+        &["export", "--markdown", dir.to_str().ok_or("path")?],
+    )
+    .await?;
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    let mut files: Vec<String> = std::fs::read_dir(&dir)?
+        .map(|e| std::fs::read_to_string(e?.path()))
+        .collect::<Result<_, _>>()?;
+    files.sort();
+    assert_eq!(files.len(), 2);
+    let owner_md = files
+        .iter()
+        .find(|f| f.contains("# from the owner"))
+        .ok_or("the owner's note")?;
+    assert!(owner_md.starts_with(&format!("---\nid: {note}\ntags: [\"shared\"]\n")));
+    assert!(owner_md.contains(both) && owner_md.contains("- [ ] reply"));
+    std::fs::remove_dir_all(&dir)?;
+
     // A revoked link: one line with the code; the data file keeps the notebook.
     client_wasm::sync::keys::revoke(&owner, &http, &ws, &shared.minted.id).await?;
     let refused = hearth(&data, &["sync"]).await?;

@@ -6,6 +6,8 @@
 //! hearth sync [--watch]               one round: push what is pending, pull what is new;
 //!                                     --watch: stay live, a line per change
 //! hearth notes list | show ID | add TITLE [--body TEXT]
+//! hearth notes edit ID [--title T] [--body B] [--append A] [--task T] [--tag X]
+//! hearth export --markdown DIR        one Markdown file per note
 //! hearth list                         the notebooks in the data file
 //! ```
 //! `--json` prints JSON for scripts; errors are one line with the same codes as the server and
@@ -51,10 +53,17 @@ enum Command {
     },
     /// The notebooks in the data file.
     List,
-    /// Read or add notes.
+    /// Read, add or edit notes.
     Notes {
         #[command(subcommand)]
         command: NotesCommand,
+    },
+    /// Write every note as a Markdown file in a folder (one file per note, tasks as `- [ ]`,
+    /// tags in front matter).
+    Export {
+        /// The folder (created if needed).
+        #[arg(long)]
+        markdown: PathBuf,
     },
 }
 
@@ -75,6 +84,86 @@ enum NotesCommand {
         #[arg(long, default_value = "")]
         body: String,
     },
+    /// Change a note: CRDT edits of what changed, so a concurrent edit elsewhere is merged.
+    Edit {
+        /// Id or exact title.
+        note: String,
+        /// New title.
+        #[arg(long)]
+        title: Option<String>,
+        /// New body (only the characters that differ are edited).
+        #[arg(long)]
+        body: Option<String>,
+        /// Text added at the end of the body.
+        #[arg(long)]
+        append: Option<String>,
+        /// A task added to the checklist.
+        #[arg(long)]
+        task: Option<String>,
+        /// A tag added.
+        #[arg(long)]
+        tag: Option<String>,
+    },
+}
+
+/// The note `key` names (id or exact title).
+fn find_note(
+    engine: &Engine<SqliteStore>,
+    key: &str,
+) -> anyhow::Result<shared_schema::model::Note> {
+    engine
+        .notes()
+        .into_iter()
+        .find(|n| n.id == key || n.title == key)
+        .ok_or_else(|| anyhow!("no note {key:?} (hearth notes list)"))
+}
+
+/// A note as Markdown: front matter (id, tags, pinned), the title, the body, the checklist.
+fn markdown(n: &shared_schema::model::Note) -> String {
+    let tags: Vec<String> = n.tags.iter().map(|t| format!("{t:?}")).collect();
+    let mut out = format!(
+        "---\nid: {}\ntags: [{}]\npinned: {}\n---\n# {}\n",
+        n.id,
+        tags.join(", "),
+        n.pinned,
+        n.title
+    );
+    if !n.body.is_empty() {
+        out.push('\n');
+        out.push_str(&n.body);
+        out.push('\n');
+    }
+    if !n.tasks.is_empty() {
+        out.push('\n');
+        for t in &n.tasks {
+            out.push_str(&format!(
+                "- [{}] {}\n",
+                if t.done { "x" } else { " " },
+                t.text
+            ));
+        }
+    }
+    out
+}
+
+/// A file name for a note: its title's letters, digits and dashes, then its id's start.
+fn file_name(n: &shared_schema::model::Note) -> String {
+    let stem: String = n
+        .title
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    let stem: String = stem.chars().take(60).collect();
+    let id: String = n.id.chars().take(8).collect();
+    if stem.is_empty() {
+        format!("{id}.md")
+    } else {
+        format!("{stem}-{id}.md")
+    }
 }
 
 fn data_file(cli: &Cli) -> anyhow::Result<PathBuf> {
@@ -197,6 +286,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
+        Command::Export { markdown: dir } => {
+            let record = notebook(&store, cli.notebook.as_deref()).await?;
+            let engine = Engine::open(store.clone(), &record.id).await?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let mut written = 0;
+            for n in engine.notes().into_iter().filter(|n| !n.trashed) {
+                let path = dir.join(file_name(&n));
+                // Written whole, then renamed: a reader never sees half a file.
+                let tmp = path.with_extension("md.tmp");
+                std::fs::write(&tmp, markdown(&n))
+                    .with_context(|| format!("cannot write {}", tmp.display()))?;
+                std::fs::rename(&tmp, &path)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                written += 1;
+            }
+            if cli.json {
+                println!("{}", serde_json::json!({ "written": written }));
+            } else {
+                println!("{written} notes written to {}", dir.display());
+            }
+        }
         Command::List => {
             let all = store.list_workspaces().await?;
             if cli.json {
@@ -226,11 +337,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 }
                 NotesCommand::Show { note } => {
-                    let n = engine
-                        .notes()
-                        .into_iter()
-                        .find(|n| &n.id == note || &n.title == note)
-                        .ok_or_else(|| anyhow!("no note {note:?} (hearth notes list)"))?;
+                    let n = find_note(&engine, note)?;
                     if cli.json {
                         println!("{}", serde_json::to_string(&n)?);
                     } else {
@@ -238,6 +345,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         for t in &n.tasks {
                             println!("- [{}] {}", if t.done { "x" } else { " " }, t.text);
                         }
+                    }
+                }
+                NotesCommand::Edit {
+                    note,
+                    title,
+                    body,
+                    append,
+                    task,
+                    tag,
+                } => {
+                    let n = find_note(&engine, note)?;
+                    if let Some(t) = title {
+                        engine.set_text(&n.id, Field::Title, &n.title, t).await?;
+                    }
+                    if let Some(b) = body {
+                        engine.set_text(&n.id, Field::Body, &n.body, b).await?;
+                    }
+                    if let Some(a) = append {
+                        let end = find_note(&engine, &n.id)?.body.chars().count();
+                        engine.splice_text(&n.id, Field::Body, end, end, a).await?;
+                    }
+                    if let Some(t) = task {
+                        engine.add_task(&n.id, t).await?;
+                    }
+                    if let Some(t) = tag {
+                        engine.set_tag(&n.id, t, true).await?;
+                    }
+                    let n = find_note(&engine, &n.id)?;
+                    if cli.json {
+                        println!("{}", serde_json::to_string(&n)?);
+                    } else {
+                        println!("{}", n.id);
                     }
                 }
                 NotesCommand::Add { title, body } => {
