@@ -56,9 +56,11 @@ if "$TARGET_DIR/debug/hearth-server" --test-tamper-pulls --help >/dev/null 2>&1;
   die "hearth-server without the test-hooks feature accepts --test-tamper-pulls"
 fi
 cargo build -p hearth-server --locked --features test-hooks
+cargo build -p client-native --bin hearth --locked
 
 step "end-to-end tests (Playwright, Debian Chromium)"
 HEARTH_SERVER_BIN="$TARGET_DIR/debug/hearth-server" HEARTH_DIST="$ROOT/dist" \
+  HEARTH_CLI_BIN="$TARGET_DIR/debug/hearth" \
   HEARTH_SCREENSHOTS="$ROOT/target/e2e" HEARTH_TEST_PG_URL="$HEARTH_TEST_PG_URL" \
   node --test --test-concurrency=1 e2e/tests/
 
