@@ -161,6 +161,52 @@ async fn the_command_line_joins_reads_adds_and_syncs_a_notebook_from_a_share_lin
     assert!(owner_md.contains(both) && owner_md.contains("- [ ] reply"));
     std::fs::remove_dir_all(&dir)?;
 
+    // An encrypted backup with its keys restores in another data file only with its passphrase.
+    let backup = std::env::temp_dir().join(format!("hearth-{}.hearth", uuid::Uuid::new_v4()));
+    let file = backup.to_str().ok_or("path")?;
+    let saved = hearth(
+        &data,
+        &["backup", file, "--passphrase", "correct horse battery"],
+    )
+    .await?;
+    assert!(saved.status.success(), "{}", stderr(&saved));
+    let elsewhere = std::env::temp_dir().join(format!("hearth-cli-{}.db", uuid::Uuid::new_v4()));
+    let none = hearth(&elsewhere, &["restore", file]).await?;
+    assert!(
+        !none.status.success() && stderr(&none).contains("passphrase"),
+        "{}",
+        stderr(&none)
+    );
+    let wrong = hearth(
+        &elsewhere,
+        &["restore", file, "--passphrase", "wrong horse battery"],
+    )
+    .await?;
+    assert!(!wrong.status.success(), "{}", stdout(&wrong));
+    let right = hearth(
+        &elsewhere,
+        &[
+            "--json",
+            "restore",
+            file,
+            "--passphrase",
+            "correct horse battery",
+        ],
+    )
+    .await?;
+    assert!(right.status.success(), "{}", stderr(&right));
+    let restored: serde_json::Value = serde_json::from_str(stdout(&right).trim())?;
+    let id = restored["notebook"].as_str().ok_or("id")?;
+    let listed = hearth(&elsewhere, &["--json", "--notebook", id, "notes", "list"]).await?;
+    let notes: Vec<shared_schema::model::Note> = serde_json::from_str(stdout(&listed).trim())?;
+    assert!(
+        notes.iter().any(|n| n.body == both),
+        "the restored copy holds the merged note"
+    );
+    for f in [&backup, &elsewhere] {
+        let _ = std::fs::remove_file(f);
+    }
+
     // A revoked link: one line with the code; the data file keeps the notebook.
     client_wasm::sync::keys::revoke(&owner, &http, &ws, &shared.minted.id).await?;
     let refused = hearth(&data, &["sync"]).await?;

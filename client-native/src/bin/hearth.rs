@@ -8,6 +8,7 @@
 //! hearth notes list | show ID | add TITLE [--body TEXT]
 //! hearth notes edit ID [--title T] [--body B] [--append A] [--task T] [--tag X]
 //! hearth export --markdown DIR        one Markdown file per note
+//! hearth backup FILE [--passphrase P] / hearth restore FILE [--passphrase P]
 //! hearth list                         the notebooks in the data file
 //! ```
 //! `--json` prints JSON for scripts; errors are one line with the same codes as the server and
@@ -64,6 +65,27 @@ enum Command {
         /// The folder (created if needed).
         #[arg(long)]
         markdown: PathBuf,
+    },
+    /// Save the notebook to a backup file (the app's format). Without a passphrase the file is
+    /// readable by whoever has it; with one it is sealed and carries the notebook's keys behind
+    /// the passphrase (Argon2id), like the app's "encrypted copy with its keys".
+    Backup {
+        /// The file to write.
+        file: PathBuf,
+        /// Seal the file and keep its keys behind this passphrase (at least 8 characters).
+        #[arg(long, env = "HEARTH_PASSPHRASE")]
+        passphrase: Option<String>,
+    },
+    /// Restore a backup file as a new notebook owned by this device.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// The passphrase of an encrypted backup.
+        #[arg(long, env = "HEARTH_PASSPHRASE")]
+        passphrase: Option<String>,
+        /// Its name (default: the backup's name + " (restored)").
+        #[arg(long)]
+        name: Option<String>,
     },
 }
 
@@ -306,6 +328,56 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", serde_json::json!({ "written": written }));
             } else {
                 println!("{written} notes written to {}", dir.display());
+            }
+        }
+        Command::Backup { file, passphrase } => {
+            let record = notebook(&store, cli.notebook.as_deref()).await?;
+            if passphrase.as_ref().is_some_and(|p| p.chars().count() < 8) {
+                bail!("a backup passphrase needs at least 8 characters");
+            }
+            let engine = Engine::open(store.clone(), &record.id).await?;
+            let bytes = engine.export_backup_as(passphrase.as_deref())?;
+            // Written whole, then renamed: an interrupted backup never leaves half a file.
+            let tmp = file.with_extension("hearth.tmp");
+            std::fs::write(&tmp, &bytes)
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
+            std::fs::rename(&tmp, file)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"file": file, "bytes": bytes.len(), "encrypted": passphrase.is_some()})
+                );
+            } else {
+                println!("{} bytes written to {}", bytes.len(), file.display());
+            }
+        }
+        Command::Restore {
+            file,
+            passphrase,
+            name,
+        } => {
+            let bytes =
+                std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            let engine = Engine::import_backup_with(
+                store.clone(),
+                &bytes,
+                name.as_deref(),
+                passphrase.as_deref(),
+            )
+            .await?;
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"notebook": engine.id(), "name": engine.name(), "notes": engine.notes().len()})
+                );
+            } else {
+                println!(
+                    "restored “{}” as notebook {} ({} notes)",
+                    engine.name(),
+                    engine.id(),
+                    engine.notes().len()
+                );
             }
         }
         Command::List => {
