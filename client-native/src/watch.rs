@@ -37,10 +37,11 @@ pub enum Watched {
 /// Syncs `ws` and stays live until a stop reason (returned as the error).
 pub async fn watch(
     store: &SqliteStore,
+    http: &ReqwestHttp,
     ws: &str,
     report: &mut dyn FnMut(Watched),
 ) -> Result<(), SyncError> {
-    let core = SyncCore::new(store.clone(), ReqwestHttp::new());
+    let core = SyncCore::new(store.clone(), http.clone());
     let mut backoff = Duration::from_millis(500);
     loop {
         match follow(&core, ws, report).await {
@@ -75,8 +76,11 @@ async fn follow(
     let (Some(server), Some(token)) = (record.server_url, record.token) else {
         return Err(SyncError::LocalOnly);
     };
-    let network = |e: reqwest::Error| SyncError::from(TransportError::Network(e.to_string()));
-    let mut response = reqwest::Client::new()
+    let network =
+        |e: reqwest::Error| SyncError::from(TransportError::Network(crate::http::chain(&e)));
+    let mut response = core
+        .transport
+        .client()
         .get(format!("{server}/v1/workspaces/{ws}/live"))
         .bearer_auth(&token)
         .send()
@@ -87,7 +91,8 @@ async fn follow(
         let body = response.bytes().await.unwrap_or_default();
         return Err(api_error(status, &body).into());
     }
-    let mut text = String::new();
+    // Bytes until a whole event ("\n\n") is in: a chunk may end inside a UTF-8 character.
+    let mut text: Vec<u8> = Vec::new();
     let mut tick = tokio::time::interval(PUSH_EVERY);
     loop {
         tokio::select! {
@@ -95,9 +100,10 @@ async fn follow(
                 let Some(chunk) = chunk.map_err(network)? else {
                     return Ok(());
                 };
-                text.push_str(&String::from_utf8_lossy(&chunk));
-                while let Some(end) = text.find("\n\n") {
-                    let event: String = text.drain(..end + 2).collect();
+                text.extend_from_slice(&chunk);
+                while let Some(end) = text.windows(2).position(|w| w == b"\n\n") {
+                    let event: Vec<u8> = text.drain(..end + 2).collect();
+                    let event = String::from_utf8_lossy(&event);
                     let Some(json) = event.trim().strip_prefix("data:") else {
                         continue;
                     };

@@ -157,9 +157,9 @@ async fn the_command_line_joins_reads_adds_and_syncs_a_notebook_from_a_share_lin
         .iter()
         .find(|f| f.contains("# from the owner"))
         .ok_or("the owner's note")?;
-    assert!(owner_md.starts_with(&format!("---\nid: {note}\ntags: [\"shared\"]\n")));
+    assert!(owner_md.starts_with(&format!("---\nid: {note}\nversion: ")));
+    assert!(owner_md.contains("tags: [\"shared\"]\n"));
     assert!(owner_md.contains(both) && owner_md.contains("- [ ] reply"));
-    std::fs::remove_dir_all(&dir)?;
 
     // An encrypted backup with its keys restores in another data file only with its passphrase.
     let backup = std::env::temp_dir().join(format!("hearth-{}.hearth", uuid::Uuid::new_v4()));
@@ -207,6 +207,60 @@ async fn the_command_line_joins_reads_adds_and_syncs_a_notebook_from_a_share_lin
         let _ = std::fs::remove_file(f);
     }
 
+    // Markdown import: the file's edits since its export are merged with an edit the owner
+    // made meanwhile (not overwritten by the file's older text); a hand-written file is a note.
+    engine
+        .splice_text(&note, Field::Body, 0, 0, "Concurrent. ")
+        .await?;
+    core.sync_once(&ws, &|_, _| {}).await?;
+    let owner_file = std::fs::read_dir(&dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("from-the-owner"))
+        .ok_or("the owner's file")?;
+    let text = std::fs::read_to_string(&owner_file)?
+        .replace("Terminal last.", "Terminal, edited in a file.")
+        .replace("- [ ] reply", "- [x] reply\n- [ ] book tickets");
+    std::fs::write(&owner_file, text)?;
+    std::fs::write(dir.join("idea.md"), "# An idea\n\nwritten by hand\n")?;
+    assert!(hearth(&data, &["sync"]).await?.status.success());
+    let md = dir.to_str().ok_or("path")?;
+    let imported = hearth(&data, &["--json", "import", "--markdown", md]).await?;
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    let report: serde_json::Value = serde_json::from_str(stdout(&imported).trim())?;
+    assert_eq!(
+        (&report["created"], &report["updated"], &report["unchanged"]),
+        (&1.into(), &1.into(), &1.into()),
+        "{report}"
+    );
+    let merged = "Concurrent. Owner first. owner's text Terminal, edited in a file.";
+    let rewritten = std::fs::read_to_string(&owner_file)?;
+    assert!(rewritten.contains(merged), "{rewritten}");
+    assert!(std::fs::read_to_string(dir.join("idea.md"))?.starts_with("---\nid: "));
+    let again = hearth(&data, &["--json", "import", "--markdown", md]).await?;
+    let report: serde_json::Value = serde_json::from_str(stdout(&again).trim())?;
+    assert_eq!(
+        report["unchanged"], 3,
+        "importing again changes nothing: {report}"
+    );
+    assert!(hearth(&data, &["sync"]).await?.status.success());
+    core.sync_once(&ws, &|_, _| {}).await?;
+    engine.refresh().await?;
+    let seen = engine.note(&note).ok_or("note")?;
+    assert_eq!(seen.body, merged);
+    let tasks: Vec<(&str, bool)> = seen
+        .tasks
+        .iter()
+        .map(|t| (t.text.as_str(), t.done))
+        .collect();
+    assert_eq!(tasks, [("reply", true), ("book tickets", false)]);
+    assert!(engine
+        .notes()
+        .iter()
+        .any(|n| n.title == "An idea" && n.body == "written by hand"));
+    std::fs::remove_dir_all(&dir)?;
+
     // A revoked link: one line with the code; the data file keeps the notebook.
     client_wasm::sync::keys::revoke(&owner, &http, &ws, &shared.minted.id).await?;
     let refused = hearth(&data, &["sync"]).await?;
@@ -219,7 +273,7 @@ async fn the_command_line_joins_reads_adds_and_syncs_a_notebook_from_a_share_lin
     assert_eq!(stderr(&refused).trim().lines().count(), 1);
     let still = hearth(&data, &["--json", "notes", "list"]).await?;
     let notes: Vec<shared_schema::model::Note> = serde_json::from_str(stdout(&still).trim())?;
-    assert_eq!(notes.len(), 2);
+    assert_eq!(notes.len(), 3);
     // Not a link at all.
     let other = std::env::temp_dir().join(format!("hearth-cli-{}.db", uuid::Uuid::new_v4()));
     let bad = hearth(&other, &["join", "https://example.com/not-a-link"]).await?;

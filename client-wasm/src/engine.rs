@@ -12,6 +12,7 @@
 //! - The sync worker ([`crate::sync`]) moves bytes between the store and the server; tabs learn of
 //!   new records and [`Engine::refresh`]. Compaction builds the snapshot the worker uploads.
 
+mod edit_at;
 mod history;
 mod import;
 mod sync;
@@ -369,9 +370,18 @@ impl<S: Store> Engine<S> {
     /// session's open [`Run`] when storage allows; on a storage error the document is rolled back
     /// to `vv`.
     async fn persist_commit(&self, vv: &loro::VersionVector) -> Result<(), EngineError> {
+        self.persist_commit_of(vv, self.doc().peer_id()).await
+    }
+
+    /// [`Self::persist_commit`] of an edit made under `peer` (the document's own, or a fork's:
+    /// [`Self::edit_at`]); a storage error drops that peer's ops after `vv`.
+    async fn persist_commit_of(
+        &self,
+        vv: &loro::VersionVector,
+        peer: u64,
+    ) -> Result<(), EngineError> {
         let doc = self.doc();
         doc.commit();
-        let peer = doc.peer_id();
         let record = self.record();
         let bytes = doc
             .export(ExportMode::updates(vv))

@@ -10,6 +10,9 @@
 //! re-joined; backups are imported; snapshots uploaded; the server clock jumps past retention.
 //! Then everything heals and syncs until quiet, and the invariants are checked.
 //!
+//! Devices 0 and 1 keep their notebook in the browser store's twin ([`MemoryStore`]); device 2 is
+//! a native client (`hearth`), on client-native's SQLite store (in memory: the same SQL, no fsync).
+//!
 //! `HEARTH_SIM_SEEDS=N` runs N seeds (default 500, split over 4 tests), `HEARTH_SIM_SEED=S` one seed.
 //! A failure prints its seed and the command that replays it.
 #![cfg(not(target_arch = "wasm32"))]
@@ -140,9 +143,107 @@ fn block<T>(f: impl Future<Output = T>) -> T {
 // ---------------------------------------------------------------------------------------------
 // The device's store and transport, with await points and faults
 
+/// A device's storage: the browser store's twin, or a native client's SQLite file.
+#[derive(Clone)]
+enum Disk {
+    Browser(MemoryStore),
+    Native(client_native::SqliteStore),
+}
+
+impl Disk {
+    /// Fills (or frees) the browser store's quota; a native disk does not fill up here.
+    fn set_quota_full(&self, full: bool) {
+        if let Disk::Browser(s) = self {
+            s.set_quota_full(full);
+        }
+    }
+}
+
+macro_rules! on_disk {
+    ($self:ident . $m:ident ( $($a:expr),* )) => {
+        match $self {
+            Disk::Browser(s) => s.$m($($a),*).await,
+            Disk::Native(s) => s.$m($($a),*).await,
+        }
+    };
+}
+
+impl Store for Disk {
+    async fn create_workspace(&self, r: &WorkspaceRecord) -> Result<bool, StorageError> {
+        on_disk!(self.create_workspace(r))
+    }
+    async fn get_workspace(&self, id: &str) -> Result<Option<WorkspaceRecord>, StorageError> {
+        on_disk!(self.get_workspace(id))
+    }
+    async fn list_workspaces(&self) -> Result<Vec<WorkspaceRecord>, StorageError> {
+        on_disk!(self.list_workspaces())
+    }
+    async fn update_workspace(&self, id: &str, c: &Change) -> Result<Updated, StorageError> {
+        on_disk!(self.update_workspace(id, c))
+    }
+    async fn delete_workspace(&self, id: &str) -> Result<(), StorageError> {
+        on_disk!(self.delete_workspace(id))
+    }
+    async fn load_since(
+        &self,
+        id: &str,
+        since: &Since,
+    ) -> Result<Option<LoadedState>, StorageError> {
+        on_disk!(self.load_since(id, since))
+    }
+    async fn append_pending(
+        &self,
+        id: &str,
+        b: &[u8],
+        m: Option<Merge<'_>>,
+    ) -> Result<Appended, StorageError> {
+        on_disk!(self.append_pending(id, b, m))
+    }
+    async fn pending(&self, id: &str) -> Result<Vec<PendingUpdate>, StorageError> {
+        on_disk!(self.pending(id))
+    }
+    async fn pending_to_push(&self, id: &str) -> Result<ToPush, StorageError> {
+        on_disk!(self.pending_to_push(id))
+    }
+    async fn acknowledge(&self, id: &str, acks: &[(String, u64)]) -> Result<(), StorageError> {
+        on_disk!(self.acknowledge(id, acks))
+    }
+    async fn store_page(&self, id: &str, page: &Page) -> Result<bool, StorageError> {
+        on_disk!(self.store_page(id, page))
+    }
+    async fn received_len(&self, id: &str) -> Result<usize, StorageError> {
+        on_disk!(self.received_len(id))
+    }
+    async fn compact(&self, id: &str, c: &Compaction) -> Result<bool, StorageError> {
+        on_disk!(self.compact(id, c))
+    }
+    async fn save_open_cache(&self, id: &str, cache: &OpenCache) -> Result<(), StorageError> {
+        on_disk!(self.save_open_cache(id, cache))
+    }
+    async fn open_cache(&self, id: &str) -> Result<Option<OpenCache>, StorageError> {
+        on_disk!(self.open_cache(id))
+    }
+    async fn quarantine(&self, id: &str, seqs: &[u64]) -> Result<(), StorageError> {
+        on_disk!(self.quarantine(id, seqs))
+    }
+    async fn reseal_pending(
+        &self,
+        id: &str,
+        sealed: &[client_wasm::storage::PendingUpdate],
+    ) -> Result<usize, StorageError> {
+        on_disk!(self.reseal_pending(id, sealed))
+    }
+    async fn outbox(&self, id: &str) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
+        on_disk!(self.outbox(id))
+    }
+    async fn clear_outbox(&self, id: &str, covers: u64) -> Result<(), StorageError> {
+        on_disk!(self.clear_outbox(id, covers))
+    }
+}
+
 #[derive(Clone)]
 struct SimStore {
-    inner: MemoryStore,
+    inner: Disk,
     sched: Rc<Sched>,
 }
 
@@ -344,7 +445,7 @@ impl Transport for SimTransport {
 /// would paste them.
 fn invite(
     server: &MemoryServer,
-    owner: &MemoryStore,
+    owner: &Disk,
     ws: &str,
     role: Role,
 ) -> Result<(String, Option<String>), String> {
@@ -361,8 +462,8 @@ fn invite(
 /// Joins `store` to `ws` with a new link of `role` made on the owner's device.
 fn join_with_link(
     server: &MemoryServer,
-    owner: &MemoryStore,
-    store: &MemoryStore,
+    owner: &Disk,
+    store: &impl Store,
     ws: &str,
     role: Role,
 ) -> Result<(), String> {
@@ -383,7 +484,7 @@ fn join_with_link(
 // Devices
 
 struct Device {
-    store: MemoryStore,
+    store: Disk,
     sched: Rc<Sched>,
     online: Rc<Cell<bool>>,
     faulty: Rc<Cell<bool>>,
@@ -395,13 +496,17 @@ struct Device {
 }
 
 impl Device {
-    fn new(server: &MemoryServer, rng: &Rng) -> Self {
+    fn new(server: &MemoryServer, rng: &Rng, native: bool) -> Result<Self, String> {
         let sched = Rc::new(Sched {
             rng: rng.clone(),
             crash_in: Cell::new(None),
             crashed: Cell::new(false),
         });
-        let store = MemoryStore::new();
+        let store = if native {
+            Disk::Native(client_native::SqliteStore::in_memory().map_err(|e| e.to_string())?)
+        } else {
+            Disk::Browser(MemoryStore::new())
+        };
         let online = Rc::new(Cell::new(true));
         let faulty = Rc::new(Cell::new(false));
         let cores = (0..2)
@@ -420,7 +525,7 @@ impl Device {
                 )
             })
             .collect();
-        Self {
+        Ok(Self {
             store,
             sched,
             online,
@@ -430,7 +535,7 @@ impl Device {
             lock: 0,
             cursor: 0,
             joined: false,
-        }
+        })
     }
 
     fn sim_store(&self) -> SimStore {
@@ -486,7 +591,10 @@ fn run_seed(seed: u64) -> Result<(), String> {
         retention: 3600,
     });
     let ledger = Ledger::default();
-    let mut devices: Vec<Device> = (0..3).map(|_| Device::new(&server, &rng)).collect();
+    // Device 2 is a native client.
+    let mut devices: Vec<Device> = (0..3)
+        .map(|i| Device::new(&server, &rng, i == 2))
+        .collect::<Result<_, _>>()?;
 
     // Device 0 owns the notebook; 1 and 2 join with write links.
     let ws = {

@@ -14,8 +14,10 @@
 //! offline devices that migrate at once converge to the same state.
 
 pub mod changes;
+mod update;
 
 pub use changes::Changes;
+pub use update::update_note;
 
 use loro::{Container, LoroDoc, LoroMap, LoroMovableList, LoroText, LoroValue, ValueOrContainer};
 use serde::{Deserialize, Serialize};
@@ -38,6 +40,9 @@ pub enum ModelError {
     /// Loro refused an operation.
     #[error("the document refused the edit: {0}")]
     Loro(#[from] loro::LoroError),
+    /// A text could not be diffed against the wanted one.
+    #[error("the text could not be compared with the new one: {0}")]
+    Diff(String),
     /// No note with that id (or it was purged).
     #[error("no note with id {0:?}")]
     NoSuchNote(String),

@@ -8,6 +8,7 @@
 //! hearth notes list | show ID | add TITLE [--body TEXT]
 //! hearth notes edit ID [--title T] [--body B] [--append A] [--task T] [--tag X]
 //! hearth export --markdown DIR        one Markdown file per note
+//! hearth import --markdown DIR        the files' edits back, merged as CRDT edits
 //! hearth backup FILE [--passphrase P] / hearth restore FILE [--passphrase P]
 //! hearth list                         the notebooks in the data file
 //! ```
@@ -16,9 +17,9 @@
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Parser, Subcommand};
-use client_native::{ReqwestHttp, SqliteStore};
-use client_wasm::storage::{Store, WorkspaceRecord};
-use client_wasm::sync::{SyncCore, SyncError};
+use client_native::{Client, ClientError, ReqwestHttp, SqliteStore};
+use client_wasm::storage::Store;
+use client_wasm::sync::SyncError;
 use client_wasm::Engine;
 use shared_schema::model::Field;
 use std::path::PathBuf;
@@ -35,6 +36,10 @@ struct Cli {
     /// JSON output for scripts.
     #[arg(long, global = true)]
     json: bool,
+    /// Also trust the certificates in this PEM file for `https://` servers (a self-hosted
+    /// server's own certificate or a company CA; the Web PKI's roots are always trusted).
+    #[arg(long, env = "HEARTH_CA_CERT", global = true)]
+    ca_cert: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -54,6 +59,8 @@ enum Command {
     },
     /// The notebooks in the data file.
     List,
+    /// The notebook's status: its seq, edits not yet on the server, role, encryption.
+    Status,
     /// Read, add or edit notes.
     Notes {
         #[command(subcommand)]
@@ -75,6 +82,14 @@ enum Command {
         /// Seal the file and keep its keys behind this passphrase (at least 8 characters).
         #[arg(long, env = "HEARTH_PASSPHRASE")]
         passphrase: Option<String>,
+    },
+    /// Read a folder of Markdown files back (as `export` writes them, or written by hand): each
+    /// file's changes since it was exported become CRDT edits, so a concurrent edit made
+    /// elsewhere is merged, not overwritten; a file without an id is a new note.
+    Import {
+        /// The folder.
+        #[arg(long)]
+        markdown: PathBuf,
     },
     /// Restore a backup file as a new notebook owned by this device.
     Restore {
@@ -140,54 +155,6 @@ fn find_note(
         .ok_or_else(|| anyhow!("no note {key:?} (hearth notes list)"))
 }
 
-/// A note as Markdown: front matter (id, tags, pinned), the title, the body, the checklist.
-fn markdown(n: &shared_schema::model::Note) -> String {
-    let tags: Vec<String> = n.tags.iter().map(|t| format!("{t:?}")).collect();
-    let mut out = format!(
-        "---\nid: {}\ntags: [{}]\npinned: {}\n---\n# {}\n",
-        n.id,
-        tags.join(", "),
-        n.pinned,
-        n.title
-    );
-    if !n.body.is_empty() {
-        out.push('\n');
-        out.push_str(&n.body);
-        out.push('\n');
-    }
-    if !n.tasks.is_empty() {
-        out.push('\n');
-        for t in &n.tasks {
-            out.push_str(&format!(
-                "- [{}] {}\n",
-                if t.done { "x" } else { " " },
-                t.text
-            ));
-        }
-    }
-    out
-}
-
-/// A file name for a note: its title's letters, digits and dashes, then its id's start.
-fn file_name(n: &shared_schema::model::Note) -> String {
-    let stem: String = n
-        .title
-        .chars()
-        .map(|c| if c.is_alphanumeric() { c } else { '-' })
-        .collect::<String>()
-        .split('-')
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join("-");
-    let stem: String = stem.chars().take(60).collect();
-    let id: String = n.id.chars().take(8).collect();
-    if stem.is_empty() {
-        format!("{id}.md")
-    } else {
-        format!("{stem}-{id}.md")
-    }
-}
-
 fn data_file(cli: &Cli) -> anyhow::Result<PathBuf> {
     let path = match &cli.data {
         Some(p) => p.clone(),
@@ -200,39 +167,44 @@ fn data_file(cli: &Cli) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// The notebook the command is about: `--notebook`, else the only one.
-async fn notebook(store: &SqliteStore, chosen: Option<&str>) -> anyhow::Result<WorkspaceRecord> {
-    let all = store.list_workspaces().await?;
-    match chosen {
-        Some(id) => all
-            .into_iter()
-            .find(|w| w.id == id)
-            .ok_or_else(|| anyhow!("no notebook {id} here (hearth list)")),
-        None => match all.len() {
-            1 => Ok(all
-                .into_iter()
-                .next()
-                .ok_or_else(|| anyhow!("no notebook"))?),
-            0 => bail!("no notebook here yet: hearth join '<share link>'"),
-            _ => bail!("several notebooks here: pass --notebook ID (hearth list)"),
-        },
+/// A spinner on stderr while a pull stores pages (drawn only on a terminal), for
+/// [`Client::sync_with`]; cleared when dropped.
+struct Progress(indicatif::ProgressBar);
+
+impl Progress {
+    fn new() -> Self {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        Self(bar)
+    }
+
+    /// The callback: `(seq, records)` after each page.
+    fn pulled(&self) -> impl Fn(u64, usize) + 'static {
+        let bar = self.0.clone();
+        move |seq, records| {
+            bar.set_message(format!("received {records} records, at seq {seq}"));
+            bar.tick();
+        }
     }
 }
 
-/// One sync round, then the engine reads what arrived (migrations, quarantine).
-async fn sync(store: &SqliteStore, ws: &str) -> Result<client_wasm::sync::Round, SyncError> {
-    let round = SyncCore::new(store.clone(), ReqwestHttp::new())
-        .sync_once(ws, &|_, _| {})
-        .await?;
-    Ok(round)
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
 }
 
 /// A sync error as one line with its code.
 fn sync_failure(e: SyncError) -> anyhow::Error {
-    match e.stop_reason() {
-        Some(reason) => anyhow!("{e} ({})", reason.as_str()),
-        None => anyhow!("{e}"),
-    }
+    client_failure(e.into())
+}
+
+/// A client error as one line with its code (`token_revoked`, `no_notebook`, …).
+fn client_failure(e: ClientError) -> anyhow::Error {
+    anyhow!("{e} ({})", e.code())
 }
 
 /// One line per watch event (flushed: a script reads it at once).
@@ -253,49 +225,82 @@ fn print_watched(w: &client_native::watch::Watched, json: bool) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let store = SqliteStore::open(&data_file(&cli)?)?;
+    let http = match &cli.ca_cert {
+        Some(file) => {
+            let pem =
+                std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            ReqwestHttp::with_roots(&pem).map_err(|e| anyhow!("{}: {e}", file.display()))?
+        }
+        None => ReqwestHttp::new(),
+    };
+    let client = Client::with_http(&data_file(&cli)?, http).map_err(client_failure)?;
+    let store = client.store.clone();
+    let notebook = || async {
+        client
+            .notebook(cli.notebook.as_deref())
+            .await
+            .map_err(client_failure)
+    };
     match &cli.command {
         Command::Join { link } => {
-            let link = shared_schema::link::parse(link)
-                .map_err(|_| anyhow!("not a Hearth share link (http(s)://host/#/join/…?t=…)"))?;
-            let http = ReqwestHttp::new();
-            client_wasm::sync::join(
-                &store,
-                &http,
-                &link.server_url,
-                &link.workspace,
-                &link.token,
-                link.key.as_deref(),
-            )
-            .await
-            .map_err(sync_failure)?;
-            let round = sync(&store, &link.workspace).await.map_err(sync_failure)?;
-            let engine = Engine::open(store.clone(), &link.workspace).await?;
+            let progress = Progress::new();
+            let (ws, round) = client
+                .join(link, progress.pulled())
+                .await
+                .map_err(client_failure)?;
+            drop(progress);
+            let engine = client.engine(&ws).await?;
             if cli.json {
                 println!(
                     "{}",
-                    serde_json::json!({"notebook": link.workspace, "name": engine.name(), "notes": engine.notes().len(), "seq": round.seq})
+                    serde_json::json!({"notebook": ws, "name": engine.name(), "notes": engine.notes().len(), "seq": round.seq})
                 );
             } else {
                 println!(
-                    "joined “{}” ({}): {} notes",
+                    "joined “{}” ({ws}): {} notes",
                     engine.name(),
-                    link.workspace,
                     engine.notes().len()
                 );
             }
         }
+        Command::Status => {
+            let record = notebook().await?;
+            let status = client.status(&record.id).await.map_err(client_failure)?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&status)?);
+            } else {
+                println!(
+                    "“{}” ({}, {}): seq {}, {} edits not yet on the server{}",
+                    status.name,
+                    status.notebook,
+                    status.role,
+                    status.seq,
+                    status.pending,
+                    if status.encrypted {
+                        ", end-to-end encrypted"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
         Command::Sync { watch: true } => {
-            let record = notebook(&store, cli.notebook.as_deref()).await?;
+            let record = notebook().await?;
             let json = cli.json;
-            client_native::watch::watch(&store, &record.id, &mut |w| print_watched(&w, json))
-                .await
-                .map_err(sync_failure)?;
+            client_native::watch::watch(&store, client.http(), &record.id, &mut |w| {
+                print_watched(&w, json)
+            })
+            .await
+            .map_err(sync_failure)?;
         }
         Command::Sync { watch: false } => {
-            let record = notebook(&store, cli.notebook.as_deref()).await?;
-            let round = sync(&store, &record.id).await.map_err(sync_failure)?;
-            Engine::open(store.clone(), &record.id).await?;
+            let record = notebook().await?;
+            let progress = Progress::new();
+            let round = client
+                .sync_with(&record.id, progress.pulled())
+                .await
+                .map_err(client_failure)?;
+            drop(progress);
             if cli.json {
                 println!(
                     "{}",
@@ -309,29 +314,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Export { markdown: dir } => {
-            let record = notebook(&store, cli.notebook.as_deref()).await?;
+            let record = notebook().await?;
             let engine = Engine::open(store.clone(), &record.id).await?;
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-            let mut written = 0;
-            for n in engine.notes().into_iter().filter(|n| !n.trashed) {
-                let path = dir.join(file_name(&n));
-                // Written whole, then renamed: a reader never sees half a file.
-                let tmp = path.with_extension("md.tmp");
-                std::fs::write(&tmp, markdown(&n))
-                    .with_context(|| format!("cannot write {}", tmp.display()))?;
-                std::fs::rename(&tmp, &path)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-                written += 1;
-            }
+            let written = client_native::markdown::export(&engine, dir).await?;
             if cli.json {
                 println!("{}", serde_json::json!({ "written": written }));
             } else {
                 println!("{written} notes written to {}", dir.display());
             }
         }
+        Command::Import { markdown: dir } => {
+            let record = notebook().await?;
+            let engine = Engine::open(store.clone(), &record.id).await?;
+            let done = client_native::markdown::import(&engine, dir).await?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&done)?);
+            } else {
+                println!(
+                    "{} new, {} updated, {} unchanged (hearth sync sends them)",
+                    done.created, done.updated, done.unchanged
+                );
+                if done.unknown_version > 0 {
+                    eprintln!(
+                        "hearth: {} files were not exported from this data file's history: their text replaced the note's",
+                        done.unknown_version
+                    );
+                }
+            }
+        }
         Command::Backup { file, passphrase } => {
-            let record = notebook(&store, cli.notebook.as_deref()).await?;
+            let record = notebook().await?;
             if passphrase.as_ref().is_some_and(|p| p.chars().count() < 8) {
                 bail!("a backup passphrase needs at least 8 characters");
             }
@@ -395,7 +407,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Notes { command } => {
-            let record = notebook(&store, cli.notebook.as_deref()).await?;
+            let record = notebook().await?;
             let engine = Engine::open(store.clone(), &record.id).await?;
             match command {
                 NotesCommand::List => {

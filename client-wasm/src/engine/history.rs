@@ -233,7 +233,7 @@ impl<S: Store> Engine<S> {
     }
 
     /// A version: one id, several comma-separated (a merge), or empty (the empty document).
-    fn fork_at_version(&self, version: &str) -> Result<LoroDoc, EngineError> {
+    pub(super) fn fork_at_version(&self, version: &str) -> Result<LoroDoc, EngineError> {
         let doc = self.doc();
         if version.is_empty() {
             return Ok(LoroDoc::new());

@@ -82,3 +82,55 @@ fn another_devices_edits_of_the_same_note_are_a_session_of_their_own() -> R {
         Ok(())
     })
 }
+
+#[test]
+fn an_edit_made_at_an_old_version_keeps_what_was_typed_since_and_is_stored() -> R {
+    block_on(async {
+        let store = MemoryStore::new();
+        let e = Engine::create(store.clone(), "W").await?;
+        let n = e.create_note("Plan").await?;
+        e.splice_text(&n, Field::Body, 0, 0, "first paragraph\n\nsecond paragraph")
+            .await?;
+        e.add_task(&n, "call").await?;
+        let old = e.version();
+        let exported = e.note(&n).ok_or("note")?;
+        // Typed since (as another device would have): the end of the second paragraph.
+        let end = exported.body.chars().count();
+        e.splice_text(&n, Field::Body, end, end, ", typed later")
+            .await?;
+        // The old copy's edits: the first paragraph, the task done, a tag.
+        let mut wanted = exported.clone();
+        wanted.body = wanted.body.replace("first", "FIRST, edited");
+        wanted.tasks[0].done = true;
+        wanted.tags = vec!["plans".into()];
+        let changed = e
+            .edit_at(&old, "import", |d, now| {
+                model::update_note(d, &wanted, now).map(|c| (c, c))
+            })
+            .await?;
+        assert!(changed);
+        let merged = "FIRST, edited paragraph\n\nsecond paragraph, typed later";
+        let now = e.note(&n).ok_or("note")?;
+        assert_eq!(now.body, merged);
+        assert!(now.tasks[0].done);
+        assert_eq!(now.tags, ["plans"]);
+        // Nothing to do the second time: nothing stored.
+        let pending = e.pending_updates().await?.len();
+        let again = e
+            .edit_at(&e.version(), "import", |d, now| {
+                model::update_note(d, &model::note(d, &n).unwrap_or(wanted.clone()), now)
+                    .map(|c| (c, c))
+            })
+            .await?;
+        assert!(!again);
+        assert_eq!(e.pending_updates().await?.len(), pending);
+        // Durable: a new session reads it from storage.
+        let reopened = Engine::open(store, &e.id()).await?;
+        assert_eq!(reopened.note(&n).ok_or("note")?.body, merged);
+        assert!(matches!(
+            e.edit_at("99@12345", "x", |_, _| Ok(((), true))).await,
+            Err(EngineError::UnknownVersion(_))
+        ));
+        Ok(())
+    })
+}

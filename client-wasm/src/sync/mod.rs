@@ -209,6 +209,9 @@ pub enum Live {
     Pull,
 }
 
+/// A pull's progress callback: `(seq reached, records stored)`.
+type PullProgress = Box<dyn Fn(u64, usize)>;
+
 /// The sync core of one device: a store and a transport.
 pub struct SyncCore<S: Store, T: Transport> {
     /// Local storage.
@@ -223,6 +226,8 @@ pub struct SyncCore<S: Store, T: Transport> {
     /// channel brings them back ([`Live::Echo`]). Only a hint: a record taken for an echo by
     /// mistake is still stored, just not shown before the tabs' next refresh.
     pushed: RefCell<VecDeque<u64>>,
+    /// Told `(seq, records)` after each pulled page is stored ([`Self::on_pull_page`]).
+    pulled_page: Option<PullProgress>,
     /// The newest key epoch each workspace's record held when this core last read it, so a live
     /// event under a known epoch needs no storage read.
     epochs: RefCell<HashMap<String, u32>>,
@@ -283,7 +288,15 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
             cursors: RefCell::new(HashMap::new()),
             pushed: RefCell::new(VecDeque::new()),
             epochs: RefCell::new(HashMap::new()),
+            pulled_page: None,
         }
+    }
+
+    /// Calls `f(seq, records)` after each page a pull stores: the cursor it reached and the
+    /// records stored so far in this pull (a progress bar on a long first pull).
+    pub fn on_pull_page(mut self, f: impl Fn(u64, usize) + 'static) -> Self {
+        self.pulled_page = Some(Box::new(f));
+        self
     }
 
     fn note_epoch(&self, record: &WorkspaceRecord) {
@@ -519,6 +532,9 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
                 self.remember(ws, Some(to));
                 stored += n;
                 retried = false;
+                if let Some(report) = &self.pulled_page {
+                    report(to.0, stored);
+                }
                 if !pulled.more {
                     return Ok((to.0, stored));
                 }

@@ -308,3 +308,64 @@ fn a_typed_change_keeps_a_remote_edit_the_field_had_not_shown_yet() -> R {
     assert!(!set_text(&d, "n", Field::Body, "same", "same", 7)?);
     Ok(())
 }
+
+#[test]
+fn update_note_reaches_the_wanted_note_with_edits_that_keep_matching_tasks() -> R {
+    let d = doc(1)?;
+    create_note(&d, "n1", "Trip", 1)?;
+    for t in ["pack", "book", "call"] {
+        add_task(&d, "n1", t, 1)?;
+    }
+    set_task_done(&d, "n1", 1, true, 1)?;
+    d.commit();
+    let task_id = |i: usize| -> Result<String, Box<dyn std::error::Error>> {
+        let tasks = child_tasks(&note_map(&d, "n1").ok_or("note")?)?;
+        match tasks.get(i) {
+            Some(ValueOrContainer::Container(c)) => Ok(loro::ContainerTrait::id(&c).to_string()),
+            _ => Err("no task".into()),
+        }
+    };
+    let book = task_id(1)?;
+    let mut wanted = note(&d, "n1").ok_or("note")?;
+    wanted.title = "Trip to Lyon".into();
+    wanted.body = "day one\nday two".into();
+    wanted.tasks = vec![
+        Task {
+            text: "visa".into(),
+            done: false,
+        },
+        Task {
+            text: "book".into(),
+            done: true,
+        },
+        Task {
+            text: "call".into(),
+            done: true,
+        },
+    ];
+    wanted.tags = vec!["travel".into()];
+    wanted.pinned = true;
+    assert!(update_note(&d, &wanted, 2)?);
+    d.commit();
+    let got = note(&d, "n1").ok_or("note")?;
+    assert_eq!(
+        (
+            got.title.as_str(),
+            got.body.as_str(),
+            &got.tasks,
+            &got.tags,
+            got.pinned
+        ),
+        (
+            "Trip to Lyon",
+            "day one\nday two",
+            &wanted.tasks,
+            &wanted.tags,
+            true
+        )
+    );
+    // "book" is the same task (its container), not deleted and re-added.
+    assert_eq!(task_id(1)?, book);
+    assert!(!update_note(&d, &got, 3)?, "nothing left to change");
+    Ok(())
+}
