@@ -4,6 +4,7 @@
 #   1. server: pushes/s and p50/p99 for 1 KiB updates at 1/8/64 clients vs raw INSERTs (SQLite, Postgres)
 #   2. engine: open from IndexedDB in Chromium vs native Loro import; snapshot, pending, edit latency
 #   3. sync: edit on A → visible on B vs a fetch of /healthz; bytes per edit vs raw Loro update
+#   3b/3c. the command line: cold hearth join and browser → hearth --watch propagation, beside a browser
 #   4. web UI: first render of 10k/100k-edit notebooks from IndexedDB (cold, warm); bundle size
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$ROOT/scripts/pg.sh"
@@ -76,8 +77,12 @@ cargo build --release --locked -p hearth-server
 HEARTH_SERVER_BIN="$TARGET_DIR/release/hearth-server" HEARTH_DIST="$ROOT/dist" node e2e/bench/sync-latency.mjs
 HEARTH_SERVER_BIN="$TARGET_DIR/release/hearth-server" HEARTH_DIST="$ROOT/dist" node e2e/bench/tab-local.mjs
 
-step "3b. join a notebook typed 10,000 times through the app vs a one-note notebook (release server)"
-HEARTH_SERVER_BIN="$TARGET_DIR/release/hearth-server" HEARTH_DIST="$ROOT/dist" node e2e/bench/join.mjs
+step "3b. join a notebook typed 10,000 times through the app vs a one-note notebook (release server; browser and hearth)"
+cargo build --release --locked -p client-native --bin hearth
+HEARTH_CLI_BIN="$TARGET_DIR/release/hearth" HEARTH_SERVER_BIN="$TARGET_DIR/release/hearth-server" HEARTH_DIST="$ROOT/dist" node e2e/bench/join.mjs
+
+step "3c. propagation: browser A → browser B vs browser A → hearth sync --watch (release server)"
+HEARTH_CLI_BIN="$TARGET_DIR/release/hearth" HEARTH_SERVER_BIN="$TARGET_DIR/release/hearth-server" HEARTH_DIST="$ROOT/dist" node e2e/bench/native.mjs
 
 step "4. web UI first render benchmark (release server)"
 HEARTH_SERVER_BIN="$TARGET_DIR/release/hearth-server" HEARTH_DIST="$ROOT/dist" node e2e/bench/first-render.mjs "$out"

@@ -8,6 +8,15 @@
 // short).
 import { startServer, profile, status, noteNamed, ownerWithLink, parsePull } from '../tests/helpers.mjs';
 import { Buffer } from 'node:buffer';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+// The command line (`hearth`, release build) beside the browser when HEARTH_CLI_BIN is set: a
+// cold `hearth join` (a new data file; process start → the notebook stored and read) of the same
+// links.
+const CLI = process.env.HEARTH_CLI_BIN;
 
 const EDITS = Number(process.env.HEARTH_BENCH_JOIN_EDITS ?? 10_000);
 const RUNS = Number(process.env.HEARTH_BENCH_JOIN_RUNS ?? 3);
@@ -30,6 +39,19 @@ async function joinOnce(link, title) {
   } finally {
     await p.ctx.close();
   }
+}
+
+function hearthJoinOnce(link) {
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-bench-'));
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    execFile(CLI, ['--data', join(dir, 'hearth.db'), '--json', 'join', link], (err, stdout, stderr) => {
+      const ms = performance.now() - t0;
+      rmSync(dir, { recursive: true, force: true });
+      if (err) return reject(new Error(`hearth join: ${stderr}`));
+      resolve(ms);
+    });
+  });
 }
 
 async function serverLog(link) {
@@ -74,6 +96,12 @@ try {
     emptyJoins.push(await joinOnce(smallLink, 'tiny'));
     bigJoins.push(await joinOnce(bigLink, 'typed'));
   }
+  const cliEmpty = [];
+  const cliBig = [];
+  for (let i = 0; CLI && i < RUNS; i++) {
+    cliEmpty.push(await hearthJoinOnce(smallLink));
+    cliBig.push(await hearthJoinOnce(bigLink));
+  }
   const e = median(emptyJoins);
   const b = median(bigJoins);
   console.log(`join: a new browser opens a share link → first note rendered (median of ${RUNS}, fresh profile each, release server)`);
@@ -82,6 +110,15 @@ try {
   console.log(`| one short note (baseline) | ${e.toFixed(0)} | ${emptyJoins.map((x) => x.toFixed(0)).join(', ')} | snapshot covers ${smallLog.covers}, ${smallLog.tail} updates, ${smallLog.bytes} B |`);
   console.log(`| ${EDITS} keystrokes typed through the app (body ${bodyLen} chars, typed in ${typingSecs.toFixed(0)} s) | ${b.toFixed(0)} | ${bigJoins.map((x) => x.toFixed(0)).join(', ')} | snapshot covers ${bigLog.covers} (${bigLog.snapshotBytes} B), ${bigLog.tail} updates after it, ${bigLog.bytes} B |`);
   console.log(`| ratio (typed ÷ baseline) | ${(b / e).toFixed(2)} | | |`);
+  if (CLI) {
+    const ce = median(cliEmpty);
+    const cb = median(cliBig);
+    console.log(`\njoin from the command line: \`hearth join\` into a new data file, process start → exit (median of ${RUNS}), beside the browser's join above`);
+    console.log('| notebook | hearth join ms (median) | all runs ms | browser join ms (same run) | hearth ÷ browser |');
+    console.log('|---|---:|---|---:|---:|');
+    console.log(`| one short note | ${ce.toFixed(0)} | ${cliEmpty.map((x) => x.toFixed(0)).join(', ')} | ${e.toFixed(0)} | ${(ce / e).toFixed(2)} |`);
+    console.log(`| ${EDITS} keystrokes typed through the app | ${cb.toFixed(0)} | ${cliBig.map((x) => x.toFixed(0)).join(', ')} | ${b.toFixed(0)} | ${(cb / b).toFixed(2)} |`);
+  }
 } finally {
   await small.ctx.close();
   await big.ctx.close();

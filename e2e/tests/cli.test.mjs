@@ -1,10 +1,11 @@
 // The `hearth` command line beside a browser, against one real server: both edit the same note at
 // once and converge with nothing lost; `hearth sync --watch` sees a browser edit live; a watcher
-// killed with SIGKILL mid-sync loses nothing when it runs again.
+// killed with SIGKILL mid-sync loses nothing when it runs again; a Markdown file exported, edited
+// and imported merges with a paragraph the browser typed meanwhile.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -113,6 +114,45 @@ test('hearth sync --watch sees a browser edit live, and a watcher killed mid-syn
     for (const t of ['First', 'Seen live', ...titles]) assert.ok(listed.includes(t), `${t} is on the terminal's device: ${listed}`);
   } finally {
     w?.child.kill('SIGKILL');
+    await a.ctx.close();
+    server.stop();
+  }
+});
+
+test('a Markdown file edited in an editor comes back as CRDT edits: the browser shows it, and its own paragraph typed meanwhile survives', { skip: !BIN && 'HEARTH_CLI_BIN is not set' }, async () => {
+  const server = await startServer();
+  const a = await profile();
+  const dir = mkdtempSync(join(tmpdir(), 'hearth-md-'));
+  const data = join(dir, 'hearth.db');
+  const folder = join(dir, 'notes');
+  try {
+    const link = await ownerWithLink(a.page, server.url, 'Plan');
+    await noteNamed(a.page, 'Plan').click();
+    const body = a.page.getByTestId('edit-body');
+    await body.fill('first paragraph\n\nsecond paragraph');
+    await upToDate(a.page);
+    await ok(data, 'join', link);
+    await ok(data, 'export', '--markdown', folder);
+    const file = join(folder, readdirSync(folder).find((f) => f.startsWith('Plan-')));
+    // Meanwhile, in the browser: the second paragraph grows.
+    await body.fill('first paragraph\n\nsecond paragraph, typed in the browser');
+    await upToDate(a.page);
+    // In an editor: the first paragraph changes (the file still has the old second one).
+    writeFileSync(file, readFileSync(file, 'utf8').replace('first paragraph', 'first paragraph, edited in a file'));
+    const imported = JSON.parse(await ok(data, '--json', 'import', '--markdown', folder));
+    assert.deepEqual([imported.created, imported.updated], [0, 1]);
+    await ok(data, 'sync');
+    const merged = 'first paragraph, edited in a file\n\nsecond paragraph, typed in the browser';
+    await a.page.waitForFunction((want) => document.querySelector('[data-testid=edit-body]')?.value === want, merged, { timeout: 30_000 });
+    // The file was rewritten at the import's version, so importing it again changes nothing —
+    // and does not take back the browser's paragraph it has not seen.
+    assert.ok(readFileSync(file, 'utf8').includes('first paragraph, edited in a file'));
+    const again = JSON.parse(await ok(data, '--json', 'import', '--markdown', folder));
+    assert.equal(again.updated, 0);
+    await ok(data, 'sync');
+    assert.equal(JSON.parse(await ok(data, '--json', 'notes', 'show', 'Plan')).body, merged);
+    await a.page.screenshot({ path: `${SCREENSHOTS}/cli-markdown-import.png`, fullPage: true });
+  } finally {
     await a.ctx.close();
     server.stop();
   }
