@@ -7,7 +7,7 @@ cd "$ROOT"
 # dist/ built from exactly these sources is reused, so a restart takes seconds, not minutes.
 sources_hash() {
   { find web-ui worker client-wasm shared-schema -type f -not -path '*/target/*' -print0 | sort -z | xargs -0 sha256sum
-    sha256sum Cargo.toml Cargo.lock Trunk.toml scripts/build-web.sh scripts/versions.env; } | sha256sum | cut -c1-32
+    sha256sum Cargo.toml Cargo.lock Trunk.toml scripts/build-web.sh scripts/precompress.mjs scripts/versions.env; } | sha256sum | cut -c1-32
 }
 stamp=$(sources_hash)
 if [ -f dist/.sources ] && [ "$(cat dist/.sources)" = "$stamp" ] && [ -f dist/index.html ] && [ -f dist/js-example/index.html ]; then
@@ -25,4 +25,6 @@ rm -rf dist/js-example/pkg
 wasm-bindgen --target web --out-name hearth --out-dir dist/js-example/pkg "$TARGET_DIR/wasm32-unknown-unknown/release/worker.wasm"
 cp client-wasm/example/index.html dist/js-example/index.html
 cp client-wasm/README.md dist/js-example/pkg/README.md
+step "precompress dist/ (zopfli .gz beside each file; the server sends them to browsers that accept gzip)"
+node scripts/precompress.mjs dist
 echo "$stamp" > dist/.sources

@@ -3,7 +3,7 @@
 // keeps only its IndexedDB: HTTP cache, compiled-code cache and service worker removed), new process
 // (same profile, caches kept) and warm (a reload) — against a notebook of one short note in the
 // same run; and the size of the shipped bundle. Backup files come from `engine_bench --write-backups DIR` (scripts/bench.sh).
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,16 +68,17 @@ try {
     console.log(`| ${n} typed edits | ${r.cold.toFixed(0)} | ${r.process.toFixed(0)} | ${r.warm.toFixed(0)} | ${(r.cold / base.cold).toFixed(2)} | ${(r.warm / base.warm).toFixed(2)} |`);
   }
   console.log('');
-  console.log('| shipped file | raw bytes | gzip -9 bytes |');
-  console.log('|---|---:|---:|');
-  let raw = 0; let gz = 0;
+  console.log('| shipped file | raw bytes | gzip -9 bytes | sent to a browser (the precompressed .gz, zopfli) |');
+  console.log('|---|---:|---:|---:|');
+  let raw = 0; let gz = 0; let sent = 0;
   for (const f of readdirSync(dist).filter((f) => /\.(wasm|js)$/.test(f))) {
     const bytes = readFileSync(join(dist, f));
     const z = gzipSync(bytes, { level: 9 }).length;
-    raw += statSync(join(dist, f)).size; gz += z;
-    console.log(`| ${f} | ${bytes.length} | ${z} |`);
+    const served = existsSync(join(dist, `${f}.gz`)) ? statSync(join(dist, `${f}.gz`)).size : bytes.length;
+    raw += statSync(join(dist, f)).size; gz += z; sent += served;
+    console.log(`| ${f} | ${bytes.length} | ${z} | ${served} |`);
   }
-  console.log(`| total | ${raw} | ${gz} |`);
+  console.log(`| total | ${raw} | ${gz} | ${sent} |`);
 } finally {
   server.stop();
 }

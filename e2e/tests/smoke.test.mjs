@@ -1,4 +1,5 @@
-// The trunk-built page loads from the running server, renders, reaches the engine and the worker.
+// The trunk-built page loads from the running server, renders, reaches the engine and the worker;
+// the app's wasm and JavaScript arrive precompressed (gzip), a fraction of their size.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, launch, SCREENSHOTS } from './helpers.mjs';
@@ -10,12 +11,22 @@ test('the app loads from the server, renders notes from the engine and starts th
     const page = await browser.newPage();
     const errors = [];
     page.on('pageerror', (e) => errors.push(String(e)));
+    const shipped = [];
+    page.on('response', (r) => { if (/\.(wasm|js)$/.test(new URL(r.url()).pathname)) shipped.push(r); });
     const health = await (await fetch(`${server.url}/healthz`)).json();
     assert.equal(health.status, 'ok');
     await page.goto(server.url + '/');
     await page.getByTestId('workspace-name').filter({ hasText: 'My notebook' }).waitFor({ timeout: 30_000 });
     // Status in words; the technical details (the sync worker among them) behind a click.
     await page.getByTestId('sync-status').filter({ hasText: 'On this device only' }).waitFor();
+    const wasm = shipped.find((r) => r.url().endsWith('.wasm'));
+    assert.ok(wasm, `the app's wasm was fetched: ${shipped.map((r) => r.url())}`);
+    for (const r of shipped.filter((r) => !r.url().endsWith('/sw.js'))) {
+      assert.equal(await r.headerValue('content-encoding'), 'gzip', r.url());
+      const { responseBodySize } = await r.request().sizes();
+      const decoded = (await r.body()).length;
+      assert.ok(responseBodySize < decoded * 0.6, `${r.url()}: ${responseBodySize} B on the wire for ${decoded} B`);
+    }
     assert.equal(await page.getByTestId('worker-status').count(), 0, 'no internals on screen');
     await page.getByTestId('sync-status').click();
     await page.getByTestId('worker-status').filter({ hasText: 'ready' }).waitFor({ timeout: 30_000 });

@@ -312,6 +312,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         revocations: tokio::sync::broadcast::channel(1024).0,
     });
     let static_dir = config.static_dir.clone();
+    let static_canonical = std::fs::canonicalize(&static_dir)
+        .ok()
+        .filter(|d| d.is_dir());
     let csp = content_security_policy(&static_dir);
     let data = state.clone();
     let server = HttpServer::new(move || {
@@ -346,6 +349,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             .route("/v1/openapi.json", web::get().to(openapi))
             .configure(routes::configure)
             .service(web::scope("/v1").default_service(web::to(not_found)));
+        if let Some(dir) = &static_canonical {
+            app = app
+                .app_data(web::Data::new(crate::static_files::StaticDir(dir.clone())))
+                .route(
+                    crate::static_files::PATTERN,
+                    web::get().to(crate::static_files::serve),
+                );
+        }
         if static_dir.is_dir() {
             app = app.service(
                 actix_files::Files::new("/", &static_dir)

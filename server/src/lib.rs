@@ -13,6 +13,7 @@
 //! - [`store`] — the storage trait, group commit, SQLite and Postgres.
 //! - [`error`] — [`error::ApiError`] and its mapping to HTTP.
 //! - [`metrics`] — Prometheus text metrics.
+//! - [`static_files`] — the web app's files, precompressed `.gz` to browsers that accept gzip.
 #![warn(missing_docs)]
 
 pub mod app;
@@ -25,6 +26,7 @@ pub mod live;
 pub mod metrics;
 pub mod presence;
 pub mod routes;
+pub mod static_files;
 pub mod store;
 
 pub use config::Config;
