@@ -187,7 +187,7 @@ pub unsafe extern "C" fn hearth_join(
     call(error, std::ptr::null_mut(), || {
         let h = handle(h)?;
         let link = required(link, "link")?;
-        let (id, _) = h.runtime.block_on(h.client.join(link, |_, _| {}))?;
+        let (id, _) = h.runtime.block_on(h.client.join(link, |_, _, _| {}))?;
         Ok(to_c(id))
     })
 }

@@ -107,7 +107,7 @@ impl Client {
     pub async fn join(
         &self,
         link: &str,
-        pulled: impl Fn(u64, usize) + 'static,
+        pulled: impl Fn(u64, usize, Option<u64>) + 'static,
     ) -> Result<(String, Round), ClientError> {
         let link = shared_schema::link::parse(link).map_err(|_| ClientError::NotALink)?;
         client_wasm::sync::join(
@@ -141,12 +141,12 @@ impl Client {
         Ok(Engine::open(self.store.clone(), notebook).await?)
     }
 
-    /// One sync round — push what is pending, pull what is new — with `pulled(seq, records)`
+    /// One sync round — push what is pending, pull what is new — with `pulled(seq, records, head)`
     /// called after each page of the pull; then the engine reads what arrived.
     pub async fn sync_with(
         &self,
         notebook: &str,
-        pulled: impl Fn(u64, usize) + 'static,
+        pulled: impl Fn(u64, usize, Option<u64>) + 'static,
     ) -> Result<Round, ClientError> {
         let round = SyncCore::new(self.store.clone(), self.http.clone())
             .on_pull_page(pulled)
@@ -158,7 +158,7 @@ impl Client {
 
     /// [`Self::sync_with`] without progress.
     pub async fn sync(&self, notebook: &str) -> Result<Round, ClientError> {
-        self.sync_with(notebook, |_, _| {}).await
+        self.sync_with(notebook, |_, _, _| {}).await
     }
 
     /// The notebook's status.

@@ -8,7 +8,7 @@
 
 use client_wasm::sync::http::{Http, HttpReply};
 use client_wasm::sync::TransportError;
-use shared_schema::api::HEADER_MORE;
+use shared_schema::api::{HEADER_HEAD_SEQ, HEADER_MORE};
 
 /// HTTP over `reqwest`: `http://`, and `https://` over rustls.
 #[derive(Debug, Clone, Default)]
@@ -81,6 +81,11 @@ impl Http for ReqwestHttp {
         let response = request.send().await.map_err(|e| network(chain(&e)))?;
         let status = response.status().as_u16();
         let more = response.headers().contains_key(HEADER_MORE);
+        let head_seq = response
+            .headers()
+            .get(HEADER_HEAD_SEQ)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.parse().ok());
         let body = response
             .bytes()
             .await
@@ -88,6 +93,7 @@ impl Http for ReqwestHttp {
         Ok(HttpReply {
             status,
             more,
+            head_seq,
             body: body.to_vec(),
         })
     }

@@ -50,8 +50,19 @@ async fn two_native_devices_sync_an_encrypted_notebook_through_a_real_server() -
         key.as_deref(),
     )
     .await?;
-    let member_core = SyncCore::new(member.clone(), http.clone());
-    member_core.sync_once(&ws, &|_, _| {}).await?;
+    // The pull reports its progress against the server's head (a progress bar's figures).
+    let pages = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let seen = pages.clone();
+    let member_core = SyncCore::new(member.clone(), http.clone())
+        .on_pull_page(move |seq, records, head| seen.borrow_mut().push((seq, records, head)));
+    let round = member_core.sync_once(&ws, &|_, _| {}).await?;
+    let last = pages.borrow().last().copied().ok_or("no page reported")?;
+    assert_eq!(
+        last,
+        (round.seq, round.pulled, Some(round.seq)),
+        "{:?}",
+        pages.borrow()
+    );
     let member_engine = Engine::open(member.clone(), &ws).await?;
     assert_eq!(member_engine.notes(), engine.notes());
     member_engine

@@ -167,26 +167,30 @@ fn data_file(cli: &Cli) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// A spinner on stderr while a pull stores pages (drawn only on a terminal), for
-/// [`Client::sync_with`]; cleared when dropped.
+/// A progress bar on stderr while a pull stores pages — seq reached of the server's head (a
+/// spinner if the server did not say its head) — drawn only on a terminal; cleared when dropped.
 struct Progress(indicatif::ProgressBar);
 
 impl Progress {
     fn new() -> Self {
-        let bar = indicatif::ProgressBar::new_spinner();
+        let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} receiving [{bar:30}] seq {pos}/{len} ({msg}) {elapsed}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
         Self(bar)
     }
 
-    /// The callback: `(seq, records)` after each page.
-    fn pulled(&self) -> impl Fn(u64, usize) + 'static {
+    /// The callback: `(seq, records, head)` after each page.
+    fn pulled(&self) -> impl Fn(u64, usize, Option<u64>) + 'static {
         let bar = self.0.clone();
-        move |seq, records| {
-            bar.set_message(format!("received {records} records, at seq {seq}"));
-            bar.tick();
+        move |seq, records, head| {
+            bar.set_length(head.unwrap_or(seq).max(seq));
+            bar.set_position(seq);
+            bar.set_message(format!("{records} records"));
         }
     }
 }

@@ -7,7 +7,7 @@ pub use super::http::api_error;
 use super::http::{Http, HttpReply};
 use super::TransportError;
 use js_sys::{Promise, Uint8Array};
-use shared_schema::api::HEADER_MORE;
+use shared_schema::api::{HEADER_HEAD_SEQ, HEADER_MORE};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, Request, RequestInit, Response, Window, WorkerGlobalScope};
@@ -120,6 +120,12 @@ impl Http for FetchTransport {
         Ok(HttpReply {
             status: response.status(),
             more: response.headers().get(HEADER_MORE).ok().flatten().is_some(),
+            head_seq: response
+                .headers()
+                .get(HEADER_HEAD_SEQ)
+                .ok()
+                .flatten()
+                .and_then(|h| h.parse().ok()),
             body: Uint8Array::new(&buf).to_vec(),
         })
     }

@@ -17,6 +17,8 @@ pub struct HttpReply {
     pub status: u16,
     /// The `Hearth-More` header was set.
     pub more: bool,
+    /// The `Hearth-Head-Seq` header, if it was set and a number.
+    pub head_seq: Option<u64>,
     /// Body.
     pub body: Vec<u8>,
 }
@@ -106,6 +108,7 @@ impl<H: Http> Transport for H {
         let reply = call(self, "GET", &url, Some(&remote.token), None).await?;
         Ok(Pulled {
             more: reply.more,
+            head_seq: reply.head_seq,
             body: reply.body,
         })
     }

@@ -356,7 +356,11 @@ impl Transport for MemoryServer {
             count += 1;
             size += log::record_size(u.bytes.len());
         }
-        Ok(Pulled { body, more })
+        Ok(Pulled {
+            body,
+            more,
+            head_seq: Some(l.head),
+        })
     }
 
     async fn put_snapshot(

@@ -67,6 +67,9 @@ pub struct Pulled {
     pub body: Vec<u8>,
     /// `Hearth-More: 1` was set.
     pub more: bool,
+    /// The workspace's head seq (`Hearth-Head-Seq`), if the server said it: how far a pull has
+    /// to go (progress).
+    pub head_seq: Option<u64>,
 }
 
 /// A server call failed.
@@ -209,8 +212,8 @@ pub enum Live {
     Pull,
 }
 
-/// A pull's progress callback: `(seq reached, records stored)`.
-type PullProgress = Box<dyn Fn(u64, usize)>;
+/// A pull's progress callback: `(seq reached, records stored, the head seq if the server said it)`.
+type PullProgress = Box<dyn Fn(u64, usize, Option<u64>)>;
 
 /// The sync core of one device: a store and a transport.
 pub struct SyncCore<S: Store, T: Transport> {
@@ -226,7 +229,7 @@ pub struct SyncCore<S: Store, T: Transport> {
     /// channel brings them back ([`Live::Echo`]). Only a hint: a record taken for an echo by
     /// mistake is still stored, just not shown before the tabs' next refresh.
     pushed: RefCell<VecDeque<u64>>,
-    /// Told `(seq, records)` after each pulled page is stored ([`Self::on_pull_page`]).
+    /// Told `(seq, records, head)` after each pulled page is stored ([`Self::on_pull_page`]).
     pulled_page: Option<PullProgress>,
     /// The newest key epoch each workspace's record held when this core last read it, so a live
     /// event under a known epoch needs no storage read.
@@ -292,9 +295,10 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
         }
     }
 
-    /// Calls `f(seq, records)` after each page a pull stores: the cursor it reached and the
-    /// records stored so far in this pull (a progress bar on a long first pull).
-    pub fn on_pull_page(mut self, f: impl Fn(u64, usize) + 'static) -> Self {
+    /// Calls `f(seq, records, head)` after each page a pull stores: the cursor it reached, the
+    /// records stored so far in this pull, and the server's head seq when its reply said it (a
+    /// progress bar on a long first pull).
+    pub fn on_pull_page(mut self, f: impl Fn(u64, usize, Option<u64>) + 'static) -> Self {
         self.pulled_page = Some(Box::new(f));
         self
     }
@@ -533,7 +537,7 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
                 stored += n;
                 retried = false;
                 if let Some(report) = &self.pulled_page {
-                    report(to.0, stored);
+                    report(to.0, stored, pulled.head_seq);
                 }
                 if !pulled.more {
                     return Ok((to.0, stored));
