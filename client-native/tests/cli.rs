@@ -98,6 +98,23 @@ async fn the_command_line_joins_reads_adds_and_syncs_a_notebook_from_a_share_lin
     assert!(synced.status.success(), "{}", stderr(&synced));
     let round: serde_json::Value = serde_json::from_str(stdout(&synced).trim())?;
     assert!(round["pushed"].as_u64().unwrap_or(0) >= 1, "{round}");
+    let status = hearth(&data, &["--json", "status"]).await?;
+    let status: serde_json::Value = serde_json::from_str(stdout(&status).trim())?;
+    assert_eq!(
+        (
+            &status["notebook"],
+            &status["role"],
+            &status["pending"],
+            &status["seq"]
+        ),
+        (
+            &ws.as_str().into(),
+            &"write".into(),
+            &0.into(),
+            &round["seq"]
+        ),
+        "{status}"
+    );
     core.sync_once(&ws, &|_, _| {}).await?;
     engine.refresh().await?;
     assert!(engine
