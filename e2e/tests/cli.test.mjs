@@ -34,6 +34,21 @@ async function upToDate(page) {
   await page.getByTestId('sync-status').filter({ hasNotText: 'not yet on the server' }).waitFor({ timeout: 30_000 });
 }
 
+/**
+ * Syncs the terminal until `hearth --json …args` satisfies `pred` (30 s at most) and returns what
+ * it printed last. A browser edit is stored first and pushed by its worker a moment later — its
+ * "up to date" can still show from before — so one sync may come too early; a lost edit still fails.
+ */
+async function syncUntil(data, page, args, pred) {
+  for (const deadline = Date.now() + 30_000; ;) {
+    await upToDate(page);
+    await ok(data, 'sync');
+    const out = JSON.parse(await ok(data, '--json', ...args));
+    if (pred(out) || Date.now() > deadline) return out;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** Starts `hearth sync --watch --json`; `next(pred)` waits for a line matching `pred`. */
 function watcher(data) {
   const child = spawn(BIN, ['--data', data, '--json', 'sync', '--watch'], { env: ENV });
@@ -71,14 +86,12 @@ test('a browser and the command line edit the same note at once and both keep bo
         await ok(data, 'sync');
       })(),
     ]);
-    await upToDate(a.page);
-    await ok(data, 'sync');
     const body = a.page.getByTestId('edit-body');
     await a.page.waitForFunction(() => {
       const v = document.querySelector('[data-testid=edit-body]')?.value ?? '';
       return v.includes('typed in the browser.') && v.includes('typed in a terminal.');
     }, null, { timeout: 30_000 });
-    const shown = JSON.parse(await ok(data, '--json', 'notes', 'show', 'Shared note'));
+    const shown = await syncUntil(data, a.page, ['notes', 'show', 'Shared note'], (n) => n.body.includes('typed in the browser.'));
     assert.equal(shown.body, await body.inputValue(), 'the terminal and the browser read the same text');
     await a.page.screenshot({ path: `${SCREENSHOTS}/cli-and-browser.png`, fullPage: true });
   } finally {
@@ -107,11 +120,10 @@ test('hearth sync --watch sees a browser edit live, and a watcher killed mid-syn
     await w.next((v) => v.event === 'received' && v.seq > 0);
     w.child.kill('SIGKILL');
     await typing;
-    await upToDate(a.page);
     // Run again: the data file is whole and catches up.
-    await ok(data, 'sync');
-    const listed = JSON.parse(await ok(data, '--json', 'notes', 'list')).map((n) => n.title);
-    for (const t of ['First', 'Seen live', ...titles]) assert.ok(listed.includes(t), `${t} is on the terminal's device: ${listed}`);
+    const all = ['First', 'Seen live', ...titles];
+    const listed = (await syncUntil(data, a.page, ['notes', 'list'], (ns) => all.every((t) => ns.some((n) => n.title === t)))).map((n) => n.title);
+    for (const t of all) assert.ok(listed.includes(t), `${t} is on the terminal's device: ${listed}`);
   } finally {
     w?.child.kill('SIGKILL');
     await a.ctx.close();
@@ -130,13 +142,13 @@ test('a Markdown file edited in an editor comes back as CRDT edits: the browser 
     await noteNamed(a.page, 'Plan').click();
     const body = a.page.getByTestId('edit-body');
     await body.fill('first paragraph\n\nsecond paragraph');
-    await upToDate(a.page);
     await ok(data, 'join', link);
+    await syncUntil(data, a.page, ['notes', 'show', 'Plan'], (n) => n.body.includes('second paragraph'));
     await ok(data, 'export', '--markdown', folder);
     const file = join(folder, readdirSync(folder).find((f) => f.startsWith('Plan-')));
     // Meanwhile, in the browser: the second paragraph grows.
     await body.fill('first paragraph\n\nsecond paragraph, typed in the browser');
-    await upToDate(a.page);
+    await syncUntil(data, a.page, ['notes', 'show', 'Plan'], (n) => n.body.includes('typed in the browser'));
     // In an editor: the first paragraph changes (the file still has the old second one).
     writeFileSync(file, readFileSync(file, 'utf8').replace('first paragraph', 'first paragraph, edited in a file'));
     const imported = JSON.parse(await ok(data, '--json', 'import', '--markdown', folder));
@@ -149,8 +161,7 @@ test('a Markdown file edited in an editor comes back as CRDT edits: the browser 
     assert.ok(readFileSync(file, 'utf8').includes('first paragraph, edited in a file'));
     const again = JSON.parse(await ok(data, '--json', 'import', '--markdown', folder));
     assert.equal(again.updated, 0);
-    await ok(data, 'sync');
-    assert.equal(JSON.parse(await ok(data, '--json', 'notes', 'show', 'Plan')).body, merged);
+    assert.equal((await syncUntil(data, a.page, ['notes', 'show', 'Plan'], (n) => n.body === merged)).body, merged);
     await a.page.screenshot({ path: `${SCREENSHOTS}/cli-markdown-import.png`, fullPage: true });
   } finally {
     await a.ctx.close();

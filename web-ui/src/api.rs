@@ -570,10 +570,16 @@ where
     };
     // Until it is stored, the status does not say everything is on the server.
     ui.saving.update(|n| *n += 1);
+    let before = e.version();
     let result = f(e.clone()).await;
     ui.saving.update(|n| *n = n.saturating_sub(1));
     match result {
         Ok(()) => {
+            // Stored but not yet sent: say so until the worker's next status counts it (without
+            // this the status read "up to date" for the moment between the two).
+            if e.version() != before {
+                ui.pending.update(|n| *n = (*n).max(1));
+            }
             // Tell the worker and the other tabs first: rendering here need not delay them.
             let update = e
                 .last_stored_update()
