@@ -68,17 +68,19 @@ try {
     console.log(`| ${n} typed edits | ${r.cold.toFixed(0)} | ${r.process.toFixed(0)} | ${r.warm.toFixed(0)} | ${(r.cold / base.cold).toFixed(2)} | ${(r.warm / base.warm).toFixed(2)} |`);
   }
   console.log('');
-  console.log('| shipped file | raw bytes | gzip -9 bytes | sent to a browser (the precompressed .gz, zopfli) |');
-  console.log('|---|---:|---:|---:|');
-  let raw = 0; let gz = 0; let sent = 0;
+  console.log('| shipped file | raw bytes | gzip -9 bytes | sent gzip (the precompressed .gz, zopfli) | sent brotli (the .br, quality 11; browsers offer it over https and to localhost) |');
+  console.log('|---|---:|---:|---:|---:|');
+  let raw = 0; let gz = 0; let sent = 0; let sentBr = 0;
+  const size = (f, ext, bytes) => (existsSync(join(dist, `${f}${ext}`)) ? statSync(join(dist, `${f}${ext}`)).size : bytes.length);
   for (const f of readdirSync(dist).filter((f) => /\.(wasm|js)$/.test(f))) {
     const bytes = readFileSync(join(dist, f));
     const z = gzipSync(bytes, { level: 9 }).length;
-    const served = existsSync(join(dist, `${f}.gz`)) ? statSync(join(dist, `${f}.gz`)).size : bytes.length;
-    raw += statSync(join(dist, f)).size; gz += z; sent += served;
-    console.log(`| ${f} | ${bytes.length} | ${z} | ${served} |`);
+    const served = size(f, '.gz', bytes);
+    const servedBr = size(f, '.br', bytes);
+    raw += bytes.length; gz += z; sent += served; sentBr += servedBr;
+    console.log(`| ${f} | ${bytes.length} | ${z} | ${served} | ${servedBr} |`);
   }
-  console.log(`| total | ${raw} | ${gz} | ${sent} |`);
+  console.log(`| total | ${raw} | ${gz} | ${sent} | ${sentBr} (×${(sentBr / sent).toFixed(2)} of gzip) |`);
 } finally {
   server.stop();
 }

@@ -1,6 +1,6 @@
-//! The web app's files: wasm, JavaScript and CSS go out as their precompressed `.gz` to a browser
-//! that accepts gzip (and as they are to one that does not, or when the `.gz` is stale); a path
-//! that tries to leave the static folder is refused.
+//! The web app's files: wasm, JavaScript and CSS go out as their precompressed `.br` to a browser
+//! that accepts brotli, `.gz` to one that accepts gzip (and as they are to one that accepts neither,
+//! or when the precompressed file is stale); a path that tries to leave the static folder is refused.
 
 mod common;
 
@@ -8,19 +8,23 @@ use common::{start_with, temp_dir, R};
 use std::time::{Duration, SystemTime};
 
 #[actix_web::test]
-async fn app_files_are_sent_precompressed_only_to_browsers_that_accept_gzip() -> R {
+async fn app_files_are_sent_precompressed_only_to_browsers_that_accept_brotli_or_gzip() -> R {
     let web = temp_dir();
     std::fs::write(web.join("index.html"), "<html></html>")?;
     std::fs::write(web.join("app.js"), "console.log('plain')")?;
     std::fs::write(web.join("app.js.gz"), b"\x1f\x8bpretend-gzip")?;
+    std::fs::write(web.join("app.js.br"), b"pretend-brotli")?;
     std::fs::write(web.join("app.css"), "body{}")?;
     std::fs::write(web.join("app.css.gz"), b"\x1f\x8bstale")?;
-    // The CSS was replaced after its .gz was written: the .gz is stale.
+    std::fs::write(web.join("app.css.br"), b"stale")?;
+    // The CSS was replaced after its .gz and .br were written: both are stale.
     let old = SystemTime::now() - Duration::from_secs(3600);
-    std::fs::File::options()
-        .write(true)
-        .open(web.join("app.css.gz"))?
-        .set_modified(old)?;
+    for stale in ["app.css.gz", "app.css.br"] {
+        std::fs::File::options()
+            .write(true)
+            .open(web.join(stale))?
+            .set_modified(old)?;
+    }
     let outside = temp_dir();
     std::fs::write(outside.join("secret.js"), "secret")?;
     let s = start_with(|c| c.static_dir = web.clone()).await?;
@@ -32,8 +36,6 @@ async fn app_files_are_sent_precompressed_only_to_browsers_that_accept_gzip() ->
         r.send()
     };
 
-    let packed = get("/app.js", Some("gzip, deflate, br")).await?;
-    assert_eq!(packed.status(), 200);
     let header = |r: &reqwest::Response, h: &str| {
         r.headers()
             .get(h)
@@ -41,20 +43,36 @@ async fn app_files_are_sent_precompressed_only_to_browsers_that_accept_gzip() ->
             .unwrap_or("")
             .to_owned()
     };
-    assert_eq!(header(&packed, "content-encoding"), "gzip");
-    assert!(header(&packed, "content-type").contains("javascript"));
-    assert_eq!(header(&packed, "vary"), "Accept-Encoding");
-    assert!(!header(&packed, "content-security-policy").is_empty());
-    assert_eq!(packed.bytes().await?.as_ref(), b"\x1f\x8bpretend-gzip");
-
-    for accept in [None, Some("br"), Some("gzip;q=0, br")] {
-        let plain = get("/app.js", accept).await?;
-        assert_eq!(header(&plain, "content-encoding"), "", "{accept:?}");
-        assert_eq!(plain.text().await?, "console.log('plain')");
+    // Brotli first when offered, gzip otherwise, as they are when neither is (or both are refused).
+    for (accept, encoding, body) in [
+        (
+            Some("gzip, deflate, br, zstd"),
+            "br",
+            &b"pretend-brotli"[..],
+        ),
+        (Some("br"), "br", b"pretend-brotli"),
+        (Some("gzip, deflate"), "gzip", b"\x1f\x8bpretend-gzip"),
+        (Some("br;q=0, gzip"), "gzip", b"\x1f\x8bpretend-gzip"),
+        (None, "", b"console.log('plain')"),
+        (Some("deflate"), "", b"console.log('plain')"),
+        (Some("gzip;q=0, br;q=0.0"), "", b"console.log('plain')"),
+    ] {
+        let r = get("/app.js", accept).await?;
+        assert_eq!(r.status(), 200, "{accept:?}");
+        assert_eq!(header(&r, "content-encoding"), encoding, "{accept:?}");
+        assert!(
+            header(&r, "content-type").contains("javascript"),
+            "{accept:?}"
+        );
+        assert_eq!(header(&r, "vary"), "Accept-Encoding", "{accept:?}");
+        assert!(!header(&r, "content-security-policy").is_empty());
+        assert_eq!(r.bytes().await?.as_ref(), body, "{accept:?}");
     }
-    let stale = get("/app.css", Some("gzip")).await?;
-    assert_eq!(header(&stale, "content-encoding"), "");
-    assert_eq!(stale.text().await?, "body{}");
+    for accept in ["gzip", "br, gzip"] {
+        let stale = get("/app.css", Some(accept)).await?;
+        assert_eq!(header(&stale, "content-encoding"), "", "{accept}");
+        assert_eq!(stale.text().await?, "body{}");
+    }
 
     let secret = outside.strip_prefix(web.parent().ok_or("root")?)?;
     for path in [

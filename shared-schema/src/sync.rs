@@ -157,9 +157,11 @@ impl Backoff {
     }
 }
 
-/// What the UI shows about one workspace's sync.
+/// What the UI shows about one workspace's sync. Its serde form is externally tagged
+/// (`"offline"`, `{"up_to_date":{"seq":3}}`): cheap to decode; the JS package's `onStatus` object
+/// (`{ state, … }`) is [`SyncStatus::to_json`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum SyncStatus {
     /// Local only: no server configured.
     LocalOnly,
@@ -189,6 +191,25 @@ pub enum SyncStatus {
         /// What happened, in the server's or the client's words.
         message: String,
     },
+}
+
+impl SyncStatus {
+    /// `{"state":"<snake_case name>", …its fields}` — the object the JS package's `onStatus` gives
+    /// (the shape it had when this type was internally tagged).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match serde_json::to_value(self) {
+            Ok(Value::String(state)) => serde_json::json!({ "state": state }),
+            Ok(Value::Object(map)) => match map.into_iter().next() {
+                Some((state, Value::Object(mut fields))) => {
+                    fields.insert("state".into(), state.into());
+                    Value::Object(fields)
+                }
+                _ => Value::Null,
+            },
+            _ => Value::Null,
+        }
+    }
 }
 
 /// Why sync stopped until the user acts. The one list of stop reasons: the worker produces them,
@@ -353,6 +374,28 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn a_status_reads_as_the_js_packages_state_object() -> Result<(), serde_json::Error> {
+        use serde_json::json;
+        assert_eq!(SyncStatus::Offline.to_json(), json!({ "state": "offline" }));
+        assert_eq!(
+            SyncStatus::UpToDate { seq: 3 }.to_json(),
+            json!({ "state": "up_to_date", "seq": 3 })
+        );
+        let stopped = SyncStatus::Stopped {
+            reason: StopReason::TokenRevoked,
+            message: "revoked".into(),
+        };
+        assert_eq!(
+            stopped.to_json(),
+            json!({ "state": "stopped", "reason": "token_revoked", "message": "revoked" })
+        );
+        // The wire form (externally tagged) round-trips.
+        let back: SyncStatus = serde_json::from_str(&serde_json::to_string(&stopped)?)?;
+        assert_eq!(back, stopped);
+        Ok(())
+    }
 
     fn update(seq: u64, prev: Chain, bytes: &[u8]) -> PullRecord {
         PullRecord {

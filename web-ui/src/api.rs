@@ -556,12 +556,27 @@ fn watch_online() {
     }
 }
 
-/// Runs an edit on the engine, then refreshes the UI and tells the syncing worker.
+/// An edit for [`edit`]: what to run on the open engine.
+type EditFn = Box<
+    dyn FnOnce(
+        Rc<Engine<IdbStore>>,
+    )
+        -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), EngineError>>>>,
+>;
+
+/// Runs an edit on the engine, then refreshes the UI and tells the syncing worker. A thin generic
+/// shim over [`run_edit`], so the bookkeeping is compiled once, not once per kind of edit (each
+/// copy was ~2 KB of the first load).
 async fn edit<F, Fut>(ui: Ui, f: F)
 where
-    F: FnOnce(Rc<Engine<IdbStore>>) -> Fut,
-    Fut: std::future::Future<Output = Result<(), EngineError>>,
+    F: FnOnce(Rc<Engine<IdbStore>>) -> Fut + 'static,
+    Fut: std::future::Future<Output = Result<(), EngineError>> + 'static,
 {
+    run_edit(ui, Box::new(move |e| Box::pin(f(e)))).await
+}
+
+/// [`edit`]'s body.
+async fn run_edit(ui: Ui, f: EditFn) {
     let Some(e) = engine() else {
         ui.error.set(Some(
             "the notebook is still opening; try again in a moment".into(),
@@ -610,7 +625,7 @@ fn remember_peer(e: &Engine<IdbStore>) {
 pub async fn create_note(ui: Ui, title: String) -> Option<String> {
     let created = Rc::new(RefCell::new(None));
     let slot = created.clone();
-    edit(ui, |e| async move {
+    edit(ui, move |e| async move {
         *slot.borrow_mut() = Some(e.create_note(&title).await?);
         Ok(())
     })
@@ -621,7 +636,7 @@ pub async fn create_note(ui: Ui, title: String) -> Option<String> {
 /// Applies a text field's change (it held `base`, now `new`) to a note's title or body; the
 /// engine places it against its text when the edit runs.
 pub async fn set_text(ui: Ui, note: String, field: Field, base: String, new: String) {
-    edit(ui, |e| async move {
+    edit(ui, move |e| async move {
         e.set_text(&note, field, &base, &new).await
     })
     .await
@@ -629,15 +644,14 @@ pub async fn set_text(ui: Ui, note: String, field: Field, base: String, new: Str
 
 /// Adds a task.
 pub async fn add_task(ui: Ui, note: String, text: String) {
-    edit(ui, |e| async move { e.add_task(&note, &text).await }).await
+    edit(ui, move |e| async move { e.add_task(&note, &text).await }).await
 }
 
 /// Toggles a task.
 pub async fn toggle_task(ui: Ui, note: String, index: usize, done: bool) {
-    edit(
-        ui,
-        |e| async move { e.set_task_done(&note, index, done).await },
-    )
+    edit(ui, move |e| async move {
+        e.set_task_done(&note, index, done).await
+    })
     .await
 }
 
@@ -750,7 +764,7 @@ pub async fn create_workspace(ui: Ui, name: String) {
 
 /// Renames the open workspace.
 pub async fn rename(ui: Ui, name: String) {
-    edit(ui, |e| async move { e.rename(&name).await }).await;
+    edit(ui, move |e| async move { e.rename(&name).await }).await;
     refresh_workspaces(ui).await;
 }
 
@@ -795,32 +809,40 @@ pub fn delete_remote(ui: Ui) {
 
 /// Pins or unpins a note.
 pub async fn set_pinned(ui: Ui, note: String, on: bool) {
-    edit(ui, |e| async move { e.set_pinned(&note, on).await }).await
+    edit(ui, move |e| async move { e.set_pinned(&note, on).await }).await
 }
 
 /// Trashes or restores a note.
 pub async fn set_trashed(ui: Ui, note: String, on: bool) {
-    edit(ui, |e| async move { e.set_trashed(&note, on).await }).await
+    edit(ui, move |e| async move { e.set_trashed(&note, on).await }).await
 }
 
 /// Deletes a note for good.
 pub async fn purge(ui: Ui, note: String) {
-    edit(ui, |e| async move { e.purge(&note).await }).await
+    edit(ui, move |e| async move { e.purge(&note).await }).await
 }
 
 /// Moves a task.
 pub async fn move_task(ui: Ui, note: String, from: usize, to: usize) {
-    edit(ui, |e| async move { e.move_task(&note, from, to).await }).await
+    edit(
+        ui,
+        move |e| async move { e.move_task(&note, from, to).await },
+    )
+    .await
 }
 
 /// Deletes a task.
 pub async fn delete_task(ui: Ui, note: String, index: usize) {
-    edit(ui, |e| async move { e.delete_task(&note, index).await }).await
+    edit(
+        ui,
+        move |e| async move { e.delete_task(&note, index).await },
+    )
+    .await
 }
 
 /// Adds or removes a tag.
 pub async fn set_tag(ui: Ui, note: String, tag: String, on: bool) {
-    edit(ui, |e| async move { e.set_tag(&note, &tag, on).await }).await
+    edit(ui, move |e| async move { e.set_tag(&note, &tag, on).await }).await
 }
 
 /// The history of the open workspace as sessions (edits of one note by one tab), newest first,
@@ -859,7 +881,11 @@ pub fn notes_at(version: &str) -> Result<Vec<Note>, String> {
 
 /// Restores a note from a version (a new edit).
 pub async fn restore_note(ui: Ui, version: String, note: String) {
-    edit(ui, |e| async move { e.restore_note(&version, &note).await }).await;
+    edit(
+        ui,
+        move |e| async move { e.restore_note(&version, &note).await },
+    )
+    .await;
     ui.notice.set(Some(
         "Restored; the restore is a new edit and syncs like any other.".into(),
     ));

@@ -139,7 +139,7 @@ impl Shared {
             if self.engine(&ws).is_none() {
                 return;
             }
-            let mut value = serde_json::to_value(&status).unwrap_or_default();
+            let mut value = status.to_json();
             if let Some(obj) = value.as_object_mut() {
                 obj.insert("ws".into(), ws.into());
                 obj.insert("pending".into(), pending.into());

@@ -203,7 +203,9 @@ pub enum WorkerResponse {
     },
 }
 
-/// A [`Broadcast`] as it travels: the JSON of the message with a random `id` beside its `kind`.
+/// A [`Broadcast`] as it travels: `{"id":N,"msg":{"<kind>":{…}}}` — JSON with the message
+/// externally tagged (no `flatten`, no internal tag: serde decodes those through a buffered
+/// `Content` tree, which cost the first load ~15 KB and each message a second pass).
 /// Every broadcast goes out twice — on the BroadcastChannel to every other tab and worker, and
 /// straight to the sender's own worker or page ([`WorkerRequest::Tell`],
 /// [`WorkerResponse::Heard`]), which is faster than the channel's trip through the browser —
@@ -214,7 +216,6 @@ pub struct Envelope {
     #[serde(default)]
     pub id: u64,
     /// The message.
-    #[serde(flatten)]
     pub msg: Broadcast,
 }
 
@@ -236,7 +237,7 @@ impl Envelope {
 
 /// A message on the BroadcastChannel (inside an [`Envelope`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Broadcast {
     /// A tab committed local edits: the syncing worker should push.
     Local {
