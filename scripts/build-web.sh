@@ -25,6 +25,6 @@ rm -rf dist/js-example/pkg
 wasm-bindgen --target web --out-name hearth --out-dir dist/js-example/pkg "$TARGET_DIR/wasm32-unknown-unknown/release/worker.wasm"
 cp client-wasm/example/index.html dist/js-example/index.html
 cp client-wasm/README.md dist/js-example/pkg/README.md
-step "precompress dist/ (zopfli .gz beside each file; the server sends them to browsers that accept gzip)"
+step "precompress dist/ (brotli .br and zopfli .gz beside each file; the server sends the best one the browser accepts)"
 node scripts/precompress.mjs dist
 echo "$stamp" > dist/.sources
