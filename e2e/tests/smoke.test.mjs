@@ -22,6 +22,8 @@ test('the app loads from the server, renders notes from the engine and starts th
     await page.getByTestId('sync-status').filter({ hasText: 'On this device only' }).waitFor();
     const wasm = shipped.find((r) => r.url().endsWith('.wasm'));
     assert.ok(wasm, `the app's wasm was fetched: ${shipped.map((r) => r.url())}`);
+    // Its name carries the build's hash: a returning browser need not ask for it again.
+    assert.equal(await wasm.headerValue('cache-control'), 'public, max-age=31536000, immutable');
     for (const r of shipped.filter((r) => !r.url().endsWith('/sw.js'))) {
       // Chromium offers brotli over https and to localhost: it gets the .br (the server's own test
       // covers each Accept-Encoding).

@@ -5,7 +5,11 @@
 //! instead of 2.7 MB — with the matching `Content-Encoding` and the original file's type. A
 //! precompressed file older than its original (a file replaced by hand) is ignored. Everything
 //! else, and these files for a client that accepts neither, is `actix-files` as before. Responses
-//! say `Vary: Accept-Encoding` so caches keep each.
+//! say `Vary: Accept-Encoding` so caches keep each. A file whose name carries Trunk's content hash
+//! (`web-ui-58007b625c6857b3_bg.wasm`) never changes under that name: it is sent
+//! `Cache-Control: public, max-age=31536000, immutable`, so a returning browser loads it from its
+//! cache without asking (the service worker goes to the network first, through that cache); any
+//! other (`sw.js`, the JS package) is `no-cache`: revalidated each time.
 
 use actix_files::NamedFile;
 use actix_web::http::header::{self, ContentEncoding, HeaderValue};
@@ -62,6 +66,19 @@ const PRECOMPRESSED: [(&str, &str, ContentEncoding); 2] = [
     ("gzip", ".gz", ContentEncoding::Gzip),
 ];
 
+/// Whether a file name carries a build's content hash: `NAME-<12 to 16 lowercase hex>` before an
+/// optional `_bg` and the extension (Trunk's names; the hash is a u64 in hex, leading zeros dropped).
+fn content_hashed(name: &str) -> bool {
+    let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+    let stem = stem.strip_suffix("_bg").unwrap_or(stem);
+    stem.rsplit_once('-').is_some_and(|(_, hash)| {
+        (12..=16).contains(&hash.len())
+            && hash
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
 /// GET a wasm, JavaScript or CSS file: its `.br` or `.gz` when the browser accepts it.
 pub async fn serve(req: HttpRequest, dir: web::Data<StaticDir>) -> HttpResponse {
     let Some(path) = inside(&dir.0, req.match_info().query("file")) else {
@@ -83,9 +100,50 @@ pub async fn serve(req: HttpRequest, dir: web::Data<StaticDir>) -> HttpResponse 
         },
         None => file,
     };
+    let hashed = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(content_hashed);
     let mut response = file.into_response(&req);
+    let headers = response.headers_mut();
+    headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(if hashed {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        }),
+    );
     response
-        .headers_mut()
-        .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_hashed;
+
+    #[test]
+    fn only_names_that_carry_a_build_hash_are_cached_for_good() {
+        for name in [
+            "web-ui-58007b625c6857b3_bg.wasm",
+            "web-ui-58007b625c6857b3.js",
+            "web-ui-f35673a7402b2cb_bg.wasm",
+            "style-299af176641dcddb.css",
+        ] {
+            assert!(content_hashed(name), "{name}");
+        }
+        for name in [
+            "sw.js",
+            "hearth.js",
+            "hearth_bg.wasm",
+            "app.js",
+            "web-ui.js",
+            "my-notes-app.css",
+            "web-ui-58007B625C6857B3.js",
+            "web-ui-abc.js",
+            "x-0123456789abcdef0.js",
+        ] {
+            assert!(!content_hashed(name), "{name}");
+        }
+    }
 }

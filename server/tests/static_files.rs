@@ -68,6 +68,16 @@ async fn app_files_are_sent_precompressed_only_to_browsers_that_accept_brotli_or
         assert!(!header(&r, "content-security-policy").is_empty());
         assert_eq!(r.bytes().await?.as_ref(), body, "{accept:?}");
     }
+    // A name with a build's content hash is cached for good; any other is revalidated.
+    std::fs::write(web.join("web-ui-58007b625c6857b3_bg.wasm"), b"\0asm")?;
+    let hashed = get("/web-ui-58007b625c6857b3_bg.wasm", None).await?;
+    assert_eq!(hashed.status(), 200);
+    assert_eq!(
+        header(&hashed, "cache-control"),
+        "public, max-age=31536000, immutable"
+    );
+    let plain = get("/app.js", Some("br")).await?;
+    assert_eq!(header(&plain, "cache-control"), "no-cache");
     for accept in ["gzip", "br, gzip"] {
         let stale = get("/app.css", Some(accept)).await?;
         assert_eq!(header(&stale, "content-encoding"), "", "{accept}");
