@@ -9,13 +9,30 @@ sources_hash() {
   { find web-ui worker client-wasm shared-schema -type f -not -path '*/target/*' -print0 | sort -z | xargs -0 sha256sum
     sha256sum Cargo.toml Cargo.lock Trunk.toml scripts/build-web.sh scripts/precompress.mjs scripts/versions.env; } | sha256sum | cut -c1-32
 }
-stamp=$(sources_hash)
+# The app's wasm is what every first load downloads, so it is built for size: the pinned nightly
+# rebuilds std with `optimize_for_size` and with panics that abort at once (no panic messages or
+# formatting in the bundle; `trunk serve`'s debug builds keep them). Without that toolchain, stable.
+web_toolchain=stable
+if rustup component list --toolchain "$WEB_NIGHTLY" --installed 2>/dev/null | grep -q '^rust-src' \
+   && rustup target list --toolchain "$WEB_NIGHTLY" --installed 2>/dev/null | grep -qx "$WASM_TARGET"; then
+  web_toolchain=$WEB_NIGHTLY
+fi
+stamp="$(sources_hash)-$web_toolchain"
 if [ -f dist/.sources ] && [ "$(cat dist/.sources)" = "$stamp" ] && [ -f dist/index.html ] && [ -f dist/js-example/index.html ]; then
   step "dist/ is up to date (no source changed since it was built)"
   exit 0
 fi
-step "trunk build --release --cargo-profile web"
-trunk build --release --offline --cargo-profile web
+if [ "$web_toolchain" = "$WEB_NIGHTLY" ]; then
+  step "trunk build --release --cargo-profile web ($WEB_NIGHTLY, std rebuilt for size)"
+  RUSTUP_TOOLCHAIN="$WEB_NIGHTLY" CARGO_UNSTABLE_BUILD_STD=std,panic_abort \
+    CARGO_UNSTABLE_BUILD_STD_FEATURES=optimize_for_size \
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort" \
+    trunk build --release --offline --cargo-profile web
+else
+  echo "build-web: warning: $WEB_NIGHTLY (with rust-src and $WASM_TARGET) is not installed, so the app is built on stable: about 130 KB more on a first load. bash scripts/setup.sh installs it." >&2
+  step "trunk build --release --cargo-profile web (stable)"
+  trunk build --release --offline --cargo-profile web
+fi
 # Stamp the service worker with this build's id so browsers see a new version.
 build_id=$(cat dist/*.wasm dist/*.js | sha256sum | cut -c1-12)
 sed -i "s/__HEARTH_BUILD__/$build_id/" dist/sw.js

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what a fresh machine lacks, idempotently: the wasm32 target, wasm-bindgen-cli (pinned to
+# Installs what a fresh machine lacks, idempotently: the wasm32 target, the pinned nightly that builds
+# the browser bundle, wasm-bindgen-cli (pinned to
 # the crate's version), trunk, Debian's chromium + chromium-driver, and the npm packages of the
 # end-to-end tests (playwright-core, binaryen's wasm-opt). A second run takes seconds.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -13,6 +14,15 @@ lock_version=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/"/,"",$3); print $3
 if ! rustup target list --installed | grep -qx "$WASM_TARGET"; then
   step "rustup target add $WASM_TARGET"
   rustup target add "$WASM_TARGET" >/dev/null || die "could not add the $WASM_TARGET target: check rustup and the network."
+fi
+
+# 2b. The pinned nightly of the browser bundle, with std's sources (rebuilt for size) and wasm32.
+#     Not fatal: without it scripts/build-web.sh builds on stable (a bigger first load) and says so.
+if ! rustup component list --toolchain "$WEB_NIGHTLY" --installed 2>/dev/null | grep -q '^rust-src' \
+   || ! rustup target list --toolchain "$WEB_NIGHTLY" --installed 2>/dev/null | grep -qx "$WASM_TARGET"; then
+  step "rustup toolchain install $WEB_NIGHTLY (the browser bundle's compiler; about 30 seconds, once)"
+  rustup toolchain install "$WEB_NIGHTLY" --profile minimal --component rust-src --target "$WASM_TARGET" >/dev/null 2>&1 \
+    || echo "setup: warning: could not install $WEB_NIGHTLY; the web bundle will be built on stable (about 130 KB more to download on a first load)." >&2
 fi
 
 # 3. wasm-bindgen-cli at the exact version (not --locked: see toolchain notes).
