@@ -22,24 +22,32 @@ if [ -f dist/.sources ] && [ "$(cat dist/.sources)" = "$stamp" ] && [ -f dist/in
   step "dist/ is up to date (no source changed since it was built)"
   exit 0
 fi
-if [ "$web_toolchain" = "$WEB_NIGHTLY" ]; then
-  step "trunk build --release --cargo-profile web ($WEB_NIGHTLY, std rebuilt for size)"
-  RUSTUP_TOOLCHAIN="$WEB_NIGHTLY" CARGO_UNSTABLE_BUILD_STD=std,panic_abort \
-    CARGO_UNSTABLE_BUILD_STD_FEATURES=optimize_for_size \
-    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort" \
-    trunk build --release --offline --cargo-profile web
-else
+# Runs a command that builds shipped wasm: on the pinned nightly with std rebuilt for size, or as is.
+for_size() {
+  if [ "$web_toolchain" = "$WEB_NIGHTLY" ]; then
+    RUSTUP_TOOLCHAIN="$WEB_NIGHTLY" CARGO_UNSTABLE_BUILD_STD=std,panic_abort \
+      CARGO_UNSTABLE_BUILD_STD_FEATURES=optimize_for_size \
+      CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort" "$@"
+  else
+    "$@"
+  fi
+}
+if [ "$web_toolchain" != "$WEB_NIGHTLY" ]; then
   echo "build-web: warning: $WEB_NIGHTLY (with rust-src and $WASM_TARGET) is not installed, so the app is built on stable: about 130 KB more on a first load. bash scripts/setup.sh installs it." >&2
-  step "trunk build --release --cargo-profile web (stable)"
-  trunk build --release --offline --cargo-profile web
 fi
+step "trunk build --release --cargo-profile web ($web_toolchain)"
+for_size trunk build --release --offline --cargo-profile web
 # Stamp the service worker with this build's id so browsers see a new version.
 build_id=$(cat dist/*.wasm dist/*.js | sha256sum | cut -c1-12)
 sed -i "s/__HEARTH_BUILD__/$build_id/" dist/sw.js
-step "JavaScript package and example (wasm-bindgen --target web)"
-cargo build -p worker --features js --target wasm32-unknown-unknown --release --locked
+step "JavaScript package and example (wasm-bindgen --target web, wasm-opt -Oz; $web_toolchain)"
+for_size cargo build -p worker --features js --target wasm32-unknown-unknown --profile web --locked
 rm -rf dist/js-example/pkg
-wasm-bindgen --target web --out-name hearth --out-dir dist/js-example/pkg "$TARGET_DIR/wasm32-unknown-unknown/release/worker.wasm"
+wasm-bindgen --target web --out-name hearth --out-dir dist/js-example/pkg "$TARGET_DIR/wasm32-unknown-unknown/web/worker.wasm"
+# The same wasm-opt passes Trunk runs on the app (web-ui/index.html).
+wasm-opt -Oz --zero-filled-memory --low-memory-unused --enable-bulk-memory --enable-mutable-globals \
+  --enable-nontrapping-float-to-int --enable-sign-ext --enable-reference-types --enable-multivalue \
+  dist/js-example/pkg/hearth_bg.wasm -o dist/js-example/pkg/hearth_bg.wasm
 cp client-wasm/example/index.html dist/js-example/index.html
 cp client-wasm/README.md dist/js-example/pkg/README.md
 step "precompress dist/ (brotli .br and zopfli .gz beside each file; the server sends the best one the browser accepts)"
