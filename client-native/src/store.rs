@@ -10,8 +10,8 @@
 
 use client_wasm::storage::{
     apply_change, may_merge, pending_key, remember_chains, Appended, Change, Compaction,
-    LoadedState, Merge, OpenCache, Page, PendingUpdate, RemoteRecord, Since, StorageError, Store,
-    ToPush, Updated, WorkspaceRecord,
+    LoadedState, Merge, OpenCache, Page, PendingUpdate, RemoteRecord, Since, Staged, StorageError,
+    Store, ToPush, Updated, WorkspaceRecord,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use shared_schema::frame::PullRecordKind;
@@ -295,6 +295,7 @@ impl Store for SqliteStore {
         id: &str,
         bytes: &[u8],
         merge: Option<Merge<'_>>,
+        staged: Staged<'_>,
     ) -> Result<Appended, StorageError> {
         let random = client_wasm::ids::random_u64();
         self.tx(|tx| {
@@ -326,11 +327,15 @@ impl Store for SqliteStore {
                 params![id, key, bytes],
             )
             .map_err(sql)?;
+            let update = PendingUpdate {
+                key,
+                bytes: bytes.to_vec(),
+            };
+            if let Some(staged) = staged {
+                staged(&update);
+            }
             Ok(Appended {
-                update: PendingUpdate {
-                    key,
-                    bytes: bytes.to_vec(),
-                },
+                update,
                 merged: merge.is_some(),
             })
         })

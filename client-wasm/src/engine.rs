@@ -127,7 +127,10 @@ pub struct Engine<S: Store> {
     /// This session's run of edits still in one pending update ([`Run`]).
     run: RefCell<Option<Run>>,
     /// The pending update the last edit stored (its run's, when merged).
-    last_stored: RefCell<Option<Vec<u8>>>,
+    last_stored: RefCell<Option<PendingUpdate>>,
+    /// Hands each edit's update to the sync worker while its write commits
+    /// ([`Engine::set_stager`]); such an update is never merged into afterwards.
+    stager: RefCell<Option<Stager>>,
     /// The document's op count when the open cache was last written or read
     /// ([`Engine::save_open_cache_if_due`]).
     cached_ops: std::cell::Cell<usize>,
@@ -153,6 +156,9 @@ struct Run {
     /// Size of the run's update.
     len: usize,
 }
+
+/// Receives an edit's pending update while its write commits (see [`Engine::set_stager`]).
+pub type Stager = Rc<dyn Fn(&PendingUpdate)>;
 
 /// A run is closed (the next edit starts a new pending update) once its update reaches this
 /// size: each edit rewrites its run's update, so this bounds that work and the write per edit.
@@ -307,6 +313,7 @@ impl<S: Store> Engine<S> {
             watch: RefCell::new(None),
             run: RefCell::new(None),
             last_stored: RefCell::new(None),
+            stager: RefCell::new(None),
             cached_ops: std::cell::Cell::new(0),
         };
         engine.watch_doc();
@@ -419,20 +426,28 @@ impl<S: Store> Engine<S> {
                 replaces: key,
                 bytes,
             });
-        match self.store.append_pending(&self.id(), &bytes, merge).await {
+        let stager = self.stager.borrow().clone();
+        let staged = stager.as_deref().map(|f| f as &dyn Fn(&PendingUpdate));
+        match self
+            .store
+            .append_pending(&self.id(), &bytes, merge, staged)
+            .await
+        {
             Ok(stored) => {
                 let start = match (&open, stored.merged) {
                     (Some((_, start)), true) => *start,
                     _ => vv.get(&peer).copied().unwrap_or(0),
                 };
-                *self.run.borrow_mut() = Some(Run {
+                // A staged update may be on the server under its key already: nothing is ever
+                // merged into it (the next edit starts a run of its own).
+                *self.run.borrow_mut() = stager.is_none().then(|| Run {
                     key: stored.update.key.clone(),
                     peer,
                     start,
                     len: stored.update.bytes.len(),
                 });
-                self.seen.borrow_mut().own.insert(stored.update.key);
-                self.last_stored.replace(Some(stored.update.bytes));
+                self.seen.borrow_mut().own.insert(stored.update.key.clone());
+                self.last_stored.replace(Some(stored.update));
                 Ok(())
             }
             Err(e) => {

@@ -57,8 +57,14 @@ async fn bytes_written_to_indexeddb_are_read_back_after_reopening() -> R {
     assert!(store.create_workspace(&record("ws1")).await?);
     assert!(!store.create_workspace(&record("ws1")).await?);
     let bytes: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
-    let first = store.append_pending("ws1", &bytes, None).await?.update;
-    let second = store.append_pending("ws1", b"later", None).await?.update;
+    let first = store
+        .append_pending("ws1", &bytes, None, None)
+        .await?
+        .update;
+    let second = store
+        .append_pending("ws1", b"later", None, None)
+        .await?
+        .update;
     assert!(
         first.key < second.key,
         "pending keys follow the order of the edits"
@@ -268,7 +274,7 @@ async fn an_unsent_edit_and_a_token_are_on_disk_before_their_commit_returns() ->
     let result = async {
         store.create_workspace(&record("ws1")).await?;
         let created = watched();
-        store.append_pending("ws1", b"edit", None).await?;
+        store.append_pending("ws1", b"edit", None, None).await?;
         let appended = watched();
         store
             .update_workspace(

@@ -19,7 +19,7 @@
 
 use client_wasm::storage::{
     Appended, Change, Compaction, LoadedState, MemoryStore, Merge, OpenCache, Page, PendingUpdate,
-    Since, StorageError, Store, ToPush, Updated, WorkspaceRecord,
+    Since, Staged, StorageError, Store, ToPush, Updated, WorkspaceRecord,
 };
 use client_wasm::sync::memory::{Limits, MemoryServer};
 use client_wasm::sync::{self, Pulled, Remote, SyncCore, Transport, TransportError};
@@ -196,8 +196,9 @@ impl Store for Disk {
         id: &str,
         b: &[u8],
         m: Option<Merge<'_>>,
+        st: Staged<'_>,
     ) -> Result<Appended, StorageError> {
-        on_disk!(self.append_pending(id, b, m))
+        on_disk!(self.append_pending(id, b, m, st))
     }
     async fn pending(&self, id: &str) -> Result<Vec<PendingUpdate>, StorageError> {
         on_disk!(self.pending(id))
@@ -282,8 +283,9 @@ impl Store for SimStore {
         id: &str,
         b: &[u8],
         m: Option<Merge<'_>>,
+        st: Staged<'_>,
     ) -> Result<Appended, StorageError> {
-        at_point!(self.append_pending(id, b, m))
+        at_point!(self.append_pending(id, b, m, st))
     }
     async fn pending(&self, id: &str) -> Result<Vec<PendingUpdate>, StorageError> {
         at_point!(self.pending(id))

@@ -236,8 +236,27 @@ fn clear_server_error(ui: Ui) {
     }
 }
 
-/// Shows a sync status in the header.
+/// Shows a sync status in the header, and hands edits to the worker while they are written
+/// (the engine's stager) only while the worker is up to date with the server: then it pushes
+/// an edit during the local flush. Otherwise consecutive edits share one pending update.
 fn set_status(ui: Ui, status: &SyncStatus) {
+    if let Some(e) = engine() {
+        let live = matches!(status, SyncStatus::UpToDate { .. });
+        e.set_stager(live.then(|| {
+            let ws = e.id();
+            Rc::new(move |u: &client_wasm::storage::PendingUpdate| {
+                // A large one is read from storage (after its `Local`), not copied into JSON.
+                if u.bytes.len() > worker::protocol::CARRY_MAX {
+                    return;
+                }
+                broadcast(&Broadcast::Staged {
+                    ws: ws.clone(),
+                    key: u.key.clone(),
+                    update: u.bytes.clone(),
+                })
+            }) as client_wasm::engine::Stager
+        }));
+    }
     let (words, code, detail) = status_words(status);
     ui.status.set(words);
     ui.status_code.set(code);
@@ -376,6 +395,7 @@ fn heard(ui: Ui, text: &str) {
                     Ok(true) => broadcast(&Broadcast::Local {
                         ws: e.id(),
                         update: None,
+                        key: None,
                     }),
                     Ok(false) => {}
                     Err(err) => ui.error.set(Some(err.to_string())),
@@ -596,10 +616,15 @@ async fn run_edit(ui: Ui, f: EditFn) {
                 ui.pending.update(|n| *n = (*n).max(1));
             }
             // Tell the worker and the other tabs first: rendering here need not delay them.
-            let update = e
-                .last_stored_update()
-                .filter(|b| b.len() <= worker::protocol::CARRY_MAX);
-            broadcast(&Broadcast::Local { ws: e.id(), update });
+            let stored = e.last_stored_update();
+            broadcast(&Broadcast::Local {
+                ws: e.id(),
+                update: stored
+                    .as_ref()
+                    .map(|u| u.bytes.clone())
+                    .filter(|b| b.len() <= worker::protocol::CARRY_MAX),
+                key: stored.map(|u| u.key),
+            });
             ui.refresh_from_engine();
             ui.error.set(None);
             remember_peer(&e);

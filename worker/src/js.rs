@@ -105,6 +105,7 @@ impl Shared {
                             shared.broadcast(&Broadcast::Local {
                                 ws: engine.id(),
                                 update: None,
+                                key: None,
                             });
                         }
                     }
@@ -251,10 +252,14 @@ impl HearthSync {
                 return;
             }
             if let (Some(shared), Some(engine)) = (shared.upgrade(), weak_engine.upgrade()) {
-                let update = engine.last_stored_update().filter(|b| b.len() <= CARRY_MAX);
+                let stored = engine.last_stored_update();
                 shared.broadcast(&Broadcast::Local {
                     ws: engine.id(),
-                    update,
+                    update: stored
+                        .as_ref()
+                        .map(|u| u.bytes.clone())
+                        .filter(|b| b.len() <= CARRY_MAX),
+                    key: stored.map(|u| u.key),
                 });
             }
         });

@@ -90,7 +90,18 @@ impl Ctx {
             return;
         }
         match envelope.msg {
-            Broadcast::Local { ws, .. } => self.wake_for(&ws, sync::Wake::Edit),
+            Broadcast::Staged { ws, key, update } if self.is_syncing(&ws) => {
+                self.core.stage(
+                    &ws,
+                    client_wasm::storage::PendingUpdate { key, bytes: update },
+                );
+                self.wake_for(&ws, sync::Wake::Edit);
+            }
+            // Stored: a staged edit was woken for already; anything else is read from storage.
+            Broadcast::Local { ws, key, .. } if self.core.stored(&ws, key.as_deref()) => {
+                self.wake_for(&ws, sync::Wake::Edit)
+            }
+            Broadcast::Keys { ws } => self.core.forget_record(&ws),
             Broadcast::Watch { ws } => watch(self, ws),
             _ => {}
         }

@@ -247,6 +247,21 @@ pub enum Broadcast {
         /// reading storage first; they refresh from storage afterwards either way.
         #[serde(default)]
         update: Option<Vec<u8>>,
+        /// The pending key of the edit's update, so the syncing worker knows whether it was
+        /// [`Broadcast::Staged`] (nothing new to read) or must be read from storage.
+        #[serde(default)]
+        key: Option<String>,
+    },
+    /// A tab's edit whose write is committing (its key allocated, the flush under way): the
+    /// syncing worker pushes it now ([`client_wasm::sync::SyncCore::stage`]); tabs wait for
+    /// its [`Broadcast::Local`], sent once it is stored.
+    Staged {
+        /// Workspace id.
+        ws: String,
+        /// The pending key.
+        key: String,
+        /// The update (sealed, in an encrypted notebook).
+        update: Vec<u8>,
     },
     /// The worker stored pulled updates, or verified one inline live record and is storing it
     /// (its write starts before the message is sent, but a tab's read may still be ordered

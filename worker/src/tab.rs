@@ -28,7 +28,7 @@ impl Arrival {
     /// The arrival a broadcast announces (`Local` from a tab, `Received` from a worker).
     pub fn of(msg: &Broadcast) -> Option<Arrival> {
         match msg {
-            Broadcast::Local { ws, update } => Some(Arrival {
+            Broadcast::Local { ws, update, .. } => Some(Arrival {
                 ws: ws.clone(),
                 update: update.clone(),
                 storing: None,

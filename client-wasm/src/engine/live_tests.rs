@@ -299,7 +299,7 @@ fn a_tab_shows_another_tabs_broadcast_update_before_reading_storage() -> R {
         let note = a.create_note("from tab A").await?;
         let update = a.last_stored_update().ok_or("the edit stored nothing")?;
         assert!(b.note(&note).is_none());
-        assert!(b.import_stored(&update));
+        assert!(b.import_stored(&update.bytes));
         assert_eq!(b.note(&note).map(|n| n.title), Some("from tab A".into()));
         assert_eq!(b.take_changes().notes, [note.clone()].into());
         // The refresh that follows finds it already applied; garbage is refused and changes nothing.

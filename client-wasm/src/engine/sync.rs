@@ -58,10 +58,20 @@ impl<S: Store> Engine<S> {
         Ok(changed)
     }
 
-    /// The bytes of the pending update the last edit stored (the whole run's when it merged), for
-    /// the page to hand to other tabs with its broadcast.
-    pub fn last_stored_update(&self) -> Option<Vec<u8>> {
+    /// The pending update the last edit stored (the whole run's when it merged), for the page
+    /// to hand to other tabs with its broadcast.
+    pub fn last_stored_update(&self) -> Option<crate::storage::PendingUpdate> {
         self.last_stored.borrow().clone()
+    }
+
+    /// Hands every later edit's pending update to `stager` once its key is allocated, while its
+    /// write commits ([`crate::storage::Store::append_pending`]); `None` stops it. The page sets
+    /// one while the live channel is up, so the sync worker pushes an edit during the local
+    /// flush instead of after it ([`crate::sync::SyncCore::stage`]). Staged updates are never
+    /// merged into (the server may have them under their keys); without a stager consecutive
+    /// edits share one pending update, as a device offline queues them.
+    pub fn set_stager(&self, stager: Option<super::Stager>) {
+        self.stager.replace(stager);
     }
 
     /// Imports an update another tab has just **stored**, or the worker has verified as the
@@ -268,7 +278,7 @@ impl<S: Store> Engine<S> {
         store.create_workspace(&record).await?;
         for chunk in history_chunks(&doc, MAX_PENDING_CHUNK)? {
             let chunk = crate::keys::sealed(&record, chunk)?;
-            store.append_pending(&id, &chunk, None).await?;
+            store.append_pending(&id, &chunk, None, None).await?;
         }
         let engine = Self::open(store, &id).await?;
         engine.rename(&title).await?;

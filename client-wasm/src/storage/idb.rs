@@ -18,8 +18,8 @@
 
 use super::{
     apply_change, may_merge, pending_key, Appended, Change, Compaction, LoadedState, Merge,
-    OpenCache, Page, PendingUpdate, RemoteRecord, Since, StorageError, Store, ToPush, Updated,
-    WorkspaceRecord,
+    OpenCache, Page, PendingUpdate, RemoteRecord, Since, Staged, StorageError, Store, ToPush,
+    Updated, WorkspaceRecord,
 };
 use futures::future::try_join;
 use indexed_db_futures::database::Database;
@@ -468,6 +468,7 @@ impl Store for IdbStore {
         id: &str,
         bytes: &[u8],
         merge: Option<Merge<'_>>,
+        staged: Staged<'_>,
     ) -> Result<Appended, StorageError> {
         let random = crate::ids::random_u64();
         let db = self.db().await?;
@@ -494,12 +495,17 @@ impl Store for IdbStore {
             None => bytes,
         };
         put_bytes(&tx, PENDING, format!("{id}/{key}"), bytes)?;
+        let update = PendingUpdate {
+            key,
+            bytes: bytes.to_vec(),
+        };
+        // Handed over while the strict commit flushes (the longest part of an edit).
+        if let Some(staged) = staged {
+            staged(&update);
+        }
         commit(tx).await?;
         Ok(Appended {
-            update: PendingUpdate {
-                key,
-                bytes: bytes.to_vec(),
-            },
+            update,
             merged: merge.is_some(),
         })
     }

@@ -4,8 +4,8 @@
 
 use super::{
     apply_change, may_merge, pending_key, Appended, Change, Compaction, LoadedState, Merge,
-    OpenCache, Page, PendingUpdate, RemoteRecord, Since, StorageError, Store, ToPush, Updated,
-    WorkspaceRecord,
+    OpenCache, Page, PendingUpdate, RemoteRecord, Since, Staged, StorageError, Store, ToPush,
+    Updated, WorkspaceRecord,
 };
 use shared_schema::frame::PullRecordKind;
 use std::cell::{Cell, RefCell};
@@ -146,6 +146,7 @@ impl Store for MemoryStore {
         id: &str,
         bytes: &[u8],
         merge: Option<Merge<'_>>,
+        staged: Staged<'_>,
     ) -> Result<Appended, StorageError> {
         let random = crate::ids::random_u64();
         self.write(|i| {
@@ -168,13 +169,17 @@ impl Store for MemoryStore {
                 }
                 None => bytes,
             };
+            let update = PendingUpdate {
+                key,
+                bytes: bytes.to_vec(),
+            };
+            if let Some(staged) = staged {
+                staged(&update);
+            }
             i.pending
-                .insert((id.to_owned(), key.clone()), bytes.to_vec());
+                .insert((id.to_owned(), update.key.clone()), bytes.to_vec());
             Ok(Appended {
-                update: PendingUpdate {
-                    key,
-                    bytes: bytes.to_vec(),
-                },
+                update,
                 merged: merge.is_some(),
             })
         })

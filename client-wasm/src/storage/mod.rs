@@ -172,6 +172,9 @@ pub struct PendingUpdate {
     pub bytes: Vec<u8>,
 }
 
+/// Called by [`Store::append_pending`] with an update whose write is committing.
+pub type Staged<'a> = Option<&'a dyn Fn(&PendingUpdate)>;
+
 /// What a push reads in one transaction ([`Store::pending_to_push`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ToPush {
@@ -550,11 +553,17 @@ pub trait Store {
     /// With a [`Merge`] that [`may_merge`] allows, the merged bytes replace the run's update
     /// instead (the old key is deleted, the new key holds the whole run): a device offline for a
     /// long time queues one update per run of edits, not one per keystroke.
+    ///
+    /// `staged`, when given, is called with the update as it will be stored once its key is
+    /// allocated, **before** the write commits (IndexedDB's strict commit is a flush to disk): the
+    /// page hands it to the sync worker, which pushes it meanwhile ([`crate::sync::SyncCore::stage`]).
+    /// The call does not mean the update is stored: the write may still fail.
     async fn append_pending(
         &self,
         id: &str,
         bytes: &[u8],
         merge: Option<Merge<'_>>,
+        staged: Staged<'_>,
     ) -> Result<Appended, StorageError>;
     /// Lists pending updates in causal order.
     async fn pending(&self, id: &str) -> Result<Vec<PendingUpdate>, StorageError>;

@@ -10,6 +10,8 @@
 //!   snapshot the engine left in the outbox (master devices only); take a live event's inline
 //!   record without a pull when it verifies as the next one.
 //! - [`join`], [`connect`], [`rotate`] — attach a workspace to a server, never weakening a token.
+//! - `staged` — edits handed over while the page's write of them commits ([`SyncCore::stage`]):
+//!   pushed without reading storage while storage holds nothing unsent before them.
 //! - [`keys`] — end-to-end encryption between devices: [`keys::share`] makes a link whose keys
 //!   are on the server, a join learns them, a pull refreshes them after a rotation.
 //! - [`memory`] — [`memory::MemoryServer`], the in-memory twin of the server (its log rules are
@@ -24,8 +26,11 @@ pub mod fetch;
 pub mod http;
 pub mod keys;
 pub mod memory;
+mod staged;
 
-use crate::storage::{Change, Page, RemoteRecord, StorageError, Store, Updated, WorkspaceRecord};
+use crate::storage::{
+    Change, Page, PendingUpdate, RemoteRecord, StorageError, Store, Updated, WorkspaceRecord,
+};
 use shared_schema::api::{
     CreatedWorkspace, JoinInfo, LiveEvent, MintTokenRequest, MintedToken, PushReply, PutKeys,
     TokenList,
@@ -234,6 +239,8 @@ pub struct SyncCore<S: Store, T: Transport> {
     /// The newest key epoch each workspace's record held when this core last read it, so a live
     /// event under a known epoch needs no storage read.
     epochs: RefCell<HashMap<String, u32>>,
+    /// Staged edits and what is known of storage ([`Self::stage`]).
+    staging: RefCell<staged::Staging>,
 }
 
 /// How many pushed updates [`SyncCore`] remembers to tell its own echoes.
@@ -291,6 +298,7 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
             cursors: RefCell::new(HashMap::new()),
             pushed: RefCell::new(VecDeque::new()),
             epochs: RefCell::new(HashMap::new()),
+            staging: RefCell::new(staged::Staging::default()),
             pulled_page: None,
         }
     }
@@ -339,12 +347,66 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
         self.round(ws, false, progress).await
     }
 
+    /// Queues an edit the page handed over while its write commits (the engine's stager): the
+    /// next round pushes it — without reading storage first while storage is known to hold
+    /// nothing unsent before it (module `staged`). It stays pending in storage until the server
+    /// acknowledges it, as every edit does; a round that cannot push it leaves it there.
+    pub fn stage(&self, ws: &str, update: PendingUpdate) {
+        self.staging.borrow_mut().stage(ws, update);
+    }
+
+    /// A tab stored an edit (its pending `key`, when it said which): true when the next round
+    /// must read storage for it — it was not staged here.
+    pub fn stored(&self, ws: &str, key: Option<&str>) -> bool {
+        self.staging.borrow_mut().stored(ws, key)
+    }
+
+    /// The workspace's keys or token changed in storage: the next round reads its record.
+    pub fn forget_record(&self, ws: &str) {
+        self.staging.borrow_mut().forget(ws);
+    }
+
     async fn round(
         &self,
         ws: &str,
         pull: bool,
         progress: &dyn Fn(u64, u64),
     ) -> Result<Round, SyncError> {
+        let staged = self.staging.borrow_mut().take(ws);
+        let fast = match self.staging.borrow().fast(ws) {
+            Some(record) if !pull && !staged.is_empty() => Some(record.clone()),
+            _ => None,
+        };
+        let mut staged = staged;
+        if let Some(record) = fast {
+            // Only the staged edits, with the record the last read found (no progress report:
+            // one small batch). Anything else — a refused or partial push, a stale token — and
+            // this round reads storage below, with the staged edits merged in.
+            let (_, remote) = remote_from(ws, Some(record.clone()))?;
+            let n = staged.len();
+            match self
+                .push_from(ws, &record, &remote, staged.clone(), &|_, _| {}, false)
+                .await
+            {
+                Ok(pushed) if pushed == n => {
+                    let seq = self
+                        .cursors
+                        .borrow()
+                        .get(ws)
+                        .map_or(record.last_pulled_seq, |c| c.0);
+                    return Ok(Round {
+                        pushed,
+                        pulled: 0,
+                        seq,
+                        uploaded: self.upload_snapshot(ws).await?,
+                    });
+                }
+                Ok(_) => staged.clear(),
+                Err(_) => {}
+            }
+            self.staging.borrow_mut().forget(ws);
+        }
+        let marks = self.staging.borrow().marks(ws);
         // One read gives the record and what to push (the round's first storage access).
         let mut read = self.store.pending_to_push(ws).await?;
         let (mut record, mut remote) = remote_from(ws, read.record.take())?;
@@ -355,9 +417,20 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
             read = self.store.pending_to_push(ws).await?;
             (record, remote) = remote_from(ws, read.record.take())?;
         }
-        let pushed = self
-            .push_from(ws, &record, &remote, read.pending, progress)
-            .await?;
+        // Staged edits whose writes were still committing when storage was read go too, in
+        // the order they were made.
+        let pending = staged::merged(read.pending, staged);
+        let pushed = match self
+            .push_from(ws, &record, &remote, pending, progress, true)
+            .await
+        {
+            Ok(pushed) => pushed,
+            Err(e) => {
+                self.staging.borrow_mut().mark(ws);
+                return Err(e);
+            }
+        };
+        self.staging.borrow_mut().cleaned(ws, marks, &record);
         let (seq, pulled) = if pull {
             self.pull(ws).await?
         } else {
@@ -377,19 +450,20 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
     pub async fn push(&self, ws: &str, progress: &dyn Fn(u64, u64)) -> Result<usize, SyncError> {
         let mut read = self.store.pending_to_push(ws).await?;
         let (record, remote) = remote_from(ws, read.record.take())?;
-        self.push_from(ws, &record, &remote, read.pending, progress)
+        self.push_from(ws, &record, &remote, read.pending, progress, true)
             .await
     }
 
-    /// Pushes `pending` (just read by [`Store::pending_to_push`]), then whatever is pending
-    /// after each acknowledged batch.
+    /// Pushes `pending` (in key order), then — with `refill` — whatever is pending in storage
+    /// after each acknowledged batch; without it, only `pending`.
     async fn push_from(
         &self,
         ws: &str,
         record: &WorkspaceRecord,
         remote: &Remote,
-        mut pending: Vec<crate::storage::PendingUpdate>,
+        mut pending: Vec<PendingUpdate>,
         progress: &dyn Fn(u64, u64),
+        refill: bool,
     ) -> Result<usize, SyncError> {
         if !record.role.can_write() {
             return Ok(0);
@@ -446,6 +520,10 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
                         .collect();
                     self.store.acknowledge(ws, &acks).await?;
                     pushed += n;
+                    if !refill {
+                        pending.drain(..n);
+                        continue;
+                    }
                 }
                 Err(TransportError::Api {
                     code: ErrorCode::PayloadTooLarge,
@@ -464,7 +542,9 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
                 }
                 Err(e) => return Err(e.into()),
             }
-            pending = self.store.pending_to_push(ws).await?.pending;
+            if refill {
+                pending = self.store.pending_to_push(ws).await?.pending;
+            }
         }
     }
 
@@ -839,7 +919,7 @@ pub async fn rotate<S: Store, T: Transport>(
 /// plain one. A notebook that gained keys has its plain updates from before sealed by the page's
 /// engine (`Store::reseal_pending`); until then they wait — nothing goes to the server in the
 /// clear once a notebook has keys.
-fn never_in_the_clear(record: &WorkspaceRecord, pending: &mut Vec<crate::storage::PendingUpdate>) {
+fn never_in_the_clear(record: &WorkspaceRecord, pending: &mut Vec<PendingUpdate>) {
     if record.keys.is_some() {
         let plain = pending
             .iter()

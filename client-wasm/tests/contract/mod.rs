@@ -50,7 +50,7 @@ pub async fn load_since_returns_only_what_is_new<S: Store>(store: &S) -> Result<
         .await
         .map_err(e)?;
     let p1 = store
-        .append_pending(id, b"p1", None)
+        .append_pending(id, b"p1", None, None)
         .await
         .map_err(e)?
         .update;
@@ -79,7 +79,7 @@ pub async fn load_since_returns_only_what_is_new<S: Store>(store: &S) -> Result<
         "nothing new since the last read",
     )?;
     let p2 = store
-        .append_pending(id, b"p2", None)
+        .append_pending(id, b"p2", None, None)
         .await
         .map_err(e)?
         .update;
@@ -144,7 +144,10 @@ pub async fn a_merge_replaces_only_an_unread_last_update<S: Store>(
         .create_workspace(&WorkspaceRecord::new_local(id, "t"))
         .await
         .map_err(e)?;
-    let first = store.append_pending(id, b"e1", None).await.map_err(e)?;
+    let first = store
+        .append_pending(id, b"e1", None, None)
+        .await
+        .map_err(e)?;
     check(!first.merged, "nothing to merge into")?;
     let merged = store
         .append_pending(
@@ -154,6 +157,7 @@ pub async fn a_merge_replaces_only_an_unread_last_update<S: Store>(
                 replaces: &first.update.key,
                 bytes: b"e1+e2",
             }),
+            None,
         )
         .await
         .map_err(e)?;
@@ -180,12 +184,16 @@ pub async fn a_merge_replaces_only_an_unread_last_update<S: Store>(
                 replaces: &merged.update.key,
                 bytes: b"e1+e2+e3",
             }),
+            None,
         )
         .await
         .map_err(e)?;
     check(!after.merged, "never merged into an update a push read")?;
     // Another tab appended meanwhile: the run is no longer the last update.
-    let other = store.append_pending(id, b"tab", None).await.map_err(e)?;
+    let other = store
+        .append_pending(id, b"tab", None, None)
+        .await
+        .map_err(e)?;
     let late = store
         .append_pending(
             id,
@@ -194,6 +202,7 @@ pub async fn a_merge_replaces_only_an_unread_last_update<S: Store>(
                 replaces: &after.update.key,
                 bytes: b"e3+e4",
             }),
+            None,
         )
         .await
         .map_err(e)?;
@@ -215,6 +224,18 @@ pub async fn a_merge_replaces_only_an_unread_last_update<S: Store>(
             ]
             && other.update.key < late.update.key,
         "every edit kept, in the order made",
+    )?;
+    // The staging callback is given the update exactly as it is stored: its key and bytes.
+    let seen = std::cell::RefCell::new(None);
+    let stage = |u: &client_wasm::storage::PendingUpdate| *seen.borrow_mut() = Some(u.clone());
+    let staged = store
+        .append_pending(id, b"e5", None, Some(&stage))
+        .await
+        .map_err(e)?;
+    let last = store.pending(id).await.map_err(e)?.pop();
+    check(
+        seen.borrow().as_ref() == Some(&staged.update) && last.as_ref() == Some(&staged.update),
+        "the staged update is the stored one",
     )
 }
 
@@ -231,11 +252,11 @@ pub async fn reseal_replaces_only_plain_updates_still_pending<S: Store>(
         .await
         .map_err(e)?;
     let plain = store
-        .append_pending(id, b"loro-plain", None)
+        .append_pending(id, b"loro-plain", None, None)
         .await
         .map_err(e)?;
     let sealed = store
-        .append_pending(id, &[0xE6, 1, 2], None)
+        .append_pending(id, &[0xE6, 1, 2], None, None)
         .await
         .map_err(e)?;
     let replacement = |key: &str| PendingUpdate {
