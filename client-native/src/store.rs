@@ -332,7 +332,14 @@ impl Store for SqliteStore {
                 bytes: bytes.to_vec(),
             };
             if let Some(staged) = staged {
-                staged(&update);
+                let after: Option<String> = tx
+                    .query_row(
+                        "SELECT MAX(key) FROM pending WHERE ws = ?1 AND key <> ?2",
+                        params![id, update.key],
+                        |row| row.get(0),
+                    )
+                    .map_err(sql)?;
+                staged(&update, after.as_deref());
             }
             Ok(Appended {
                 update,

@@ -157,8 +157,9 @@ struct Run {
     len: usize,
 }
 
-/// Receives an edit's pending update while its write commits (see [`Engine::set_stager`]).
-pub type Stager = Rc<dyn Fn(&PendingUpdate)>;
+/// Receives an edit's pending update while its write commits, and the newest other pending key
+/// stored before it (see [`Engine::set_stager`]).
+pub type Stager = Rc<dyn Fn(&PendingUpdate, Option<&str>)>;
 
 /// A run is closed (the next edit starts a new pending update) once its update reaches this
 /// size: each edit rewrites its run's update, so this bounds that work and the write per edit.
@@ -427,7 +428,9 @@ impl<S: Store> Engine<S> {
                 bytes,
             });
         let stager = self.stager.borrow().clone();
-        let staged = stager.as_deref().map(|f| f as &dyn Fn(&PendingUpdate));
+        let staged = stager
+            .as_deref()
+            .map(|f| f as &dyn Fn(&PendingUpdate, Option<&str>));
         match self
             .store
             .append_pending(&self.id(), &bytes, merge, staged)
@@ -735,5 +738,7 @@ mod history_tests;
 mod live_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod sealing_tests;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod staged_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;

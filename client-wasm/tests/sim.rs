@@ -485,6 +485,9 @@ fn join_with_link(
 // ---------------------------------------------------------------------------------------------
 // Devices
 
+/// `Staged` broadcasts in flight: each update with the newest other pending key.
+type Channel = RefCell<Vec<(PendingUpdate, Option<String>)>>;
+
 struct Device {
     store: Disk,
     sched: Rc<Sched>,
@@ -492,6 +495,8 @@ struct Device {
     faulty: Rc<Cell<bool>>,
     tabs: Vec<Engine<SimStore>>,
     cores: Vec<SyncCore<SimStore, SimTransport>>,
+    /// Edits the tabs staged (the `Staged` broadcasts in flight to the syncing worker).
+    staged: Rc<Channel>,
     lock: usize,
     cursor: u64,
     joined: bool,
@@ -534,6 +539,7 @@ impl Device {
             faulty,
             tabs: Vec::new(),
             cores,
+            staged: Rc::new(RefCell::new(Vec::new())),
             lock: 0,
             cursor: 0,
             joined: false,
@@ -548,14 +554,29 @@ impl Device {
     }
 
     /// Opens both tabs from what is stored (start, or restart after a crash). Never fails.
+    /// Tab 0 stages its edits (the page does while the live channel is up), tab 1 does not.
+    /// Staged broadcasts in flight are lost, and the workers restart knowing nothing of storage.
     fn open_tabs(&mut self, ws: &str) -> Result<(), String> {
         self.tabs.clear();
+        self.staged.borrow_mut().clear();
+        for core in &self.cores {
+            core.forget_record(ws);
+        }
         if !self.joined {
             return Ok(());
         }
-        for _ in 0..2 {
+        for t in 0..2 {
             let e = block(Engine::open(self.sim_store(), ws))
                 .map_err(|e| format!("open failed: {e}"))?;
+            if t == 0 {
+                let sink = self.staged.clone();
+                e.set_stager(Some(Rc::new(
+                    move |u: &PendingUpdate, after: Option<&str>| {
+                        sink.borrow_mut()
+                            .push((u.clone(), after.map(str::to_owned)))
+                    },
+                )));
+            }
             self.tabs.push(e);
         }
         Ok(())
@@ -574,6 +595,13 @@ impl Device {
 struct Ledger {
     acked: RefCell<Vec<String>>,
     failures: RefCell<Vec<String>>,
+}
+
+/// The `Staged` broadcasts in flight reach the syncing worker.
+fn deliver(core: &SyncCore<SimStore, SimTransport>, ws: &str, staged: &Channel) {
+    for (u, after) in staged.borrow_mut().drain(..) {
+        core.stage(ws, u, after);
+    }
 }
 
 fn titles(e: &Engine<SimStore>) -> Vec<String> {
@@ -657,6 +685,8 @@ fn run_seed(seed: u64) -> Result<(), String> {
                         let ledger = &ledger;
                         let edit_body = rng.chance(30);
                         let pick = rng.below(1000) as usize;
+                        let (core, ws) = (&d.cores[d.lock], ws.as_str());
+                        let staged = d.staged.clone();
                         tasks.push(Box::pin(async move {
                             let notes = if edit_body { tab.notes() } else { Vec::new() };
                             let result = if !notes.is_empty() {
@@ -666,6 +696,13 @@ fn run_seed(seed: u64) -> Result<(), String> {
                             } else {
                                 tab.create_note(&m).await.map(|_| ())
                             };
+                            if result.is_ok() {
+                                // Its `Local` broadcast, with the key, reaches the worker
+                                // after the tab's `Staged` ones (one sender: in order).
+                                deliver(core, ws, &staged);
+                                let key = tab.last_stored_update().map(|u| u.key);
+                                core.stored(ws, key.as_deref());
+                            }
                             if result.is_ok() && notes.is_empty() {
                                 ledger.acked.borrow_mut().push(m);
                             }
@@ -675,7 +712,20 @@ fn run_seed(seed: u64) -> Result<(), String> {
                 let core = &d.cores[d.lock];
                 let ws2 = ws.clone();
                 let ledger2 = &ledger;
+                // A push round while the live channel is up, else a full round; either takes
+                // the staged edits delivered by then, and the push round may come first.
+                let push_first = rng.chance(50);
+                let staged = d.staged.clone();
                 tasks.push(Box::pin(async move {
+                    if push_first {
+                        deliver(core, &ws2, &staged);
+                        if let Err(e) = core.push_round(&ws2, &|_, _| {}).await {
+                            if e.stop_reason() == Some(StopReason::ChainMismatch) {
+                                ledger2.failures.borrow_mut().push(format!("push: {e}"));
+                            }
+                        }
+                    }
+                    deliver(core, &ws2, &staged);
                     if let Err(e) = core.sync_once(&ws2, &|_, _| {}).await {
                         if e.stop_reason() == Some(StopReason::ChainMismatch) {
                             ledger2.failures.borrow_mut().push(format!("sync: {e}"));
@@ -708,8 +758,12 @@ fn run_seed(seed: u64) -> Result<(), String> {
             53..=60 => d.faulty.set(!d.faulty.get()),
             61..=63 => d.store.set_quota_full(true),
             64..=65 => {}
-            // Lock handover: the other tab's worker syncs from now on.
-            66..=70 => d.lock = 1 - d.lock,
+            // Lock handover: the other tab's worker syncs from now on (the one that held it
+            // went with its tab: it knows nothing of storage when it holds the lock again).
+            66..=70 => {
+                d.cores[d.lock].forget_record(&ws);
+                d.lock = 1 - d.lock;
+            }
             // Restart (tabs reopened from storage).
             71..=72 => d.open_tabs(&ws)?,
             // The owner rotates its token.

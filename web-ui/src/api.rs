@@ -244,17 +244,20 @@ fn set_status(ui: Ui, status: &SyncStatus) {
         let live = matches!(status, SyncStatus::UpToDate { .. });
         e.set_stager(live.then(|| {
             let ws = e.id();
-            Rc::new(move |u: &client_wasm::storage::PendingUpdate| {
-                // A large one is read from storage (after its `Local`), not copied into JSON.
-                if u.bytes.len() > worker::protocol::CARRY_MAX {
-                    return;
-                }
-                broadcast(&Broadcast::Staged {
-                    ws: ws.clone(),
-                    key: u.key.clone(),
-                    update: u.bytes.clone(),
-                })
-            }) as client_wasm::engine::Stager
+            Rc::new(
+                move |u: &client_wasm::storage::PendingUpdate, after: Option<&str>| {
+                    // A large one is read from storage (after its `Local`), not copied into JSON.
+                    if u.bytes.len() > worker::protocol::CARRY_MAX {
+                        return;
+                    }
+                    broadcast(&Broadcast::Staged {
+                        ws: ws.clone(),
+                        key: u.key.clone(),
+                        update: u.bytes.clone(),
+                        after: after.map(str::to_owned),
+                    })
+                },
+            ) as client_wasm::engine::Stager
         }));
     }
     let (words, code, detail) = status_words(status);

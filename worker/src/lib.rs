@@ -90,11 +90,14 @@ impl Ctx {
             return;
         }
         match envelope.msg {
-            Broadcast::Staged { ws, key, update } if self.is_syncing(&ws) => {
-                self.core.stage(
-                    &ws,
-                    client_wasm::storage::PendingUpdate { key, bytes: update },
-                );
+            Broadcast::Staged {
+                ws,
+                key,
+                update,
+                after,
+            } if self.is_syncing(&ws) => {
+                let update = client_wasm::storage::PendingUpdate { key, bytes: update };
+                self.core.stage(&ws, update, after);
                 self.wake_for(&ws, sync::Wake::Edit);
             }
             // Stored: a staged edit was woken for already; anything else is read from storage.

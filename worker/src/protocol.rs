@@ -262,6 +262,10 @@ pub enum Broadcast {
         key: String,
         /// The update (sealed, in an encrypted notebook).
         update: Vec<u8>,
+        /// The newest other pending key of the workspace when it was stored: the worker pushes
+        /// it at once only after that one is on the server.
+        #[serde(default)]
+        after: Option<String>,
     },
     /// The worker stored pulled updates, or verified one inline live record and is storing it
     /// (its write starts before the message is sent, but a tab's read may still be ordered

@@ -473,14 +473,22 @@ impl Store for IdbStore {
         let random = crate::ids::random_u64();
         let db = self.db().await?;
         let tx = begin_durable(self, &db, &[WORKSPACES, PENDING])?;
-        // Both reads are sent at once: each is a round trip to the browser's storage process.
         let replaced = async {
             match &merge {
                 Some(m) => get_bytes(&tx, PENDING, format!("{id}/{}", m.replaces)).await,
                 None => Ok(None),
             }
         };
-        let (record, replaced) = try_join(get_record(&tx, id), replaced).await?;
+        // Both reads (and the keys a staged update is pushed after) are sent at once: each is a
+        // round trip to the browser's storage process.
+        let keys = async {
+            match staged {
+                Some(_) => read_keys(&tx, PENDING, id).await,
+                None => Ok(Vec::new()),
+            }
+        };
+        let ((record, replaced), keys) =
+            try_join(try_join(get_record(&tx, id), replaced), keys).await?;
         let mut record =
             record.ok_or_else(|| StorageError::Other(format!("workspace {id} is not stored")))?;
         let merge = merge.filter(|m| may_merge(&record, m.replaces, replaced.is_some()));
@@ -501,7 +509,11 @@ impl Store for IdbStore {
         };
         // Handed over while the strict commit flushes (the longest part of an edit).
         if let Some(staged) = staged {
-            staged(&update);
+            let replaced = merge.map(|m| m.replaces);
+            staged(
+                &update,
+                super::newest_other(keys.iter().map(String::as_str), replaced),
+            );
         }
         commit(tx).await?;
         Ok(Appended {

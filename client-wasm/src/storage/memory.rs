@@ -174,7 +174,12 @@ impl Store for MemoryStore {
                 bytes: bytes.to_vec(),
             };
             if let Some(staged) = staged {
-                staged(&update);
+                let keys = i
+                    .pending
+                    .keys()
+                    .filter(|(w, _)| w == id)
+                    .map(|(_, k)| k.as_str());
+                staged(&update, super::newest_other(keys, None));
             }
             i.pending
                 .insert((id.to_owned(), update.key.clone()), bytes.to_vec());

@@ -172,8 +172,17 @@ pub struct PendingUpdate {
     pub bytes: Vec<u8>,
 }
 
-/// Called by [`Store::append_pending`] with an update whose write is committing.
-pub type Staged<'a> = Option<&'a dyn Fn(&PendingUpdate)>;
+/// Called by [`Store::append_pending`] with an update whose write is committing, and the newest
+/// pending key stored before it (`None`: nothing of this workspace is pending besides it).
+pub type Staged<'a> = Option<&'a dyn Fn(&PendingUpdate, Option<&str>)>;
+
+/// The newest of `keys` that stays pending beside a new update (not the one a merge replaces).
+pub fn newest_other<'a>(
+    keys: impl IntoIterator<Item = &'a str>,
+    replaced: Option<&str>,
+) -> Option<&'a str> {
+    keys.into_iter().filter(|k| Some(*k) != replaced).max()
+}
 
 /// What a push reads in one transaction ([`Store::pending_to_push`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -555,9 +564,10 @@ pub trait Store {
     /// long time queues one update per run of edits, not one per keystroke.
     ///
     /// `staged`, when given, is called with the update as it will be stored once its key is
-    /// allocated, **before** the write commits (IndexedDB's strict commit is a flush to disk): the
-    /// page hands it to the sync worker, which pushes it meanwhile ([`crate::sync::SyncCore::stage`]).
-    /// The call does not mean the update is stored: the write may still fail.
+    /// allocated, **before** the write commits (IndexedDB's strict commit is a flush to disk), and
+    /// the newest other pending key of the workspace at that moment: the page hands both to the
+    /// sync worker, which pushes the update meanwhile ([`crate::sync::SyncCore::stage`]). The call
+    /// does not mean the update is stored: the write may still fail.
     async fn append_pending(
         &self,
         id: &str,

@@ -347,12 +347,13 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
         self.round(ws, false, progress).await
     }
 
-    /// Queues an edit the page handed over while its write commits (the engine's stager): the
-    /// next round pushes it — without reading storage first while storage is known to hold
-    /// nothing unsent before it (module `staged`). It stays pending in storage until the server
-    /// acknowledges it, as every edit does; a round that cannot push it leaves it there.
-    pub fn stage(&self, ws: &str, update: PendingUpdate) {
-        self.staging.borrow_mut().stage(ws, update);
+    /// Queues an edit the page handed over while its write commits (the engine's stager), with
+    /// the newest other pending key when it was stored (`after`): the next round pushes it —
+    /// without reading storage first when `after` is known to be on the server (module
+    /// `staged`). It stays pending in storage until the server acknowledges it, as every edit
+    /// does; a round that cannot push it leaves it there.
+    pub fn stage(&self, ws: &str, update: PendingUpdate, after: Option<String>) {
+        self.staging.borrow_mut().stage(ws, update, after);
     }
 
     /// A tab stored an edit (its pending `key`, when it said which): true when the next round
@@ -361,7 +362,8 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
         self.staging.borrow_mut().stored(ws, key)
     }
 
-    /// The workspace's keys or token changed in storage: the next round reads its record.
+    /// The workspace's keys or token changed in storage: the next round reads its record (and
+    /// the staged edits from storage, where they are).
     pub fn forget_record(&self, ws: &str) {
         self.staging.borrow_mut().forget(ws);
     }
@@ -372,12 +374,19 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
         pull: bool,
         progress: &dyn Fn(u64, u64),
     ) -> Result<Round, SyncError> {
-        let staged = self.staging.borrow_mut().take(ws);
-        let fast = match self.staging.borrow().fast(ws) {
-            Some(record) if !pull && !staged.is_empty() => Some(record.clone()),
+        let queue = self.staging.borrow_mut().take(ws);
+        let record = match self.staging.borrow().fast(ws) {
+            Some(record) if !pull && !queue.is_empty() => Some(record.clone()),
             _ => None,
         };
-        let mut staged = staged;
+        let updates = |q: Vec<staged::Staged>| q.into_iter().map(|s| s.update).collect();
+        let (fast, mut staged): (_, Vec<PendingUpdate>) = match record {
+            Some(record) => match self.staging.borrow().in_order(ws, queue) {
+                Ok(in_order) => (Some(record), in_order),
+                Err(queue) => (None, updates(queue)),
+            },
+            None => (None, updates(queue)),
+        };
         if let Some(record) = fast {
             // Only the staged edits, with the record the last read found (no progress report:
             // one small batch). Anything else — a refused or partial push, a stale token — and
@@ -519,6 +528,9 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
                         .zip(reply.seqs)
                         .collect();
                     self.store.acknowledge(ws, &acks).await?;
+                    self.staging
+                        .borrow_mut()
+                        .acked(ws, acks.iter().map(|(k, _)| k.as_str()));
                     pushed += n;
                     if !refill {
                         pending.drain(..n);

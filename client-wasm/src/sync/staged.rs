@@ -3,14 +3,21 @@
 //! of after it and after reading it back from storage.
 //!
 //! The page's engine hands each edit's pending update over once its key is allocated
-//! ([`crate::storage::Store::append_pending`]'s `staged`); the core queues it here
-//! ([`super::SyncCore::stage`]) and the next push round sends the queue **without reading
-//! storage** — but only while storage is known to hold nothing unsent before it, so the server's
-//! log keeps the order edits were made in (a record after one it depends on). That knowledge is
-//! a pair of counters per workspace: `marks` counts the times something unstaged may have been
-//! stored (a tab's edit made without staging, a failed push, a fresh core), and a round that read
-//! storage and pushed everything it found sets `clean` to the `marks` it started with. A mark
-//! made while that round ran keeps the workspace dirty, so the next round reads storage.
+//! ([`crate::storage::Store::append_pending`]'s `staged`), with the newest other pending key of
+//! the workspace at that moment (`after`); the core queues it here ([`super::SyncCore::stage`])
+//! and the next push round sends the queue **without reading storage** — but only when every
+//! staged update's `after` is a key this core has had acknowledged (or none, or an update staged
+//! before it in the same batch). Pushes go in key order and each acknowledged key's predecessors
+//! were acknowledged before it, so the server's log keeps every record after the records of this
+//! device it may depend on (an edit depends only on what its tab had: received records, and
+//! pending ones stored before it).
+//!
+//! Whether storage may hold an unsent update nobody staged (a tab without a stager) is tracked
+//! apart, to read it promptly: `marks` counts the times it may have happened (a `Local` broadcast
+//! with a key that was not staged, a failed push, a fresh core), and a round that read storage
+//! and pushed everything it found sets `clean` to the `marks` it started with; a mark made while
+//! that round ran keeps the workspace dirty. The record the last read found is kept for the
+//! staged push (where and as whom) while the workspace is clean.
 //!
 //! A staged update that the page then fails to store (a full disk) may be on the server already:
 //! it comes back with the next pull, like an edit whose acknowledgement was lost. Nothing is
@@ -20,15 +27,24 @@
 use crate::storage::{PendingUpdate, WorkspaceRecord};
 use std::collections::{HashMap, VecDeque};
 
-/// How many staged keys are remembered to recognise the stored broadcast of each.
+/// How many staged and acknowledged keys are remembered.
 const KNOWN: usize = 1024;
+
+/// A staged update and the newest other pending key when it was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Staged {
+    pub update: PendingUpdate,
+    pub after: Option<String>,
+}
 
 /// The staging bookkeeping of one sync core (all workspaces).
 #[derive(Debug, Default)]
 pub(crate) struct Staging {
-    queues: HashMap<String, Vec<PendingUpdate>>,
+    queues: HashMap<String, Vec<Staged>>,
     /// Keys staged lately, oldest first (`(workspace, key)`).
     known: VecDeque<(String, String)>,
+    /// Keys the server acknowledged to this core lately, oldest first.
+    acked: VecDeque<(String, String)>,
     /// Per workspace: (marks, the marks the last clean round started with).
     dirt: HashMap<String, (u64, u64)>,
     /// The record the last storage read found, per workspace (where and as whom to push).
@@ -37,12 +53,51 @@ pub(crate) struct Staging {
 
 impl Staging {
     /// Queues a staged update.
-    pub fn stage(&mut self, ws: &str, update: PendingUpdate) {
-        if self.known.len() == KNOWN {
-            self.known.pop_front();
+    pub fn stage(&mut self, ws: &str, update: PendingUpdate, after: Option<String>) {
+        remember(&mut self.known, ws, &update.key);
+        self.queues
+            .entry(ws.to_owned())
+            .or_default()
+            .push(Staged { update, after });
+    }
+
+    /// The server acknowledged these keys.
+    pub fn acked<'a>(&mut self, ws: &str, keys: impl IntoIterator<Item = &'a str>) {
+        for key in keys {
+            remember(&mut self.acked, ws, key);
         }
-        self.known.push_back((ws.to_owned(), update.key.clone()));
-        self.queues.entry(ws.to_owned()).or_default().push(update);
+    }
+
+    /// The staged updates in key order, when each goes after a key the server acknowledged to
+    /// this core, after one staged before it, or after nothing: pushing them keeps every record
+    /// behind what it may depend on. Otherwise the same list back, for a push that reads
+    /// storage first.
+    pub fn in_order(
+        &self,
+        ws: &str,
+        mut staged: Vec<Staged>,
+    ) -> Result<Vec<PendingUpdate>, Vec<Staged>> {
+        // One the server acknowledged already (a round that read storage sent it) is not sent
+        // again.
+        staged.retain(|s| {
+            !self
+                .acked
+                .iter()
+                .any(|(w, k)| w == ws && *k == s.update.key)
+        });
+        staged.sort_by(|a, b| a.update.key.cmp(&b.update.key));
+        let ok = staged.iter().enumerate().all(|(i, s)| match &s.after {
+            None => true,
+            Some(after) => {
+                staged[..i].iter().any(|e| &e.update.key == after)
+                    || self.acked.iter().any(|(w, k)| w == ws && k == after)
+            }
+        });
+        if ok {
+            Ok(staged.into_iter().map(|s| s.update).collect())
+        } else {
+            Err(staged)
+        }
     }
 
     /// A tab stored an update (under `key`, when it said): true when storage may now hold
@@ -74,7 +129,7 @@ impl Staging {
     }
 
     /// Takes the queue of `ws`.
-    pub fn take(&mut self, ws: &str) -> Vec<PendingUpdate> {
+    pub fn take(&mut self, ws: &str) -> Vec<Staged> {
         self.queues.remove(ws).unwrap_or_default()
     }
 
@@ -88,11 +143,21 @@ impl Staging {
         self.records.get(ws).filter(|r| clean && r.role.can_write())
     }
 
-    /// Forgets the record of `ws` (its keys or token changed): the next round reads storage.
+    /// Forgets the record and the staged queue of `ws` (its keys or token changed): the next
+    /// round reads storage, which holds the staged updates too (a write started before the
+    /// read is ordered before it).
     pub fn forget(&mut self, ws: &str) {
         self.records.remove(ws);
+        self.queues.remove(ws);
         self.mark(ws);
     }
+}
+
+fn remember(keys: &mut VecDeque<(String, String)>, ws: &str, key: &str) {
+    if keys.len() == KNOWN {
+        keys.pop_front();
+    }
+    keys.push_back((ws.to_owned(), key.to_owned()));
 }
 
 /// `a` and `b` as one list in key order (the order edits were made), each key once.
@@ -125,7 +190,7 @@ mod tests {
     #[test]
     fn a_new_core_reads_storage_before_it_pushes_a_staged_edit() {
         let mut s = Staging::default();
-        s.stage("ws", update("d01"));
+        s.stage("ws", update("d01"), None);
         assert!(s.fast("ws").is_none());
         let marks = s.marks("ws");
         s.cleaned("ws", marks, &writer());
@@ -150,7 +215,7 @@ mod tests {
         let mut s = Staging::default();
         let marks = s.marks("ws");
         s.cleaned("ws", marks, &writer());
-        s.stage("ws", update("d07"));
+        s.stage("ws", update("d07"), None);
         assert!(!s.stored("ws", Some("d07")));
         assert!(s.stored("other", Some("d07")), "keys are per workspace");
         assert!(s.stored("ws", None), "a broadcast without a key is unknown");
@@ -170,6 +235,35 @@ mod tests {
         s.cleaned("ws", marks, &writer());
         s.forget("ws");
         assert!(s.fast("ws").is_none());
+    }
+
+    fn staged(key: &str, after: Option<&str>) -> Staged {
+        Staged {
+            update: update(key),
+            after: after.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn staged_updates_go_without_a_storage_read_only_after_keys_known_to_be_on_the_server() {
+        let mut s = Staging::default();
+        let keys = |r: Result<Vec<PendingUpdate>, Vec<Staged>>| {
+            r.map(|u| u.into_iter().map(|u| u.key).collect::<Vec<_>>())
+        };
+        // After nothing, or after one staged before it in the same batch (sorted by key).
+        assert_eq!(
+            keys(s.in_order("ws", vec![staged("d03", Some("d02")), staged("d02", None)])),
+            Ok(vec!["d02".to_owned(), "d03".to_owned()])
+        );
+        // After a key nobody acknowledged to this core: storage is read instead.
+        assert!(s.in_order("ws", vec![staged("d05", Some("d04"))]).is_err());
+        s.acked("ws", ["d04"]);
+        assert!(s.in_order("ws", vec![staged("d05", Some("d04"))]).is_ok());
+        assert!(
+            s.in_order("other", vec![staged("d05", Some("d04"))])
+                .is_err(),
+            "acknowledged keys are per workspace"
+        );
     }
 
     #[test]

@@ -225,17 +225,21 @@ pub async fn a_merge_replaces_only_an_unread_last_update<S: Store>(
             && other.update.key < late.update.key,
         "every edit kept, in the order made",
     )?;
-    // The staging callback is given the update exactly as it is stored: its key and bytes.
+    // The staging callback is given the update exactly as it is stored, and the newest other
+    // pending key (what a push must have sent before it).
     let seen = std::cell::RefCell::new(None);
-    let stage = |u: &client_wasm::storage::PendingUpdate| *seen.borrow_mut() = Some(u.clone());
+    let stage = |u: &client_wasm::storage::PendingUpdate, after: Option<&str>| {
+        *seen.borrow_mut() = Some((u.clone(), after.map(str::to_owned)))
+    };
     let staged = store
         .append_pending(id, b"e5", None, Some(&stage))
         .await
         .map_err(e)?;
     let last = store.pending(id).await.map_err(e)?.pop();
     check(
-        seen.borrow().as_ref() == Some(&staged.update) && last.as_ref() == Some(&staged.update),
-        "the staged update is the stored one",
+        seen.borrow().as_ref() == Some(&(staged.update.clone(), Some(late.update.key.clone())))
+            && last.as_ref() == Some(&staged.update),
+        "the staged update is the stored one, after the newest other",
     )
 }
 
