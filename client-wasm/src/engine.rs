@@ -214,7 +214,12 @@ impl<S: Store> Engine<S> {
         engine.cached_ops.set(cached_ops);
         engine.quarantine(&state, imported).await;
         if !awaiting_first_pull {
-            engine.migrate_and_name(None).await?;
+            match engine.migrate_and_name(None).await {
+                // A full disk does not keep anyone from their notes: the migration edit was
+                // rolled back and is made again at the next open (found by the simulation).
+                Err(EngineError::Storage(crate::storage::StorageError::QuotaExceeded)) => {}
+                other => other?,
+            }
         }
         engine.save_open_cache_if_due().await;
         Ok(engine)

@@ -988,3 +988,29 @@ fn an_edit_is_never_merged_into_an_update_a_push_may_have_sent() -> R {
         Ok(())
     })
 }
+
+#[test]
+fn a_notebook_that_needs_its_migration_opens_on_a_full_disk() -> R {
+    block_on(async {
+        let server = MemoryServer::new();
+        let owner = Device::owner(&server).await?;
+        let ws = owner.engine.id();
+        owner.sync().await?;
+        // A member edits before its first pull: its document has no schema yet, so the next
+        // open migrates — and the disk is full by then.
+        let member = Device::member(&server, &owner.store, &ws, Role::Write).await?;
+        let note = member.engine.create_note("offline first").await?;
+        member.store.set_quota_full(true);
+        let reopened = Engine::open(member.store.clone(), &ws).await?;
+        assert_eq!(
+            reopened.note(&note).map(|n| n.title),
+            Some("offline first".into())
+        );
+        // Once space is freed, the next open makes the migration edit.
+        member.store.set_quota_full(false);
+        let pending = member.store.pending(&ws).await?.len();
+        Engine::open(member.store.clone(), &ws).await?;
+        assert!(member.store.pending(&ws).await?.len() > pending);
+        Ok(())
+    })
+}
