@@ -131,6 +131,12 @@ pub struct Engine<S: Store> {
     /// Hands each edit's update to the sync worker while its write commits
     /// ([`Engine::set_stager`]); such an update is never merged into afterwards.
     stager: RefCell<Option<Stager>>,
+    /// Hands each edit's update to the other tabs before its write begins ([`Engine::set_preview`]).
+    preview: RefCell<Option<Preview>>,
+    /// Other tabs' edits shown before they were stored ([`Engine::show_unstored`]), by their
+    /// stored bytes: until one is known stored, this engine's own edits carry its ops too, so
+    /// nothing made here can depend on ops stored nowhere.
+    shown: RefCell<std::collections::BTreeMap<Vec<u8>, Shown>>,
     /// The document's op count when the open cache was last written or read
     /// ([`Engine::save_open_cache_if_due`]).
     cached_ops: std::cell::Cell<usize>,
@@ -157,9 +163,20 @@ struct Run {
     len: usize,
 }
 
+/// The ops of an edit shown before it was stored ([`Engine::show_unstored`]): from `start` to
+/// `end`, per peer.
+struct Shown {
+    start: loro::VersionVector,
+    end: loro::VersionVector,
+}
+
 /// Receives an edit's pending update while its write commits, and the newest other pending key
 /// stored before it (see [`Engine::set_stager`]).
 pub type Stager = Rc<dyn Fn(&PendingUpdate, Option<&str>)>;
+
+/// Receives an edit's update (as it will be stored) before its write begins, for the other tabs
+/// to show (see [`Engine::set_preview`]).
+pub type Preview = Rc<dyn Fn(&[u8])>;
 
 /// A run is closed (the next edit starts a new pending update) once its update reaches this
 /// size: each edit rewrites its run's update, so this bounds that work and the write per edit.
@@ -320,6 +337,8 @@ impl<S: Store> Engine<S> {
             run: RefCell::new(None),
             last_stored: RefCell::new(None),
             stager: RefCell::new(None),
+            preview: RefCell::new(None),
+            shown: RefCell::new(std::collections::BTreeMap::new()),
             cached_ops: std::cell::Cell::new(0),
         };
         engine.watch_doc();
@@ -396,15 +415,17 @@ impl<S: Store> Engine<S> {
         let doc = self.doc();
         doc.commit();
         let record = self.record();
+        // Other tabs' edits shown before they were stored go along in this update.
+        let (base, carried) = self.carry_shown(vv);
         let bytes = doc
-            .export(ExportMode::updates(vv))
+            .export(ExportMode::updates(&base))
             .map_err(|e| EngineError::Encode(e.to_string()))?;
         let end = doc.oplog_vv().get(&peer).copied().unwrap_or(0);
         let open = self
             .run
             .borrow()
             .as_ref()
-            .filter(|r| r.peer == peer && r.len < MAX_RUN_BYTES)
+            .filter(|r| r.peer == peer && r.len < MAX_RUN_BYTES && carried.is_empty())
             .map(|r| (r.key.clone(), r.start));
         let merged = match &open {
             Some((_, start)) => Some(
@@ -432,6 +453,11 @@ impl<S: Store> Engine<S> {
                 replaces: key,
                 bytes,
             });
+        // The other tabs show it now; a merged update is not what they would be told is stored.
+        let preview = self.preview.borrow().clone();
+        if let Some(preview) = preview.as_ref().filter(|_| merge.is_none()) {
+            preview(&bytes);
+        }
         let stager = self.stager.borrow().clone();
         let staged = stager
             .as_deref()
@@ -446,14 +472,22 @@ impl<S: Store> Engine<S> {
                     (Some((_, start)), true) => *start,
                     _ => vv.get(&peer).copied().unwrap_or(0),
                 };
-                // A staged update may be on the server under its key already: nothing is ever
-                // merged into it (the next edit starts a run of its own).
-                *self.run.borrow_mut() = stager.is_none().then(|| Run {
-                    key: stored.update.key.clone(),
-                    peer,
-                    start,
-                    len: stored.update.bytes.len(),
-                });
+                // A staged update may be on the server under its key already, and a previewed
+                // one shown by other tabs as these bytes: nothing is ever merged into either
+                // (the next edit starts a run of its own); nor into one carrying other tabs' ops
+                // (a merge keeps only this session's).
+                let mut shown = self.shown.borrow_mut();
+                for bytes in &carried {
+                    shown.remove(bytes);
+                }
+                drop(shown);
+                *self.run.borrow_mut() =
+                    (stager.is_none() && preview.is_none() && carried.is_empty()).then(|| Run {
+                        key: stored.update.key.clone(),
+                        peer,
+                        start,
+                        len: stored.update.bytes.len(),
+                    });
                 self.seen.borrow_mut().own.insert(stored.update.key.clone());
                 self.last_stored.replace(Some(stored.update));
                 Ok(())
@@ -463,6 +497,33 @@ impl<S: Store> Engine<S> {
                 Err(e.into())
             }
         }
+    }
+
+    /// The version an edit's update is exported from: `vv` (the document's before the edit),
+    /// lowered to where the ops of every edit [`Self::show_unstored`] showed, and no storage read
+    /// or broadcast has confirmed, start — and the keys of those edits the document holds whole
+    /// (stored by this write, once it succeeds). One Loro could not apply yet (it waits for ops
+    /// this tab has not read) stays shown: an edit made before it applies cannot depend on it.
+    fn carry_shown(&self, vv: &loro::VersionVector) -> (loro::VersionVector, Vec<Vec<u8>>) {
+        let shown = self.shown.borrow();
+        let mut base = vv.clone();
+        let mut carried = Vec::new();
+        for (bytes, span) in shown.iter() {
+            for (peer, start) in span.start.iter() {
+                if vv.get(peer).is_some_and(|c| c > start) {
+                    let lowest = base.get(peer).copied().unwrap_or(0).min(*start);
+                    base.insert(*peer, lowest);
+                }
+            }
+            if span
+                .end
+                .iter()
+                .all(|(peer, end)| vv.get(peer).is_some_and(|c| c >= end))
+            {
+                carried.push(bytes.clone());
+            }
+        }
+        (base, carried)
     }
 
     /// Drops this session's ops after `vv` (the edit whose write failed) from memory, keeping

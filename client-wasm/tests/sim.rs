@@ -1,12 +1,14 @@
 //! Deterministic fault simulation of the client sync core (issue: "no acknowledged edit ever lost").
 //!
-//! Per seed (300–400 steps): 3 devices × 2 tabs (engines sharing one store, like tabs sharing IndexedDB), two sync
+//! Per seed (300–400 steps): 3 devices × 2 tabs (engines sharing one store, like tabs sharing
+//! IndexedDB; tab 0 stages its edits, and tab 1 shows them before they are stored), two sync
 //! cores per device behind a simulated lock (the worker of whichever tab holds it), and the
 //! server's twin ([`MemoryServer`], running the server's own log rules). A seeded scheduler
 //! interleaves a device's tasks at every await point of its store and transport, and can crash the
 //! device at any of them (everything not committed is dropped, engines are reopened). The transport
 //! loses requests, loses replies after commit, delivers twice, answers 5xx after commit, 429 and 413;
-//! a hostile writer pushes garbage; quota fills and flaps; tokens rotate; notebooks are forgotten and
+//! a hostile writer pushes garbage; quota fills and flaps (a staged write can fail after its
+//! update went out); tokens rotate; notebooks are forgotten and
 //! re-joined; backups are imported; snapshots uploaded; the server clock jumps past retention.
 //! Then everything heals and syncs until quiet, and the invariants are checked.
 //!
@@ -285,7 +287,28 @@ impl Store for SimStore {
         m: Option<Merge<'_>>,
         st: Staged<'_>,
     ) -> Result<Appended, StorageError> {
-        at_point!(self.append_pending(id, b, m, st))
+        self.sched.point().await;
+        // A staged write whose commit fails after the update was handed over (the tab closed
+        // mid-flush, or the disk filled at commit): the worker and the other tab have it,
+        // storage does not.
+        if let Some(staged) = st.filter(|_| self.sched.rng.chance(5)) {
+            let next = self
+                .inner
+                .get_workspace(id)
+                .await?
+                .map_or(0, |r| r.next_pending);
+            let pending = self.inner.pending(id).await?;
+            let update = PendingUpdate {
+                key: client_wasm::storage::pending_key(next, client_wasm::ids::random_u64()),
+                bytes: b.to_vec(),
+            };
+            staged(
+                &update,
+                pending.iter().map(|p| p.key.clone()).max().as_deref(),
+            );
+            return Err(StorageError::QuotaExceeded);
+        }
+        self.inner.append_pending(id, b, m, st).await
     }
     async fn pending(&self, id: &str) -> Result<Vec<PendingUpdate>, StorageError> {
         at_point!(self.pending(id))
@@ -488,6 +511,37 @@ fn join_with_link(
 /// `Staged` broadcasts in flight: each update with the newest other pending key.
 type Channel = RefCell<Vec<(PendingUpdate, Option<String>)>>;
 
+/// What tab 0's broadcasts bring tab 1, in order: its edits about to be written (`Shown`: shown
+/// at once) and stored (`Local`).
+enum TabMsg {
+    Shown(Vec<u8>),
+    Local(PendingUpdate),
+}
+
+/// Tab 1 hears what tab 0 broadcast so far.
+fn hear(tab: &Engine<SimStore>, inbox: &RefCell<Vec<TabMsg>>) {
+    for msg in inbox.borrow_mut().drain(..) {
+        match msg {
+            TabMsg::Shown(bytes) => {
+                if trace() {
+                    eprintln!("  tab 1 shows {} bytes", bytes.len());
+                }
+                tab.show_unstored(&bytes);
+            }
+            TabMsg::Local(u) => {
+                if trace() {
+                    eprintln!("  tab 1 hears {} is stored", u.key);
+                }
+                // As the page does (`worker::tab::confirmed`): nothing to import when it was
+                // shown whole.
+                if !tab.confirm_stored(&u.bytes) {
+                    tab.import_stored(&u.bytes);
+                }
+            }
+        }
+    }
+}
+
 struct Device {
     store: Disk,
     sched: Rc<Sched>,
@@ -497,6 +551,8 @@ struct Device {
     cores: Vec<SyncCore<SimStore, SimTransport>>,
     /// Edits the tabs staged (the `Staged` broadcasts in flight to the syncing worker).
     staged: Rc<Channel>,
+    /// Tab 0's broadcasts in flight to tab 1.
+    inbox: Rc<RefCell<Vec<TabMsg>>>,
     lock: usize,
     cursor: u64,
     joined: bool,
@@ -540,6 +596,7 @@ impl Device {
             tabs: Vec::new(),
             cores,
             staged: Rc::new(RefCell::new(Vec::new())),
+            inbox: Rc::new(RefCell::new(Vec::new())),
             lock: 0,
             cursor: 0,
             joined: false,
@@ -554,11 +611,13 @@ impl Device {
     }
 
     /// Opens both tabs from what is stored (start, or restart after a crash). Never fails.
-    /// Tab 0 stages its edits (the page does while the live channel is up), tab 1 does not.
+    /// Tab 0 stages its edits (the page does while the live channel is up), tab 1 does not
+    /// but shows tab 0's staged edits before they are stored.
     /// Staged broadcasts in flight are lost, and the workers restart knowing nothing of storage.
     fn open_tabs(&mut self, ws: &str) -> Result<(), String> {
         self.tabs.clear();
         self.staged.borrow_mut().clear();
+        self.inbox.borrow_mut().clear();
         for core in &self.cores {
             core.forget_record(ws);
         }
@@ -576,6 +635,10 @@ impl Device {
                             .push((u.clone(), after.map(str::to_owned)))
                     },
                 )));
+                let tab1 = self.inbox.clone();
+                e.set_preview(Some(Rc::new(move |bytes: &[u8]| {
+                    tab1.borrow_mut().push(TabMsg::Shown(bytes.to_vec()))
+                })));
             }
             self.tabs.push(e);
         }
@@ -687,7 +750,12 @@ fn run_seed(seed: u64) -> Result<(), String> {
                         let pick = rng.below(1000) as usize;
                         let (core, ws) = (&d.cores[d.lock], ws.as_str());
                         let staged = d.staged.clone();
+                        let inbox = d.inbox.clone();
+                        let hears = t == 1 && rng.chance(50);
                         tasks.push(Box::pin(async move {
+                            if hears {
+                                hear(tab, &inbox);
+                            }
                             let notes = if edit_body { tab.notes() } else { Vec::new() };
                             let result = if !notes.is_empty() {
                                 let n = &notes[pick % notes.len()];
@@ -700,8 +768,15 @@ fn run_seed(seed: u64) -> Result<(), String> {
                                 // Its `Local` broadcast, with the key, reaches the worker
                                 // after the tab's `Staged` ones (one sender: in order).
                                 deliver(core, ws, &staged);
+                                let stored = tab.last_stored_update();
+                                core.stored(ws, stored.as_ref().map(|u| u.key.as_str()));
+                                if let Some(u) = stored.filter(|_| t == 0) {
+                                    inbox.borrow_mut().push(TabMsg::Local(u));
+                                }
+                            }
+                            if trace() {
                                 let key = tab.last_stored_update().map(|u| u.key);
-                                core.stored(ws, key.as_deref());
+                                eprintln!("  edit {m}: ok {}, stored {key:?}", result.is_ok());
                             }
                             if result.is_ok() && notes.is_empty() {
                                 ledger.acked.borrow_mut().push(m);
@@ -732,9 +807,13 @@ fn run_seed(seed: u64) -> Result<(), String> {
                         }
                     }
                 }));
-                for tab in &d.tabs {
+                for (t, tab) in d.tabs.iter().enumerate() {
                     let ledger = &ledger;
+                    let inbox = d.inbox.clone();
                     tasks.push(Box::pin(async move {
+                        if t == 1 {
+                            hear(tab, &inbox);
+                        }
                         if let Err(e) = tab.refresh().await {
                             if !matches!(e, client_wasm::EngineError::Storage(_)) {
                                 ledger.failures.borrow_mut().push(format!("refresh: {e}"));

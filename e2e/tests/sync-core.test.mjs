@@ -48,6 +48,47 @@ test('two tabs editing at the same moment both reach another browser', async () 
   }
 });
 
+test('another tab is shown an edit before its write commits, with the bytes its Local then says are stored', async () => {
+  const server = await startServer();
+  const a = await profile();
+  try {
+    await ownerWithLink(a.page, server.url, 'Start');
+    await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
+    const tab2 = await a.ctx.newPage();
+    tab2.on('pageerror', (e) => a.errors.push(String(e)));
+    await tab2.goto(server.url + '/');
+    await noteNamed(tab2, 'Start').waitFor({ timeout: 30_000 });
+    await status(tab2).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
+    // What the second tab hears on the channel, in order.
+    await tab2.evaluate(() => {
+      window.heard = [];
+      new BroadcastChannel('hearth-sync').onmessage = (e) => {
+        const msg = JSON.parse(e.data).msg;
+        const [kind] = Object.keys(msg);
+        window.heard.push({ kind, update: msg[kind].update ?? null });
+      };
+    });
+    await addNote(a.page, 'Shown first');
+    await noteNamed(tab2, 'Shown first').waitFor({ timeout: 30_000 });
+    await tab2.waitForFunction(() => window.heard.some((m) => m.kind === 'local' && m.update), null, { timeout: 30_000 });
+    const heard = await tab2.evaluate(() => window.heard);
+    const shown = heard.findIndex((m) => m.kind === 'shown');
+    const local = heard.findIndex((m) => m.kind === 'local' && m.update);
+    assert.ok(shown >= 0, `a Shown broadcast came: ${heard.map((m) => m.kind)}`);
+    assert.ok(shown < local, 'before the Local one');
+    assert.deepEqual(heard[shown].update, heard[local].update, 'the bytes shown are the bytes stored');
+    // Edits built on it in the second tab at once, while the first keeps editing: nothing diverges.
+    await Promise.all([addNote(a.page, 'From one'), addNote(tab2, 'From two')]);
+    for (const page of [a.page, tab2]) {
+      await page.getByTestId('note-count').filter({ hasText: '4 notes' }).waitFor({ timeout: 30_000 });
+    }
+    assert.deepEqual(a.errors, [], 'no page errors');
+  } finally {
+    await a.ctx.close();
+    server.stop();
+  }
+});
+
 test('a garbage update and a garbage snapshot from a write link brick no device', async () => {
   const server = await startServer();
   const a = await profile();

@@ -175,12 +175,24 @@ pub(crate) fn send(req: WorkerRequest) {
 fn broadcast(msg: &Broadcast) {
     if let Some(json) = Envelope::encode(msg) {
         send(WorkerRequest::Tell(json.clone()));
-        CHANNEL_TX.with(|c| {
-            if let Some(ch) = c.borrow().as_ref() {
-                let _ = ch.post_message(&JsValue::from_str(&json));
-            }
-        });
+        post(&json);
     }
+}
+
+/// Posts on the BroadcastChannel only: a message for the other tabs (this tab's worker has no
+/// use for it, and it is on the way of the push).
+fn broadcast_to_tabs(msg: &Broadcast) {
+    if let Some(json) = Envelope::encode(msg) {
+        post(&json);
+    }
+}
+
+fn post(json: &str) {
+    CHANNEL_TX.with(|c| {
+        if let Some(ch) = c.borrow().as_ref() {
+            let _ = ch.post_message(&JsValue::from_str(json));
+        }
+    });
 }
 
 fn origin() -> String {
@@ -236,12 +248,16 @@ fn clear_server_error(ui: Ui) {
     }
 }
 
-/// Shows a sync status in the header, and hands edits to the worker while they are written
-/// (the engine's stager) only while the worker is up to date with the server: then it pushes
-/// an edit during the local flush. Otherwise consecutive edits share one pending update.
+/// Shows a sync status in the header, and hands edits to the worker and the other tabs while
+/// they are written (the engine's stager) only while the worker is connected to the server (up
+/// to date, or pushing): then it pushes an edit during the local flush, and the other tabs show
+/// it. Otherwise (offline) consecutive edits share one pending update.
 fn set_status(ui: Ui, status: &SyncStatus) {
     if let Some(e) = engine() {
-        let live = matches!(status, SyncStatus::UpToDate { .. });
+        let live = matches!(
+            status,
+            SyncStatus::UpToDate { .. } | SyncStatus::Syncing { .. }
+        );
         e.set_stager(live.then(|| {
             let ws = e.id();
             Rc::new(
@@ -258,6 +274,17 @@ fn set_status(ui: Ui, status: &SyncStatus) {
                     })
                 },
             ) as client_wasm::engine::Stager
+        }));
+        e.set_preview(live.then(|| {
+            let ws = e.id();
+            Rc::new(move |update: &[u8]| {
+                if update.len() <= worker::protocol::CARRY_MAX {
+                    broadcast_to_tabs(&Broadcast::Shown {
+                        ws: ws.clone(),
+                        update: update.to_vec(),
+                    })
+                }
+            }) as client_wasm::engine::Preview
         }));
     }
     let (words, code, detail) = status_words(status);
@@ -383,7 +410,19 @@ fn heard(ui: Ui, text: &str) {
     }
     let msg = envelope.msg;
     let current = ui.ws.get_untracked();
+    if matches!(msg, Broadcast::Shown { .. }) {
+        // Another tab's edit, about to be written: shown now, its `Local` follows.
+        if let Some(e) = engine() {
+            if worker::tab::preview(&e, &current, &msg) {
+                ui.refresh_from_engine();
+            }
+        }
+        return;
+    }
     if let Some(arrival) = worker::tab::Arrival::of(&msg).filter(|a| a.ws == current) {
+        if engine().is_some_and(|e| worker::tab::confirmed(&e, &arrival)) {
+            return;
+        }
         // Show what was stored at once, then read storage (cursors, quarantine).
         if let Some(e) = engine() {
             if worker::tab::show(&e, &arrival) {

@@ -92,10 +92,20 @@ impl Shared {
             return;
         }
         let msg = envelope.msg;
+        if let Broadcast::Shown { ws, .. } = &msg {
+            // Another tab's edit, about to be written: shown now, its `Local` follows.
+            if let Some(engine) = self.engine(ws) {
+                tab::preview(&engine, ws, &msg);
+            }
+            return;
+        }
         if let Some(arrival) = tab::Arrival::of(&msg) {
             let Some(engine) = self.engine(&arrival.ws) else {
                 return;
             };
+            if tab::confirmed(&engine, &arrival) {
+                return;
+            }
             tab::show(&engine, &arrival);
             let shared = Rc::downgrade(self);
             spawn_local(async move {

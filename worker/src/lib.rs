@@ -83,6 +83,9 @@ impl Ctx {
     /// Acts on a broadcast from a tab (over the channel, or directly from this worker's page),
     /// once per message.
     fn heard(self: &Rc<Self>, text: &str) {
+        if Envelope::is_shown(text) {
+            return;
+        }
         let Some(envelope) = Envelope::decode(text) else {
             return;
         };

@@ -233,6 +233,13 @@ impl Envelope {
     pub fn decode(text: &str) -> Option<Envelope> {
         serde_json::from_str(text).ok()
     }
+
+    /// True for a [`Broadcast::Shown`], told without decoding it (its bytes): a worker has no
+    /// use for one, and it comes just before the `Staged` the worker pushes.
+    pub fn is_shown(text: &str) -> bool {
+        text.split_once(",\"msg\":{\"")
+            .is_some_and(|(_, kind)| kind.starts_with("shown\""))
+    }
 }
 
 /// A message on the BroadcastChannel (inside an [`Envelope`]).
@@ -252,9 +259,18 @@ pub enum Broadcast {
         #[serde(default)]
         key: Option<String>,
     },
+    /// A tab's edit as it is about to be written (≤ [`CARRY_MAX`] bytes): the other tabs show it
+    /// now ([`client_wasm::Engine::show_unstored`]); its [`Broadcast::Local`] follows once it is
+    /// stored, with the same bytes. Sent while the worker is connected (with the stager).
+    Shown {
+        /// Workspace id.
+        ws: String,
+        /// The update as it will be stored (sealed, in an encrypted notebook).
+        update: Vec<u8>,
+    },
     /// A tab's edit whose write is committing (its key allocated, the flush under way): the
-    /// syncing worker pushes it now ([`client_wasm::sync::SyncCore::stage`]); tabs wait for
-    /// its [`Broadcast::Local`], sent once it is stored.
+    /// syncing worker pushes it now ([`client_wasm::sync::SyncCore::stage`]); tabs showed it
+    /// already ([`Broadcast::Shown`]).
     Staged {
         /// Workspace id.
         ws: String,

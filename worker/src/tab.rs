@@ -2,6 +2,8 @@
 //! has open. The web app (`web-ui`) and the JavaScript package ([`crate::js::HearthSync`]) both
 //! run it, so a remote edit reaches an open engine one way.
 //!
+//! 0. [`preview`] — another tab's edit about to be written (`Shown`) is shown at once
+//!    ([`Engine::show_unstored`]: this engine's own edits carry it until it is stored);
 //! 1. [`show`] — an update carried by the broadcast is imported at once (it is the stored
 //!    update of another tab's edit, or a record the worker verified and is storing);
 //! 2. [`catch_up`] — then storage is read (cursors, quarantine of an unreadable record) until
@@ -41,6 +43,27 @@ impl Arrival {
             _ => None,
         }
     }
+}
+
+/// Shows another tab's edit of `ws` before its write commits (a [`Broadcast::Shown`]); true
+/// when the engine changed. Nothing else is read: its `Local` follows once it is stored.
+pub fn preview(engine: &Engine<IdbStore>, ws: &str, msg: &Broadcast) -> bool {
+    match msg {
+        Broadcast::Shown { ws: of, update } if of == ws => engine.show_unstored(update),
+        _ => false,
+    }
+}
+
+/// True when the arrival is the `Local` of an edit [`preview`] showed: it is stored now (edits
+/// here stop carrying it), and there is nothing to import or read — the next arrival's read
+/// of storage catches up the bookkeeping. (Skipping the read keeps this tab off the two cores
+/// while the push it raced is on its way to the other devices.)
+pub fn confirmed(engine: &Engine<IdbStore>, arrival: &Arrival) -> bool {
+    arrival.storing.is_none()
+        && arrival
+            .update
+            .as_ref()
+            .is_some_and(|bytes| engine.confirm_stored(bytes))
 }
 
 /// Imports the carried update, if any; true when the engine changed.

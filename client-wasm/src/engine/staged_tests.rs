@@ -4,9 +4,10 @@
 
 use super::tests::Device;
 use super::Engine;
-use crate::storage::{PendingUpdate, Store};
+use crate::storage::{MemoryStore, PendingUpdate, Store};
 use crate::sync::memory::MemoryServer;
 use futures::executor::block_on;
+use shared_schema::model::Field;
 use shared_schema::Role;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -132,6 +133,122 @@ fn a_staged_push_with_a_token_another_worker_rotated_retries_with_the_stored_one
         assert_eq!(round.pushed, 1);
         assert_eq!(titles_on_server(&server, &owner).await?, ["after rotation"]);
         assert!(owner.store.pending(&ws).await?.is_empty());
+        Ok(())
+    })
+}
+
+/// The plain Loro bytes of a stored update (sealed in an encrypted notebook).
+fn plain(
+    tab: &Engine<MemoryStore>,
+    update: &PendingUpdate,
+) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    Ok(crate::keys::readable(&tab.record(), &update.bytes, None)?.into_owned())
+}
+
+/// The peers whose ops a stored update holds.
+fn peers_in(
+    tab: &Engine<MemoryStore>,
+    update: &PendingUpdate,
+) -> Result<Vec<u64>, Box<dyn std::error::Error>> {
+    let meta = loro::LoroDoc::decode_import_blob_meta(&plain(tab, update)?, false)?;
+    Ok(meta.partial_end_vv.keys().copied().collect())
+}
+
+#[test]
+fn another_tab_shows_an_edit_before_it_is_written_and_an_edit_built_on_it_carries_it_until_it_is_stored(
+) -> R {
+    block_on(async {
+        let server = MemoryServer::new();
+        let a = Device::owner(&server).await?;
+        let ws = a.engine.id();
+        let b = Rc::new(Engine::open(a.store.clone(), &ws).await?);
+        let before = b.snapshot()?;
+        // Tab B hears A's preview broadcast before A's write begins.
+        let shown = Rc::new(RefCell::new(Vec::new()));
+        let (tab, seen) = (b.clone(), shown.clone());
+        let ops = a.store.clone();
+        a.engine.set_preview(Some(Rc::new(move |update: &[u8]| {
+            tab.show_unstored(update);
+            let titles: Vec<String> = tab.notes().into_iter().map(|n| n.title).collect();
+            let stored = futures::FutureExt::now_or_never(ops.pending(&tab.id()))
+                .and_then(Result::ok)
+                .map_or(usize::MAX, |p| p.len());
+            seen.borrow_mut().push((titles, stored));
+        })));
+        let pending_before = a.store.pending(&ws).await?.len();
+        let note = a.engine.create_note("from A").await?;
+        assert_eq!(
+            *shown.borrow(),
+            [(vec!["from A".to_owned()], pending_before)],
+            "B showed the note before A's write"
+        );
+        let peer_a = a.engine.doc().peer_id();
+        // B edits that note before A's `Local` comes: B's update carries A's ops, so it is
+        // whole without A's (had A's write failed, nothing B made would wait for it forever).
+        b.splice_text(&note, Field::Body, 0, 0, "B was here")
+            .await?;
+        let carried = b.last_stored_update().ok_or("nothing stored")?;
+        assert!(peers_in(&b, &carried)?.contains(&peer_a), "carries A's ops");
+        let alone = loro::LoroDoc::new();
+        alone.import(&before)?;
+        alone.import(&plain(&b, &carried)?)?;
+        let notes = shared_schema::model::notes(&alone);
+        assert_eq!(notes.len(), 1, "A's note arrives with B's edit alone");
+        assert_eq!(notes[0].body, "B was here");
+        // Stored now (B's own update holds it): the next edit is B's alone.
+        b.splice_text(&note, Field::Body, 0, 0, "!").await?;
+        let next = b.last_stored_update().ok_or("nothing stored")?;
+        assert_eq!(peers_in(&b, &next)?, [b.doc().peer_id()]);
+        // A shown edit whose `Local` came (the same bytes, stored) is not carried either.
+        a.engine.create_note("again").await?;
+        let again = a.engine.last_stored_update().ok_or("nothing stored")?;
+        assert!(
+            b.confirm_stored(&again.bytes),
+            "shown by the preview, whole"
+        );
+        b.splice_text(&note, Field::Body, 0, 0, "?").await?;
+        let last = b.last_stored_update().ok_or("nothing stored")?;
+        assert_eq!(peers_in(&b, &last)?, [b.doc().peer_id()]);
+        Ok(())
+    })
+}
+
+#[test]
+fn a_shown_edit_that_loro_cannot_apply_yet_is_carried_once_it_applies() -> R {
+    block_on(async {
+        let server = MemoryServer::new();
+        let a = Device::owner(&server).await?;
+        let ws = a.engine.id();
+        let b = Engine::open(a.store.clone(), &ws).await?;
+        a.engine.set_preview(Some(Rc::new(|_: &[u8]| {})));
+        // A makes two edits; B is shown only the second (it builds on the first, which B has
+        // not read): Loro keeps it aside, and B's edit made meanwhile cannot depend on it.
+        a.engine.create_note("first").await?;
+        let first = a.engine.last_stored_update().ok_or("nothing stored")?;
+        let note = a.engine.create_note("second").await?;
+        let second = a.engine.last_stored_update().ok_or("nothing stored")?;
+        b.show_unstored(&second.bytes);
+        assert!(b.note(&note).is_none(), "waits for the first");
+        b.create_note("from B").await?;
+        let mine = b.last_stored_update().ok_or("nothing stored")?;
+        assert_eq!(peers_in(&b, &mine)?, [b.doc().peer_id()]);
+        // The first arrives (its `Local`); the second applies and is still unconfirmed.
+        // Its `Local` now would not let the tab skip reading storage: Loro still waits.
+        assert!(!b.confirm_stored(&second.bytes), "not whole yet");
+        b.show_unstored(&second.bytes);
+        b.import_stored(&first.bytes);
+        assert!(b.note(&note).is_some());
+        b.splice_text(&note, Field::Body, 0, 0, "B").await?;
+        let built = b.last_stored_update().ok_or("nothing stored")?;
+        assert!(
+            peers_in(&b, &built)?.contains(&a.engine.doc().peer_id()),
+            "the edit built on the shown one carries it"
+        );
+        // Shown and whole: its `Local` leaves nothing to read.
+        a.engine.create_note("third").await?;
+        let third = a.engine.last_stored_update().ok_or("nothing stored")?;
+        b.show_unstored(&third.bytes);
+        assert!(b.confirm_stored(&third.bytes));
         Ok(())
     })
 }

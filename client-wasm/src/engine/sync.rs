@@ -41,6 +41,9 @@ impl<S: Store> Engine<S> {
         let mut doc = self.doc();
         let vv = doc.oplog_vv();
         let imported = import_state(&mut doc, &state, &mut self.seen.borrow_mut())?;
+        for p in &state.pending {
+            let _ = self.confirm_stored(&p.bytes);
+        }
         self.adopt(doc.clone());
         *self.record.borrow_mut() = state.record.clone();
         self.quarantine(&state, imported).await;
@@ -84,9 +87,65 @@ impl<S: Store> Engine<S> {
         let Ok(bytes) = crate::keys::readable(&self.record(), bytes, Some(u64::MAX)) else {
             return false;
         };
+        self.import_readable(&bytes)
+    }
+
+    /// Hands every later edit's update, as it will be stored, to `preview` before its write
+    /// begins; `None` stops it. The page sets one together with the stager
+    /// ([`Self::set_stager`]), so the other tabs of the browser show an edit while it is being
+    /// written ([`Self::show_unstored`]) instead of after.
+    pub fn set_preview(&self, preview: Option<super::Preview>) {
+        if preview.is_some() {
+            // The next edit is previewed as it is stored: it starts a pending update of its own.
+            self.run.replace(None);
+        }
+        self.preview.replace(preview);
+    }
+
+    /// Shows another tab's edit whose write has not committed yet (its preview broadcast). Until
+    /// [`Self::confirm_stored`] hears of the same bytes (its `Local` broadcast, or a storage read
+    /// that finds them), every edit made here carries its ops in its own update, so an edit built
+    /// on it never depends on ops that may be stored nowhere (that write failing, and its push
+    /// too). False when the bytes cannot be read (nothing shown).
+    pub fn show_unstored(&self, stored: &[u8]) -> bool {
+        let Ok(bytes) = crate::keys::readable(&self.record(), stored, Some(u64::MAX)) else {
+            return false;
+        };
+        let Ok(meta) = LoroDoc::decode_import_blob_meta(&bytes, false) else {
+            return false;
+        };
+        self.shown.borrow_mut().insert(
+            stored.to_vec(),
+            super::Shown {
+                start: meta.partial_start_vv,
+                end: meta.partial_end_vv,
+            },
+        );
+        self.import_readable(&bytes)
+    }
+
+    /// The update `stored` (as stored, sealed or not) is in storage: if this engine showed it
+    /// before it was ([`Self::show_unstored`]), its edits stop carrying it. True when it was
+    /// shown and the document holds all of it (nothing left to import).
+    pub fn confirm_stored(&self, stored: &[u8]) -> bool {
+        let mut shown = self.shown.borrow_mut();
+        if shown.is_empty() {
+            return false;
+        }
+        let Some(span) = shown.remove(stored) else {
+            return false;
+        };
+        let have = self.doc().oplog_vv();
+        span.end
+            .iter()
+            .all(|(peer, end)| have.get(peer).is_some_and(|c| c >= end))
+    }
+
+    /// Imports plain update bytes; true unless Loro refused them.
+    fn import_readable(&self, bytes: &[u8]) -> bool {
         let mut doc = self.doc();
         let vv = doc.oplog_vv();
-        if import_one(&mut doc, &bytes).is_err() {
+        if import_one(&mut doc, bytes).is_err() {
             return false;
         }
         self.adopt(doc.clone());
