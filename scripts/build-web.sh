@@ -35,6 +35,14 @@ for_size() {
 if [ "$web_toolchain" != "$WEB_NIGHTLY" ]; then
   echo "build-web: warning: $WEB_NIGHTLY (with rust-src and $WASM_TARGET) is not installed, so the app is built on stable: about 130 KB more on a first load. bash scripts/setup.sh installs it." >&2
 fi
+if [ "$web_toolchain" = "$WEB_NIGHTLY" ]; then
+  # Trunk builds offline (Trunk.toml), and std rebuilt from source has crates of its own
+  # (library/Cargo.lock in rust-src): fetched here once, or a fresh machine's build fails with
+  # "no matching package named `wasip1` found".
+  step "cargo fetch (the crates of $WEB_NIGHTLY's std, for rebuilding it)"
+  RUSTUP_TOOLCHAIN="$WEB_NIGHTLY" cargo fetch --locked --quiet \
+    --manifest-path "$(rustc "+$WEB_NIGHTLY" --print sysroot)/lib/rustlib/src/rust/library/Cargo.toml"
+fi
 step "trunk build --release --cargo-profile web ($web_toolchain)"
 for_size trunk build --release --offline --cargo-profile web
 # Stamp the service worker with this build's id so browsers see a new version.
