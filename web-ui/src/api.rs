@@ -147,15 +147,27 @@ impl Ui {
                     shared_schema::model::sort_notes(notes);
                 });
             }
-            self.name.set(e.name());
-            self.ws.set(e.id());
+            // Set only what changed: a remote keystroke must not re-render the header.
+            set_changed(self.name, e.name());
+            set_changed(self.ws, e.id());
             let record = e.record();
-            self.read_only.set(e.is_read_only());
-            self.synced.set(record.server_url.is_some());
-            self.master.set(record.role == Role::Master);
-            self.quarantined.set(e.quarantined());
+            set_changed(self.read_only, e.is_read_only());
+            set_changed(self.synced, record.server_url.is_some());
+            set_changed(self.master, record.role == Role::Master);
+            set_changed(self.quarantined, e.quarantined());
         }
     }
+}
+
+/// Sets `signal` to `value` only when it differs, so what reads it is not run again for nothing.
+fn set_changed<T: PartialEq + Send + Sync + 'static>(signal: RwSignal<T>, value: T) {
+    signal.maybe_update(|v| {
+        let changed = *v != value;
+        if changed {
+            *v = value;
+        }
+        changed
+    });
 }
 
 fn engine() -> Option<Rc<Engine<IdbStore>>> {
@@ -288,9 +300,9 @@ fn set_status(ui: Ui, status: &SyncStatus) {
         }));
     }
     let (words, code, detail) = status_words(status);
-    ui.status.set(words);
-    ui.status_code.set(code);
-    ui.status_detail.set(detail);
+    set_changed(ui.status, words);
+    set_changed(ui.status_code, code);
+    set_changed(ui.status_detail, detail);
 }
 
 /// Opens the workspace of a join link, else the first stored one, else creates "My notebook";
@@ -458,7 +470,7 @@ fn heard(ui: Ui, text: &str) {
             pending,
         } if ws == current => {
             set_status(ui, &status);
-            ui.pending.set(pending);
+            set_changed(ui.pending, pending);
             if matches!(status, SyncStatus::UpToDate { .. }) {
                 clear_server_error(ui);
             }
@@ -467,14 +479,17 @@ fn heard(ui: Ui, text: &str) {
                     let total = p.map(|(_, t)| t).unwrap_or(0).max(*updates_left);
                     *p = Some((total - updates_left, total));
                 }),
-                _ => ui.progress.set(None),
+                _ => set_changed(ui.progress, None),
             }
-            ui.stopped.set(match &status {
-                SyncStatus::Stopped { reason, message } => Some((*reason, message.clone())),
-                _ => None,
-            });
+            set_changed(
+                ui.stopped,
+                match &status {
+                    SyncStatus::Stopped { reason, message } => Some((*reason, message.clone())),
+                    _ => None,
+                },
+            );
             if matches!(status, SyncStatus::UpToDate { .. }) {
-                ui.synced.set(true);
+                set_changed(ui.synced, true);
                 // A notebook is on a server now: ask the browser to keep this site's data.
                 leptos::task::spawn_local(crate::storage_health::ask_persist_once(ui));
             }
