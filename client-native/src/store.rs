@@ -9,7 +9,7 @@
 //! [`StorageError::QuotaExceeded`], like a full browser quota.
 
 use client_wasm::storage::{
-    apply_change, may_merge, pending_key, remember_chains, Appended, Change, Compaction,
+    allocate_keys, apply_change, may_merge, remember_chains, Appended, Change, Compaction,
     LoadedState, Merge, OpenCache, Page, PendingUpdate, RemoteRecord, Since, Staged, StorageError,
     Store, ToPush, Updated, WorkspaceRecord,
 };
@@ -297,19 +297,18 @@ impl Store for SqliteStore {
         merge: Option<Merge<'_>>,
         staged: Staged<'_>,
     ) -> Result<Appended, StorageError> {
-        let random = client_wasm::ids::random_u64();
+        let ahead = staged.and_then(|s| s.ahead);
         self.tx(|tx| {
             let mut record = get_record(tx, id)?
                 .ok_or_else(|| StorageError::Other(format!("workspace {id} is not stored")))?;
-            let merge = match merge {
+            let merge = match merge.filter(|_| ahead.is_none()) {
                 Some(m) => {
                     let stored = pending_bytes(tx, id, m.replaces)?.is_some();
                     may_merge(&record, m.replaces, stored).then_some(m)
                 }
                 None => None,
             };
-            let key = pending_key(record.next_pending, random);
-            record.next_pending += 1;
+            let (key, next) = allocate_keys(&mut record, ahead.map(|a| a.key), staged.is_some());
             put_record(tx, &record)?;
             let bytes = match &merge {
                 Some(m) => {
@@ -331,19 +330,23 @@ impl Store for SqliteStore {
                 key,
                 bytes: bytes.to_vec(),
             };
-            if let Some(staged) = staged {
-                let after: Option<String> = tx
-                    .query_row(
-                        "SELECT MAX(key) FROM pending WHERE ws = ?1 AND key <> ?2",
-                        params![id, update.key],
-                        |row| row.get(0),
-                    )
-                    .map_err(sql)?;
-                staged(&update, after.as_deref());
+            if let Some(stage) = staged {
+                let after: Option<String> = match ahead {
+                    Some(a) => a.after.map(str::to_owned),
+                    None => tx
+                        .query_row(
+                            "SELECT MAX(key) FROM pending WHERE ws = ?1 AND key <> ?2",
+                            params![id, update.key],
+                            |row| row.get(0),
+                        )
+                        .map_err(sql)?,
+                };
+                (stage.hand)(&update, after.as_deref());
             }
             Ok(Appended {
                 update,
                 merged: merge.is_some(),
+                next,
             })
         })
     }

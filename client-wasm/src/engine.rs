@@ -22,7 +22,7 @@ pub use history::{NoteChange, Session, Version, SESSION_GAP_SECS};
 
 use crate::error::EngineError;
 use crate::storage::{
-    Change, LoadedState, Merge, OpenCache, PendingUpdate, Store, WorkspaceRecord,
+    Ahead, Change, LoadedState, Merge, OpenCache, PendingUpdate, Stage, Store, WorkspaceRecord,
 };
 use import::{import_state, Seen};
 use loro::{ExportMode, LoroDoc};
@@ -133,6 +133,12 @@ pub struct Engine<S: Store> {
     stager: RefCell<Option<Stager>>,
     /// Hands each edit's update to the other tabs before its write begins ([`Engine::set_preview`]).
     preview: RefCell<Option<Preview>>,
+    /// The key reserved for the next staged edit by the last one's write
+    /// ([`crate::storage::Ahead`]): that edit is handed to the sync worker without a read first.
+    ahead: RefCell<Option<String>>,
+    /// The newest pending key this engine stored or heard of (beside what its storage reads
+    /// found, [`Seen`]): a reserved key at or below it is not used.
+    newest_pending: RefCell<Option<String>>,
     /// Other tabs' edits shown before they were stored ([`Engine::show_unstored`]), by their
     /// stored bytes: until one is known stored, this engine's own edits carry its ops too, so
     /// nothing made here can depend on ops stored nowhere.
@@ -338,6 +344,8 @@ impl<S: Store> Engine<S> {
             last_stored: RefCell::new(None),
             stager: RefCell::new(None),
             preview: RefCell::new(None),
+            ahead: RefCell::new(None),
+            newest_pending: RefCell::new(None),
             shown: RefCell::new(std::collections::BTreeMap::new()),
             cached_ops: std::cell::Cell::new(0),
         };
@@ -459,9 +467,21 @@ impl<S: Store> Engine<S> {
             preview(&bytes);
         }
         let stager = self.stager.borrow().clone();
-        let staged = stager
-            .as_deref()
-            .map(|f| f as &dyn Fn(&PendingUpdate, Option<&str>));
+        // The key the last staged edit reserved, while it is above every key known here: this
+        // edit then reaches the worker before any storage round trip.
+        let newest = self.newest_pending();
+        let reserved = self.ahead.take().filter(|k| {
+            stager.is_some()
+                && merge.is_none()
+                && crate::storage::reserve_is_usable(k, newest.as_deref())
+        });
+        let staged = stager.as_deref().map(|f| Stage {
+            hand: f as &dyn Fn(&PendingUpdate, Option<&str>),
+            ahead: reserved.as_deref().map(|key| Ahead {
+                key,
+                after: newest.as_deref(),
+            }),
+        });
         match self
             .store
             .append_pending(&self.id(), &bytes, merge, staged)
@@ -489,6 +509,11 @@ impl<S: Store> Engine<S> {
                         len: stored.update.bytes.len(),
                     });
                 self.seen.borrow_mut().own.insert(stored.update.key.clone());
+                self.heard_pending(&stored.update.key);
+                let newest = self.newest_pending();
+                *self.ahead.borrow_mut() = stored
+                    .next
+                    .filter(|k| crate::storage::reserve_is_usable(k, newest.as_deref()));
                 self.last_stored.replace(Some(stored.update));
                 Ok(())
             }

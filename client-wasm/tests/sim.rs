@@ -291,21 +291,27 @@ impl Store for SimStore {
         // A staged write whose commit fails after the update was handed over (the tab closed
         // mid-flush, or the disk filled at commit): the worker and the other tab have it,
         // storage does not.
-        if let Some(staged) = st.filter(|_| self.sched.rng.chance(5)) {
-            let next = self
-                .inner
-                .get_workspace(id)
-                .await?
-                .map_or(0, |r| r.next_pending);
-            let pending = self.inner.pending(id).await?;
+        if let Some(stage) = st.filter(|_| self.sched.rng.chance(5)) {
+            // Under the key reserved ahead, or the next one (as the store would allocate).
+            let (key, after) = match stage.ahead {
+                Some(a) => (a.key.to_owned(), a.after.map(str::to_owned)),
+                None => {
+                    let next = self
+                        .inner
+                        .get_workspace(id)
+                        .await?
+                        .map_or(0, |r| r.next_pending);
+                    let pending = self.inner.pending(id).await?;
+                    let key =
+                        client_wasm::storage::pending_key(next, client_wasm::ids::random_u64());
+                    (key, pending.iter().map(|p| p.key.clone()).max())
+                }
+            };
             let update = PendingUpdate {
-                key: client_wasm::storage::pending_key(next, client_wasm::ids::random_u64()),
+                key,
                 bytes: b.to_vec(),
             };
-            staged(
-                &update,
-                pending.iter().map(|p| p.key.clone()).max().as_deref(),
-            );
+            (stage.hand)(&update, after.as_deref());
             return Err(StorageError::QuotaExceeded);
         }
         self.inner.append_pending(id, b, m, st).await
@@ -511,27 +517,29 @@ fn join_with_link(
 /// `Staged` broadcasts in flight: each update with the newest other pending key.
 type Channel = RefCell<Vec<(PendingUpdate, Option<String>)>>;
 
-/// What tab 0's broadcasts bring tab 1, in order: its edits about to be written (`Shown`: shown
-/// at once) and stored (`Local`).
+/// What one tab's broadcasts bring the other, in order: its edits about to be written (`Shown`:
+/// shown at once) and stored (`Local`).
 enum TabMsg {
     Shown(Vec<u8>),
     Local(PendingUpdate),
 }
 
-/// Tab 1 hears what tab 0 broadcast so far.
+/// A tab hears what the other broadcast so far.
 fn hear(tab: &Engine<SimStore>, inbox: &RefCell<Vec<TabMsg>>) {
     for msg in inbox.borrow_mut().drain(..) {
         match msg {
             TabMsg::Shown(bytes) => {
                 if trace() {
-                    eprintln!("  tab 1 shows {} bytes", bytes.len());
+                    eprintln!("  a tab shows {} bytes", bytes.len());
                 }
                 tab.show_unstored(&bytes);
             }
             TabMsg::Local(u) => {
                 if trace() {
-                    eprintln!("  tab 1 hears {} is stored", u.key);
+                    eprintln!("  a tab hears {} is stored", u.key);
                 }
+                // As the page does (`worker::tab::confirmed`): the key first.
+                tab.heard_pending(&u.key);
                 // As the page does (`worker::tab::confirmed`): nothing to import when it was
                 // shown whole.
                 if !tab.confirm_stored(&u.bytes) {
@@ -551,8 +559,8 @@ struct Device {
     cores: Vec<SyncCore<SimStore, SimTransport>>,
     /// Edits the tabs staged (the `Staged` broadcasts in flight to the syncing worker).
     staged: Rc<Channel>,
-    /// Tab 0's broadcasts in flight to tab 1.
-    inbox: Rc<RefCell<Vec<TabMsg>>>,
+    /// Broadcasts in flight to each tab (from the other).
+    inboxes: [Rc<RefCell<Vec<TabMsg>>>; 2],
     lock: usize,
     cursor: u64,
     joined: bool,
@@ -596,7 +604,10 @@ impl Device {
             tabs: Vec::new(),
             cores,
             staged: Rc::new(RefCell::new(Vec::new())),
-            inbox: Rc::new(RefCell::new(Vec::new())),
+            inboxes: [
+                Rc::new(RefCell::new(Vec::new())),
+                Rc::new(RefCell::new(Vec::new())),
+            ],
             lock: 0,
             cursor: 0,
             joined: false,
@@ -617,7 +628,9 @@ impl Device {
     fn open_tabs(&mut self, ws: &str) -> Result<(), String> {
         self.tabs.clear();
         self.staged.borrow_mut().clear();
-        self.inbox.borrow_mut().clear();
+        for inbox in &self.inboxes {
+            inbox.borrow_mut().clear();
+        }
         for core in &self.cores {
             core.forget_record(ws);
         }
@@ -627,7 +640,9 @@ impl Device {
         for t in 0..2 {
             let e = block(Engine::open(self.sim_store(), ws))
                 .map_err(|e| format!("open failed: {e}"))?;
-            if t == 0 {
+            // Tab 0 stages (the live channel is up); tab 1 does in half the runs (a second tab
+            // of the web app) and otherwise writes as a tab without staging does.
+            if t == 0 || self.sched.rng.chance(50) {
                 let sink = self.staged.clone();
                 e.set_stager(Some(Rc::new(
                     move |u: &PendingUpdate, after: Option<&str>| {
@@ -635,9 +650,9 @@ impl Device {
                             .push((u.clone(), after.map(str::to_owned)))
                     },
                 )));
-                let tab1 = self.inbox.clone();
+                let other = self.inboxes[1 - t].clone();
                 e.set_preview(Some(Rc::new(move |bytes: &[u8]| {
-                    tab1.borrow_mut().push(TabMsg::Shown(bytes.to_vec()))
+                    other.borrow_mut().push(TabMsg::Shown(bytes.to_vec()))
                 })));
             }
             self.tabs.push(e);
@@ -750,8 +765,9 @@ fn run_seed(seed: u64) -> Result<(), String> {
                         let pick = rng.below(1000) as usize;
                         let (core, ws) = (&d.cores[d.lock], ws.as_str());
                         let staged = d.staged.clone();
-                        let inbox = d.inbox.clone();
-                        let hears = t == 1 && rng.chance(50);
+                        let inbox = d.inboxes[t].clone();
+                        let other = d.inboxes[1 - t].clone();
+                        let hears = rng.chance(50);
                         tasks.push(Box::pin(async move {
                             if hears {
                                 hear(tab, &inbox);
@@ -770,8 +786,8 @@ fn run_seed(seed: u64) -> Result<(), String> {
                                 deliver(core, ws, &staged);
                                 let stored = tab.last_stored_update();
                                 core.stored(ws, stored.as_ref().map(|u| u.key.as_str()));
-                                if let Some(u) = stored.filter(|_| t == 0) {
-                                    inbox.borrow_mut().push(TabMsg::Local(u));
+                                if let Some(u) = stored {
+                                    other.borrow_mut().push(TabMsg::Local(u));
                                 }
                             }
                             if trace() {
@@ -809,11 +825,9 @@ fn run_seed(seed: u64) -> Result<(), String> {
                 }));
                 for (t, tab) in d.tabs.iter().enumerate() {
                     let ledger = &ledger;
-                    let inbox = d.inbox.clone();
+                    let inbox = d.inboxes[t].clone();
                     tasks.push(Box::pin(async move {
-                        if t == 1 {
-                            hear(tab, &inbox);
-                        }
+                        hear(tab, &inbox);
                         if let Err(e) = tab.refresh().await {
                             if !matches!(e, client_wasm::EngineError::Storage(_)) {
                                 ledger.failures.borrow_mut().push(format!("refresh: {e}"));

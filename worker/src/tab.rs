@@ -24,21 +24,25 @@ pub struct Arrival {
     /// The cursor the worker is moving to while it stores a carried record: storage is read
     /// again until the engine's cursor reaches it.
     pub storing: Option<u64>,
+    /// The pending key another tab stored its edit under (`Local`).
+    pub key: Option<String>,
 }
 
 impl Arrival {
     /// The arrival a broadcast announces (`Local` from a tab, `Received` from a worker).
     pub fn of(msg: &Broadcast) -> Option<Arrival> {
         match msg {
-            Broadcast::Local { ws, update, .. } => Some(Arrival {
+            Broadcast::Local { ws, update, key } => Some(Arrival {
                 ws: ws.clone(),
                 update: update.clone(),
                 storing: None,
+                key: key.clone(),
             }),
             Broadcast::Received { ws, seq, update } => Some(Arrival {
                 ws: ws.clone(),
                 update: update.clone(),
                 storing: update.as_ref().map(|_| *seq),
+                key: None,
             }),
             _ => None,
         }
@@ -57,8 +61,12 @@ pub fn preview(engine: &Engine<IdbStore>, ws: &str, msg: &Broadcast) -> bool {
 /// True when the arrival is the `Local` of an edit [`preview`] showed: it is stored now (edits
 /// here stop carrying it), and there is nothing to import or read — the next arrival's read
 /// of storage catches up the bookkeeping. (Skipping the read keeps this tab off the two cores
-/// while the push it raced is on its way to the other devices.)
+/// while the push it raced is on its way to the other devices.) Called first for every arrival:
+/// the engine learns the key of a `Local` here ([`Engine::heard_pending`]).
 pub fn confirmed(engine: &Engine<IdbStore>, arrival: &Arrival) -> bool {
+    if let Some(key) = &arrival.key {
+        engine.heard_pending(key);
+    }
     arrival.storing.is_none()
         && arrival
             .update

@@ -252,3 +252,102 @@ fn a_shown_edit_that_loro_cannot_apply_yet_is_carried_once_it_applies() -> R {
         Ok(())
     })
 }
+
+#[test]
+fn an_edit_after_a_staged_one_is_handed_over_under_the_key_the_last_write_reserved() -> R {
+    block_on(async {
+        let server = MemoryServer::new();
+        let owner = Device::owner(&server).await?;
+        let ws = owner.engine.id();
+        owner.sync().await?;
+        let staged = stage_into(&owner);
+        owner.engine.create_note("first").await?;
+        owner.engine.create_note("second").await?;
+        let sent = staged.borrow().clone();
+        let [(first, None), (second, Some(after))] = sent.as_slice() else {
+            panic!("two edits staged, the second after the first: {sent:?}");
+        };
+        assert_eq!(after, &first.key);
+        // The first write took its key and reserved the next: the second used that one (a
+        // write that allocated its own would have taken the one after it).
+        let counter = crate::storage::pending_key_counter;
+        assert_eq!(counter(&second.key), counter(&first.key).map(|n| n + 1));
+        deliver(&owner, &staged);
+        let round = owner.core.push_round(&ws, &|_, _| {}).await?;
+        assert_eq!(round.pushed, 2);
+        assert_eq!(
+            titles_on_server(&server, &owner).await?,
+            ["first", "second"]
+        );
+        Ok(())
+    })
+}
+
+#[test]
+fn a_reservation_is_dropped_once_another_tab_stored_a_greater_key_and_the_edit_goes_after_it() -> R
+{
+    block_on(async {
+        let server = MemoryServer::new();
+        let owner = Device::owner(&server).await?;
+        let ws = owner.engine.id();
+        owner.sync().await?;
+        let staged = stage_into(&owner);
+        owner.engine.create_note("first").await?;
+        deliver(&owner, &staged);
+        owner.core.push_round(&ws, &|_, _| {}).await?;
+        // Another tab (not staging) stores an edit; this tab hears its `Local` and builds on it.
+        let other_tab = Engine::open(owner.store.clone(), &ws).await?;
+        other_tab.create_note("other").await?;
+        let other = other_tab.last_stored_update().ok_or("nothing stored")?;
+        owner.engine.heard_pending(&other.key);
+        assert!(owner.engine.import_stored(&other.bytes));
+        owner.engine.create_note("on top").await?;
+        let (on_top, after) = staged.borrow().last().cloned().ok_or("nothing staged")?;
+        assert!(on_top.key > other.key, "sorts after what it may depend on");
+        assert_eq!(after.as_deref(), Some(other.key.as_str()));
+        // The worker hears the other tab's `Local` (not staged: storage is read), then the
+        // staged edit: the server's log has the other tab's edit first.
+        assert!(owner.core.stored(&ws, Some(&other.key)));
+        deliver(&owner, &staged);
+        owner.core.push_round(&ws, &|_, _| {}).await?;
+        let log: Vec<Vec<u8>> = server.records(&ws).into_iter().map(|r| r.bytes).collect();
+        let at = |bytes: &Vec<u8>| log.iter().position(|b| b == bytes);
+        assert!(at(&other.bytes) < at(&on_top.bytes) && at(&other.bytes).is_some());
+        Ok(())
+    })
+}
+
+#[test]
+fn a_tab_that_hears_of_a_key_below_what_it_read_reads_storage_below_it_again() -> R {
+    block_on(async {
+        let server = MemoryServer::new();
+        let owner = Device::owner(&server).await?;
+        let ws = owner.engine.id();
+        let staged = stage_into(&owner);
+        owner.engine.create_note("first").await?;
+        // Another tab stores an edit (a greater key than the one this tab reserved), and a
+        // third reads storage up to it.
+        let other_tab = Engine::open(owner.store.clone(), &ws).await?;
+        other_tab.create_note("other").await?;
+        let reader = Engine::open(owner.store.clone(), &ws).await?;
+        // This tab, not having heard of it, stores its next edit under its reservation: below.
+        owner.engine.create_note("late").await?;
+        let late = owner.engine.last_stored_update().ok_or("nothing stored")?;
+        let other = other_tab.last_stored_update().ok_or("nothing stored")?;
+        assert!(
+            late.key < other.key,
+            "stored after a greater key: {staged:?}"
+        );
+        let has = |e: &Engine<MemoryStore>, t: &str| e.notes().iter().any(|n| n.title == t);
+        reader.refresh().await?;
+        assert!(
+            !has(&reader, "late"),
+            "a read after the greater key skips it"
+        );
+        // Its `Local` (here without the bytes) names the key: the next read goes below it.
+        reader.heard_pending(&late.key);
+        reader.refresh().await?;
+        assert!(has(&reader, "late") && has(&reader, "other") && has(&reader, "first"));
+        Ok(())
+    })
+}

@@ -90,6 +90,41 @@ impl<S: Store> Engine<S> {
         self.import_readable(&bytes)
     }
 
+    /// Another tab stored a pending update under `key` (its `Local` broadcast), or this engine
+    /// did: a key reserved for the next edit at or below it is not used (an edit made now may
+    /// depend on it and must sort after it), and one below what storage reads reached already is
+    /// read again by the next [`Self::refresh`] (a tab may store a key it reserved earlier after
+    /// others stored greater ones: [`crate::storage::Ahead`]).
+    pub fn heard_pending(&self, key: &str) {
+        let mut newest = self.newest_pending.borrow_mut();
+        if newest.as_deref().is_none_or(|n| key > n) {
+            *newest = Some(key.to_owned());
+        }
+        drop(newest);
+        let mut seen = self.seen.borrow_mut();
+        if !seen.own.contains(key)
+            && seen
+                .since
+                .pending_after
+                .as_deref()
+                .is_some_and(|read| key <= read)
+        {
+            // Any string below `key`: its proper prefix.
+            seen.since.pending_after = key
+                .char_indices()
+                .last()
+                .map(|(i, _)| key[..i].to_owned())
+                .filter(|p| !p.is_empty());
+        }
+    }
+
+    /// The newest pending key this engine knows of: stored, heard of, or read from storage.
+    pub(super) fn newest_pending(&self) -> Option<String> {
+        let heard = self.newest_pending.borrow().clone();
+        let read = self.seen.borrow().since.pending_after.clone();
+        heard.max(read)
+    }
+
     /// Hands every later edit's update, as it will be stored, to `preview` before its write
     /// begins; `None` stops it. The page sets one together with the stager
     /// ([`Self::set_stager`]), so the other tabs of the browser show an edit while it is being

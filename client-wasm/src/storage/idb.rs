@@ -17,7 +17,7 @@
 //! the user frees space, the next edit is stored without a reload.
 
 use super::{
-    apply_change, may_merge, pending_key, Appended, Change, Compaction, LoadedState, Merge,
+    allocate_keys, apply_change, may_merge, Appended, Change, Compaction, LoadedState, Merge,
     OpenCache, Page, PendingUpdate, RemoteRecord, Since, Staged, StorageError, Store, ToPush,
     Updated, WorkspaceRecord,
 };
@@ -470,9 +470,19 @@ impl Store for IdbStore {
         merge: Option<Merge<'_>>,
         staged: Staged<'_>,
     ) -> Result<Appended, StorageError> {
-        let random = crate::ids::random_u64();
+        let ahead = staged.and_then(|s| s.ahead);
+        let merge = merge.filter(|_| ahead.is_none());
         let db = self.db().await?;
         let tx = begin_durable(self, &db, &[WORKSPACES, PENDING])?;
+        // A key reserved ahead: handed over now, in the task that made the edit — the reply to
+        // a read would wait behind the frame the edit caused.
+        if let (Some(stage), Some(ahead)) = (staged, ahead) {
+            let update = PendingUpdate {
+                key: ahead.key.to_owned(),
+                bytes: bytes.to_vec(),
+            };
+            (stage.hand)(&update, ahead.after);
+        }
         let replaced = async {
             match &merge {
                 Some(m) => get_bytes(&tx, PENDING, format!("{id}/{}", m.replaces)).await,
@@ -483,8 +493,8 @@ impl Store for IdbStore {
         // round trip to the browser's storage process.
         let keys = async {
             match staged {
-                Some(_) => read_keys(&tx, PENDING, id).await,
-                None => Ok(Vec::new()),
+                Some(_) if ahead.is_none() => read_keys(&tx, PENDING, id).await,
+                _ => Ok(Vec::new()),
             }
         };
         let ((record, replaced), keys) =
@@ -492,8 +502,7 @@ impl Store for IdbStore {
         let mut record =
             record.ok_or_else(|| StorageError::Other(format!("workspace {id} is not stored")))?;
         let merge = merge.filter(|m| may_merge(&record, m.replaces, replaced.is_some()));
-        let key = pending_key(record.next_pending, random);
-        record.next_pending += 1;
+        let (key, next) = allocate_keys(&mut record, ahead.map(|a| a.key), staged.is_some());
         put_record(&tx, &record)?;
         let bytes = match merge {
             Some(m) => {
@@ -508,9 +517,9 @@ impl Store for IdbStore {
             bytes: bytes.to_vec(),
         };
         // Handed over while the strict commit flushes (the longest part of an edit).
-        if let Some(staged) = staged {
+        if let (Some(stage), None) = (staged, ahead) {
             let replaced = merge.map(|m| m.replaces);
-            staged(
+            (stage.hand)(
                 &update,
                 super::newest_other(keys.iter().map(String::as_str), replaced),
             );
@@ -519,6 +528,7 @@ impl Store for IdbStore {
         Ok(Appended {
             update,
             merged: merge.is_some(),
+            next,
         })
     }
 

@@ -3,7 +3,7 @@
 //! quota, to test that errors surface and nothing is lost.
 
 use super::{
-    apply_change, may_merge, pending_key, Appended, Change, Compaction, LoadedState, Merge,
+    allocate_keys, apply_change, may_merge, Appended, Change, Compaction, LoadedState, Merge,
     OpenCache, Page, PendingUpdate, RemoteRecord, Since, Staged, StorageError, Store, ToPush,
     Updated, WorkspaceRecord,
 };
@@ -148,7 +148,7 @@ impl Store for MemoryStore {
         merge: Option<Merge<'_>>,
         staged: Staged<'_>,
     ) -> Result<Appended, StorageError> {
-        let random = crate::ids::random_u64();
+        let ahead = staged.and_then(|s| s.ahead);
         self.write(|i| {
             let record = i
                 .workspaces
@@ -158,10 +158,9 @@ impl Store for MemoryStore {
                 let stored = i
                     .pending
                     .contains_key(&(id.to_owned(), m.replaces.to_owned()));
-                may_merge(record, m.replaces, stored)
+                ahead.is_none() && may_merge(record, m.replaces, stored)
             });
-            let key = pending_key(record.next_pending, random);
-            record.next_pending += 1;
+            let (key, next) = allocate_keys(record, ahead.map(|a| a.key), staged.is_some());
             let bytes = match merge {
                 Some(m) => {
                     i.pending.remove(&(id.to_owned(), m.replaces.to_owned()));
@@ -173,19 +172,25 @@ impl Store for MemoryStore {
                 key,
                 bytes: bytes.to_vec(),
             };
-            if let Some(staged) = staged {
-                let keys = i
-                    .pending
-                    .keys()
-                    .filter(|(w, _)| w == id)
-                    .map(|(_, k)| k.as_str());
-                staged(&update, super::newest_other(keys, None));
+            if let Some(stage) = staged {
+                let after = match ahead {
+                    Some(a) => a.after,
+                    None => super::newest_other(
+                        i.pending
+                            .keys()
+                            .filter(|(w, _)| w == id)
+                            .map(|(_, k)| k.as_str()),
+                        None,
+                    ),
+                };
+                (stage.hand)(&update, after);
             }
             i.pending
                 .insert((id.to_owned(), update.key.clone()), bytes.to_vec());
             Ok(Appended {
                 update,
                 merged: merge.is_some(),
+                next,
             })
         })
     }

@@ -172,9 +172,71 @@ pub struct PendingUpdate {
     pub bytes: Vec<u8>,
 }
 
-/// Called by [`Store::append_pending`] with an update whose write is committing, and the newest
-/// pending key stored before it (`None`: nothing of this workspace is pending besides it).
-pub type Staged<'a> = Option<&'a dyn Fn(&PendingUpdate, Option<&str>)>;
+/// How [`Store::append_pending`] hands an update over while its write commits.
+#[derive(Clone, Copy)]
+pub struct Stage<'a> {
+    /// Called with the update as it will be stored and the newest other pending key (`None`:
+    /// nothing of this workspace is pending besides it, as far as the caller can tell).
+    pub hand: &'a dyn Fn(&PendingUpdate, Option<&str>),
+    /// A key the caller reserved with an earlier append ([`Appended::next`]): the update is stored
+    /// under it and handed over **before** storage is read (see [`Ahead`]).
+    pub ahead: Option<Ahead<'a>>,
+}
+
+/// A key reserved ahead and what the caller knows is pending besides its update.
+///
+/// A tab learns an edit's key without a storage round trip this way: in a browser the reply to
+/// the first read of the edit's transaction waits for the frame the edit caused (a few ms on a
+/// slow device), and the push waited for the key. The rules that keep every record behind the
+/// records it may depend on ([`reserve_is_usable`]): a reservation is taken from the shared
+/// counter in the transaction of the caller's previous append, so it is above every key stored
+/// then; the caller drops it once it knows of any key at or above it (its own or another
+/// tab's), so an edit made on top of a key always gets a greater key; and `after` is the newest
+/// pending key the caller knows (an edit depends only on what its tab had: its own edits, other
+/// tabs' stored edits it heard of, and received records). Another tab may still store an edit it
+/// allocated earlier after this one: edits never depend on one they did not know of, and
+/// readers of storage look below what they read before when they hear of such a key
+/// ([`Since::pending_after`] is lowered).
+#[derive(Debug, Clone, Copy)]
+pub struct Ahead<'a> {
+    /// The reserved key.
+    pub key: &'a str,
+    /// The newest pending key the caller knows besides it.
+    pub after: Option<&'a str>,
+}
+
+/// [`Stage`], when the caller stages.
+pub type Staged<'a> = Option<Stage<'a>>;
+
+/// Whether a key reserved ahead may still be used for the next edit: it must be above every
+/// pending key the caller knows of (`newest`), so the edit sorts after all it may depend on.
+pub fn reserve_is_usable(reserved: &str, newest: Option<&str>) -> bool {
+    pending_key_counter(reserved).is_some() && newest.is_none_or(|n| reserved > n)
+}
+
+/// Allocates the key an update is stored under and, when the append is staged, the key reserved
+/// for the caller's next edit, from `record.next_pending` (which moves past both). A key reserved
+/// ahead (`ahead`) was allocated before; the counter is only kept above it.
+pub fn allocate_keys(
+    record: &mut WorkspaceRecord,
+    ahead: Option<&str>,
+    staged: bool,
+) -> (String, Option<String>) {
+    fn take(record: &mut WorkspaceRecord) -> String {
+        let key = pending_key(record.next_pending, crate::ids::random_u64());
+        record.next_pending = record.next_pending.saturating_add(1);
+        key
+    }
+    let key = match ahead {
+        Some(key) => key.to_owned(),
+        None => take(record),
+    };
+    if let Some(n) = pending_key_counter(&key) {
+        record.next_pending = record.next_pending.max(n.saturating_add(1));
+    }
+    let reserved = staged.then(|| take(record));
+    (key, reserved)
+}
 
 /// The newest of `keys` that stays pending beside a new update (not the one a merge replaces).
 pub fn newest_other<'a>(
@@ -511,6 +573,8 @@ pub struct Appended {
     pub update: PendingUpdate,
     /// True when it replaced the run's update (it holds the merged bytes).
     pub merged: bool,
+    /// A key reserved for the caller's next staged edit ([`Ahead`]), when this one was staged.
+    pub next: Option<String>,
 }
 
 /// The counter `n` a [`pending_key`] was made with (`None` for keys of older formats).
@@ -567,7 +631,10 @@ pub trait Store {
     /// allocated, **before** the write commits (IndexedDB's strict commit is a flush to disk), and
     /// the newest other pending key of the workspace at that moment: the page hands both to the
     /// sync worker, which pushes the update meanwhile ([`crate::sync::SyncCore::stage`]). The call
-    /// does not mean the update is stored: the write may still fail.
+    /// does not mean the update is stored: the write may still fail. A staged append also
+    /// reserves the key of the caller's next edit ([`Appended::next`]); given back as
+    /// [`Stage::ahead`], the update is stored under it and handed over before anything is read
+    /// (no merge then: a merge needs a read). Keys come from [`allocate_keys`].
     async fn append_pending(
         &self,
         id: &str,

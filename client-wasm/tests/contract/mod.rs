@@ -133,7 +133,9 @@ pub async fn load_since_returns_only_what_is_new<S: Store>(store: &S) -> Result<
 }
 
 /// A merge replaces the run's update with the merged bytes under the next key — only while it is
-/// the last update appended and no push has read it; otherwise the edit is appended alone.
+/// the last update appended and no push has read it; otherwise the edit is appended alone. A
+/// staged append hands its update over as stored and reserves the next edit's key, which a later
+/// append uses as given (handed over before any read) while later keys stay above it.
 pub async fn a_merge_replaces_only_an_unread_last_update<S: Store>(
     store: &S,
 ) -> Result<(), Failed> {
@@ -231,8 +233,14 @@ pub async fn a_merge_replaces_only_an_unread_last_update<S: Store>(
     let stage = |u: &client_wasm::storage::PendingUpdate, after: Option<&str>| {
         *seen.borrow_mut() = Some((u.clone(), after.map(str::to_owned)))
     };
+    let hand = |ahead| {
+        Some(client_wasm::storage::Stage {
+            hand: &stage,
+            ahead,
+        })
+    };
     let staged = store
-        .append_pending(id, b"e5", None, Some(&stage))
+        .append_pending(id, b"e5", None, hand(None))
         .await
         .map_err(e)?;
     let last = store.pending(id).await.map_err(e)?.pop();
@@ -240,6 +248,51 @@ pub async fn a_merge_replaces_only_an_unread_last_update<S: Store>(
         seen.borrow().as_ref() == Some(&(staged.update.clone(), Some(late.update.key.clone())))
             && last.as_ref() == Some(&staged.update),
         "the staged update is the stored one, after the newest other",
+    )?;
+    // A staged append reserves the next edit's key, above its own.
+    let reserved = staged
+        .next
+        .clone()
+        .ok_or("a staged append reserves a key")?;
+    check(reserved > staged.update.key, "the reserved key sorts after")?;
+    // Another tab appends meanwhile (a greater key); then the reserved key is used, with what
+    // the caller knew: it is handed over as given and stored under that key.
+    let other = store
+        .append_pending(id, b"other-tab", None, None)
+        .await
+        .map_err(e)?;
+    let ahead = client_wasm::storage::Ahead {
+        key: &reserved,
+        after: Some(&staged.update.key),
+    };
+    let early = store
+        .append_pending(id, b"e6", None, hand(Some(ahead)))
+        .await
+        .map_err(e)?;
+    let keys: Vec<String> = store
+        .pending(id)
+        .await
+        .map_err(e)?
+        .into_iter()
+        .map(|p| p.key)
+        .collect();
+    check(
+        early.update.key == reserved
+            && seen.borrow().as_ref()
+                == Some(&(early.update.clone(), Some(staged.update.key.clone())))
+            && keys.contains(&reserved)
+            && other.update.key > reserved,
+        "a reserved key is stored as handed over, even below a later tab's",
+    )?;
+    // The next reservation and every later key stay above every key stored.
+    let next = early.next.ok_or("a staged append reserves a key")?;
+    let after = store
+        .append_pending(id, b"e7", None, None)
+        .await
+        .map_err(e)?;
+    check(
+        next > other.update.key && after.update.key > next,
+        "keys allocated later sort after every stored one",
     )
 }
 
