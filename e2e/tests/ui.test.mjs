@@ -219,3 +219,37 @@ test('fast typing while writes queue up stores every character exactly once', as
     server.stop();
   }
 });
+
+test('the status says up to date when the server acknowledged an edit before its local write finished', async () => {
+  const server = await startServer();
+  const a = await profile();
+  // The page hears each IndexedDB commit late (as on a slow disk): the worker's push of the staged
+  // edit, its acknowledgement and the worker's "up to date" all arrive before the edit is stored.
+  await a.ctx.addInitScript(() => {
+    const d = Object.getOwnPropertyDescriptor(IDBTransaction.prototype, 'oncomplete');
+    Object.defineProperty(IDBTransaction.prototype, 'oncomplete', {
+      configurable: true,
+      get() { return d.get.call(this); },
+      set(fn) {
+        const ms = window.__slowCommit;
+        d.set.call(this, fn && ms ? function (e) { setTimeout(() => fn.call(this, e), ms); } : fn);
+      },
+    });
+  });
+  try {
+    await ownerWithLink(a.page, server.url, 'First');
+    await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
+    await a.page.getByTestId('sync-status').filter({ hasNotText: 'not yet on the server' }).waitFor({ timeout: 30_000 });
+    await a.page.evaluate(() => { window.__slowCommit = 500; });
+    for (const title of ['Second', 'Third']) {
+      await addNote(a.page, title);
+      await noteNamed(a.page, title).waitFor();
+      // It was on the server before it was stored here: once stored, nothing is left to send.
+      await a.page.getByTestId('sync-status').filter({ hasNotText: 'not yet on the server' }).waitFor({ timeout: 5_000 });
+      await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 5_000 });
+    }
+  } finally {
+    await a.ctx.close();
+    server.stop();
+  }
+});

@@ -10,7 +10,7 @@ use shared_schema::api::TokenInfo;
 use shared_schema::model::{Field, Note};
 use shared_schema::sync::{StopReason, SyncStatus};
 use shared_schema::Role;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use worker::protocol::{Broadcast, Envelope, WorkerRequest, WorkerResponse, CHANNEL};
@@ -469,6 +469,7 @@ fn heard(ui: Ui, text: &str) {
             status,
             pending,
         } if ws == current => {
+            STATUSES.with(|n| n.set(n.get().wrapping_add(1)));
             set_status(ui, &status);
             set_changed(ui.pending, pending);
             if matches!(status, SyncStatus::UpToDate { .. }) {
@@ -660,18 +661,22 @@ async fn run_edit(ui: Ui, f: EditFn) {
         ));
         return;
     };
-    // Until it is stored, the status does not say everything is on the server.
+    // Until it is stored, the status does not say everything is on the server; and it is not on
+    // the server until the worker says so. Counted now, not once stored: a staged push can be
+    // acknowledged, and the worker's status arrive, before the write commits — that status is
+    // the last word (counting after it left the status at "not yet on the server" for good).
     ui.saving.update(|n| *n += 1);
+    let pending_before = ui.pending.get_untracked();
+    let statuses = STATUSES.with(Cell::get);
+    set_changed(ui.pending, pending_before.max(1));
     let before = e.version();
     let result = f(e.clone()).await;
     ui.saving.update(|n| *n = n.saturating_sub(1));
+    if (result.is_err() || e.version() == before) && STATUSES.with(Cell::get) == statuses {
+        set_changed(ui.pending, pending_before);
+    }
     match result {
         Ok(()) => {
-            // Stored but not yet sent: say so until the worker's next status counts it (without
-            // this the status read "up to date" for the moment between the two).
-            if e.version() != before {
-                ui.pending.update(|n| *n = (*n).max(1));
-            }
             // Tell the worker and the other tabs first: rendering here need not delay them.
             let stored = e.last_stored_update();
             broadcast(&Broadcast::Local {
@@ -691,8 +696,10 @@ async fn run_edit(ui: Ui, f: EditFn) {
 }
 
 thread_local! {
+    /// How many sync statuses this tab heard (an edit knows whether one came while it was stored).
+    static STATUSES: Cell<u64> = const { Cell::new(0) };
     /// The last peer id recorded as this device's ([`crate::storage_health::own_peers`]).
-    static RECORDED_PEER: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    static RECORDED_PEER: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Records the engine's peer as this device's once per peer (History tells sessions apart).
