@@ -9,7 +9,7 @@
 // push, acknowledgement and echo overlap the next — latency under continuous load), and isolated
 // (the next edit only once A says everything is on the server, plus 50 ms — the latency of one
 // edit, as ../shared/bench-peers measures it: each edit after the previous one's acknowledgement).
-import { startServer, profile, status, noteNamed, ownerWithLink, parsePull } from '../tests/helpers.mjs';
+import { startServer, profile, status, noteNamed, ownerWithLink, parsePull, watchPushes } from '../tests/helpers.mjs';
 import { Buffer } from 'node:buffer';
 
 const N = Number(process.env.HEARTH_BENCH_EDITS ?? 200);
@@ -34,11 +34,9 @@ try {
   }, N);
   // What A's worker really sends: every push body, and how many records it held.
   const pushed = { bytes: 0, bodies: 0 };
-  a.page.on('request', (r) => {
-    if (r.method() === 'POST' && /\/updates$/.test(new URL(r.url()).pathname)) {
-      pushed.bytes += r.postDataBuffer()?.length ?? 0;
-      pushed.bodies++;
-    }
+  watchPushes(a.page, (n) => {
+    pushed.bytes += n;
+    pushed.bodies++;
   });
   let arrived = null;
   await b.page.exposeBinding('hearthSeen', () => { const t = performance.now(); if (arrived) arrived(t); });
@@ -188,7 +186,7 @@ try {
   console.log('| bytes per edit | value |');
   console.log('|---|---:|');
   console.log(`| Loro update (raw, mean over ${records.length} stored updates) | ${raw.toFixed(0)} |`);
-  console.log(`| push bodies A's worker sent, per edit (${pushed.bodies} requests; HTTP headers not counted) | ${sent.toFixed(0)} |`);
+  console.log(`| push bodies A's worker sent, per edit (${pushed.bodies} pushes: POST bodies, or push-socket requests without their 4-byte id; HTTP and WebSocket frame headers not counted) | ${sent.toFixed(0)} |`);
   console.log(`| sent ÷ raw | ${(sent / raw).toFixed(2)} |`);
 } finally {
   await a.ctx.close();

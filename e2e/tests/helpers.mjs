@@ -92,30 +92,51 @@ export async function profile() {
 }
 
 /**
+ * Calls `onPush(bytes)` for every push a page or its workers send: the body of a
+ * `POST …/updates`, or a request on the push socket (its batch, without the 4-byte request id).
+ */
+export function watchPushes(page, onPush) {
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && /\/updates$/.test(new URL(r.url()).pathname)) onPush(r.postDataBuffer()?.length ?? 0);
+  });
+  page.on('websocket', (ws) => {
+    if (!/\/socket$/.test(new URL(ws.url()).pathname)) return;
+    ws.on('framesent', (f) => onPush(Math.max(0, (typeof f.payload === 'string' ? Buffer.byteLength(f.payload) : f.payload.length) - 4)));
+  });
+}
+
+/**
  * A TCP proxy in front of a server that can lose a push's reply: once `arm()`ed, the next
- * response to a `POST …/updates` is swallowed, `onLostReply()` runs (e.g. kills the server) and
+ * response to a `POST …/updates`, or reply on a push socket, is swallowed, `onLostReply()` runs (e.g. kills the server) and
  * the browser's connection is cut — the push reached the server, its answer never came back.
- * `retarget(port)` points new connections at another server. Resolves { url, arm, lost, close }.
+ * `lostOn()` says where ('http' or 'socket'). `retarget(port)` points new connections at another
+ * server. Resolves { url, arm, lost, lostOn, retarget, close }.
  */
 export async function replyLosingProxy(targetPort, onLostReply) {
   let target = targetPort;
   let armed = false;
   let lost = 0;
+  let lostOn = null;
   const conns = new Set();
   const srv = net.createServer((client) => {
     const upstream = net.connect(target, '127.0.0.1');
     conns.add(client).add(upstream);
     let lastWasPush = false;
+    // A push socket's connection: after the upgrade, every binary frame from the server (first
+    // byte 0x82: final, binary, unmasked) is a push's reply.
+    let socket = false;
     client.on('data', (d) => {
       const head = d.subarray(0, 200).toString('latin1');
-      const m = head.match(/^(GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH) (\S+)/);
+      const m = socket ? null : head.match(/^(GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH) (\S+)/);
       if (m) lastWasPush = m[1] === 'POST' && /\/v1\/workspaces\/[^/]+\/updates/.test(m[2]);
+      if (m && m[1] === 'GET' && /\/v1\/workspaces\/[^/]+\/socket$/.test(m[2])) socket = true;
       upstream.write(d);
     });
     upstream.on('data', (d) => {
-      if (armed && lastWasPush) {
+      if (armed && (lastWasPush || (socket && d[0] === 0x82))) {
         armed = false;
         lost++;
+        lostOn = socket ? 'socket' : 'http';
         client.destroy();
         upstream.destroy();
         onLostReply();
@@ -132,6 +153,7 @@ export async function replyLosingProxy(targetPort, onLostReply) {
     url: `http://127.0.0.1:${srv.address().port}`,
     arm: () => { armed = true; },
     lost: () => lost,
+    lostOn: () => lostOn,
     retarget: (port) => { target = port; },
     close: () => { for (const c of conns) c.destroy(); srv.close(); },
   };

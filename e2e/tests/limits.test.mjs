@@ -3,7 +3,7 @@
 // device in several pages (`Hearth-More`).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, SCREENSHOTS, profile, status, noteNamed, addNote, ownerWithLink, shareLink, linkParts } from './helpers.mjs';
+import { startServer, SCREENSHOTS, profile, status, noteNamed, addNote, ownerWithLink, shareLink, linkParts, watchPushes } from './helpers.mjs';
 
 /** The owner's master token, read from the profile's IndexedDB. */
 test('a link that expires stops sync with the expired status, and an expired link joins nothing', async () => {
@@ -51,9 +51,7 @@ test('more than 1 MiB of offline edits goes up in several batches and comes down
   const a = await profile();
   const b = await profile();
   const pushes = [];
-  a.page.on('request', (r) => {
-    if (r.method() === 'POST' && /\/updates$/.test(new URL(r.url()).pathname)) pushes.push(r.postDataBuffer()?.length ?? 0);
-  });
+  watchPushes(a.page, (n) => pushes.push(n));
   const pulls = [];
   b.page.on('response', (r) => {
     if (r.request().method() === 'GET' && /\/updates$/.test(new URL(r.url()).pathname)) pulls.push(r.headers()['hearth-more'] ?? '');

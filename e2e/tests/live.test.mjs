@@ -1,5 +1,6 @@
 // The live path: a small edit arrives inside the live event (no pull); a missed event (a gap) and
-// a tampered inline record make the receiver pull instead, and it shows the real text.
+// a tampered inline record make the receiver pull instead, and it shows the real text. Pushes go
+// over the push socket once it is open, and over HTTP while it is not.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, profile, liveProxy, tamperRecord, noteNamed, status, ownerWithLink, addNote, SCREENSHOTS } from './helpers.mjs';
@@ -64,6 +65,67 @@ test('a live edit arrives inline with no pull; a missed event and a tampered rec
     await a.ctx.close();
     await b.ctx.close();
     proxy.close();
+    server.stop();
+  }
+});
+
+test('edits are pushed over the push socket, and when the server restarts they go over HTTP until it reopens, none lost', async () => {
+  let server = await startServer();
+  const { port, dataDir } = server;
+  const a = await profile();
+  const b = await profile();
+  // Where A's pushes went: 'http' (a POST) or 'socket' (a push-socket request).
+  const pushes = [];
+  a.page.on('request', (r) => {
+    if (r.method() === 'POST' && /\/updates$/.test(new URL(r.url()).pathname)) pushes.push('http');
+  });
+  a.page.on('websocket', (ws) => {
+    if (/\/socket$/.test(new URL(ws.url()).pathname)) ws.on('framesent', () => pushes.push('socket'));
+  });
+  const settle = async (page) => {
+    await status(page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
+    await page.getByTestId('sync-status').filter({ hasNotText: 'not yet on the server' }).waitFor({ timeout: 30_000 });
+  };
+  // Frames of a worker's socket are reported through its own target: give them a moment.
+  const count = async (kind, want) => {
+    for (let i = 0; i < 50 && pushes.filter((p) => p === kind).length < want; i++) await a.page.waitForTimeout(100);
+    return pushes.filter((p) => p === kind).length;
+  };
+  try {
+    const link = await ownerWithLink(a.page, server.url, 'n0');
+    await settle(a.page);
+    assert.equal(pushes[0], 'http', 'the first push goes over HTTP (and opens the socket)');
+    await b.page.goto(link);
+    await noteNamed(b.page, 'n0').waitFor({ timeout: 30_000 });
+    for (let i = 1; i <= 3; i++) {
+      await addNote(a.page, `n${i}`);
+      await noteNamed(b.page, `n${i}`).waitFor({ timeout: 30_000 });
+    }
+    await settle(a.page);
+    assert.ok(await count('socket', 3) >= 3, `the next edits went over the socket (${pushes})`);
+    const http = pushes.filter((p) => p === 'http').length;
+
+    // The server stops (its sockets are closed at once) and comes back on the same port and data.
+    await server.stopped();
+    await addNote(a.page, 'while down');
+    await a.page.locator('[data-testid=sync-status][data-code=unreachable]').waitFor({ timeout: 30_000 });
+    server = await startServer({ port, dataDir });
+    await settle(a.page);
+    assert.ok(pushes.filter((p) => p === 'http').length > http, `the edit made while down went over HTTP (${pushes})`);
+    // A socket that failed to open is tried again after 10 s (pushes go over HTTP meanwhile).
+    const sockets = await count('socket', 0);
+    let after = 0;
+    while (pushes.filter((p) => p === 'socket').length === sockets && after < 20) {
+      await addNote(a.page, `after ${++after}`);
+      await settle(a.page);
+      await count('socket', sockets + 1);
+    }
+    assert.ok(pushes.filter((p) => p === 'socket').length > sockets, `the socket was opened again and used (${pushes})`);
+    for (const n of ['while down', `after ${after}`]) await noteNamed(b.page, n).waitFor({ timeout: 30_000 });
+    await b.page.getByTestId('note-count').filter({ hasText: `${5 + after} notes` }).waitFor({ timeout: 30_000 });
+  } finally {
+    await a.ctx.close();
+    await b.ctx.close();
     server.stop();
   }
 });

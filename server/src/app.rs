@@ -32,6 +32,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Open live streams per token.
     pub streams: Arc<StreamCounts>,
+    /// Open push sockets per token.
+    pub sockets: Arc<StreamCounts>,
     /// Backups streaming at once.
     pub backups: Arc<tokio::sync::Semaphore>,
     /// Workspaces whose tokens changed on this process (revoke, rotate, delete): their live
@@ -39,6 +41,9 @@ pub struct AppState {
     pub revocations: tokio::sync::broadcast::Sender<String>,
     /// Who has each workspace open (memory only).
     pub presence: Arc<crate::presence::Presence>,
+    /// Set once the server is stopping: live streams and push sockets end at once instead of
+    /// holding the graceful shutdown open ([`end_long_lived_on_signals`]).
+    pub stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// The rate limits (token buckets).
@@ -97,6 +102,28 @@ pub struct Running {
     pub server: actix_web::dev::Server,
     /// The shared state.
     pub state: web::Data<AppState>,
+}
+
+/// Waits for SIGINT or SIGTERM — the signals actix-web stops on, finishing requests in flight —
+/// and then ends the long-lived connections (live streams, push sockets), which would otherwise
+/// keep the server up, and taking pushes, for the whole shutdown timeout.
+pub async fn end_long_lived_on_signals(state: web::Data<AppState>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    let _ = state.stopping.send(true);
 }
 
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
@@ -308,8 +335,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         config: config.clone(),
         metrics: Metrics::default(),
         streams: Arc::new(StreamCounts::default()),
+        sockets: Arc::new(StreamCounts::default()),
         backups: Arc::new(tokio::sync::Semaphore::new(2)),
         revocations: tokio::sync::broadcast::channel(1024).0,
+        stopping: tokio::sync::watch::channel(false).0,
     });
     let static_dir = config.static_dir.clone();
     let static_canonical = std::fs::canonicalize(&static_dir)

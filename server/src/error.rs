@@ -29,6 +29,16 @@ impl ApiError {
         }
     }
 
+    /// The HTTP status of this error.
+    pub fn status(&self) -> u16 {
+        self.status_code().as_u16()
+    }
+
+    /// The JSON body sent for this error (`{"error":{"code","message"}}`).
+    pub fn body(&self) -> Vec<u8> {
+        serde_json::to_vec(&ErrorBody::new(self.code, self.message.clone())).unwrap_or_default()
+    }
+
     /// 400 bad_request.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::BadRequest, message)
@@ -106,6 +116,6 @@ impl ResponseError for ApiError {
         if let Some(secs) = self.retry_after {
             res.insert_header(("Retry-After", secs.to_string()));
         }
-        res.json(ErrorBody::new(self.code, self.message.clone()))
+        res.content_type("application/json").body(self.body())
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! - [`config`] — flags and environment.
 //! - [`app`] — state, middleware, health, metrics, starting the server.
-//! - [`routes`] — the `/v1` handlers; [`live`] — the SSE live channel; [`presence`] — who has
+//! - [`routes`] — the `/v1` handlers; [`live`] — the SSE live channel; [`socket`] — the push
+//!   socket (pushes over a WebSocket); [`presence`] — who has
 //!   a workspace open (memory only, shared across processes).
 //! - [`keys`] — wrapped epoch keys of end-to-end encrypted notebooks (opaque blobs per link).
 //! - [`auth`] — JWT mint/verify, revocation cache.
@@ -26,6 +27,7 @@ pub mod live;
 pub mod metrics;
 pub mod presence;
 pub mod routes;
+pub mod socket;
 pub mod static_files;
 pub mod store;
 

@@ -10,7 +10,7 @@
 //! A stream needs no pooled database connection while it is open: the head comes from what this
 //! process last saw announced (LISTEN/NOTIFY on Postgres). Its token is checked again on every
 //! keepalive and at once when this process revokes a token or deletes the workspace; a revoked,
-//! expired or deleted stream is closed. Each token may hold a capped number of streams.
+//! expired or deleted stream is closed, and every stream when the server stops. Each token may hold a capped number of streams.
 //!
 //! Presence rides on the same stream: `data: {"presence":[…]}` with everyone who has the
 //! workspace open, at the start (when anyone is) and whenever the list changes
@@ -115,6 +115,7 @@ struct Receivers {
     events: broadcast::Receiver<Announcement>,
     revocations: broadcast::Receiver<String>,
     presence: broadcast::Receiver<String>,
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Receivers {
@@ -151,6 +152,7 @@ impl Receivers {
                         }
                     }
                 },
+                _ = self.stopping.wait_for(|s| *s) => return None,
                 _ = tokio::time::sleep(keepalive) => {
                     if !conn.still_valid().await {
                         return None;
@@ -184,6 +186,7 @@ pub async fn live(
         events: state.store.subscribe(),
         revocations: state.revocations.subscribe(),
         presence: state.presence.subscribe(),
+        stopping: state.stopping.subscribe(),
     };
     let head = match state.store.announced_head(&ws) {
         Some(head) => head,

@@ -27,6 +27,9 @@ async fn run() -> anyhow::Result<()> {
         running.addr,
         running.state.store.backend()
     );
+    actix_web::rt::spawn(hearth_server::app::end_long_lived_on_signals(
+        running.state.clone(),
+    ));
     running.server.await?;
     Ok(())
 }

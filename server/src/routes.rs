@@ -12,8 +12,8 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use sha2::Digest;
 use shared_schema::api::{
-    CreatedWorkspace, MintTokenRequest, MintedToken, PresenceRequest, RotateRequest, SnapshotReply,
-    TokenList, HEADER_HEAD_SEQ, HEADER_MORE, PRESENCE_MAX, PRESENCE_TTL_SECS,
+    CreatedWorkspace, MintTokenRequest, MintedToken, PresenceRequest, PushReply, RotateRequest,
+    SnapshotReply, TokenList, HEADER_HEAD_SEQ, HEADER_MORE, PRESENCE_MAX, PRESENCE_TTL_SECS,
 };
 use shared_schema::backup::{self, BackupHeader};
 use shared_schema::frame;
@@ -30,6 +30,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/workspaces/{id}/updates", web::get().to(pull))
         .route("/v1/workspaces/{id}/snapshot", web::put().to(put_snapshot))
         .route("/v1/workspaces/{id}/live", web::get().to(live::live))
+        .route(
+            "/v1/workspaces/{id}/socket",
+            web::get().to(crate::socket::socket),
+        )
         .route("/v1/workspaces/{id}/presence", web::put().to(put_presence))
         .route("/v1/workspaces/{id}/tokens", web::post().to(mint_token))
         .route("/v1/workspaces/{id}/tokens", web::get().to(list_tokens))
@@ -101,6 +105,11 @@ pub fn rate_limit(
     token: &str,
 ) -> Result<(), ApiError> {
     let addr = client_addr(req, state.config.trust_forwarded_for);
+    charge(state, &addr, ws, token)
+}
+
+/// Charges one request from `addr` with `token` on `ws` to the three limits.
+pub(crate) fn charge(state: &AppState, addr: &str, ws: &str, token: &str) -> Result<(), ApiError> {
     state
         .limits
         .token
@@ -114,7 +123,7 @@ pub fn rate_limit(
     state
         .limits
         .addr
-        .check(&addr)
+        .check(addr)
         .map_err(|s| too_many("from this address", s))
 }
 
@@ -306,7 +315,18 @@ async fn push(
     let (ws, claims) = authorize(&state, &req, &path, Need::Write).await?;
     let _in_flight = state.metrics.push_started();
     let body = read_body(&state, &req, payload, state.config.max_update_bytes).await?;
-    let records = frame::decode_push_batch(&body)
+    Ok(HttpResponse::Ok().json(store_push(&state, ws, claims, &body).await?))
+}
+
+/// Stores one push batch of a verified writer: decode, check, quota, store (durable before it
+/// returns). `POST …/updates` and the push socket ([`crate::socket`]) both end here.
+pub(crate) async fn store_push(
+    state: &AppState,
+    ws: String,
+    claims: Claims,
+    body: &[u8],
+) -> Result<PushReply, ApiError> {
+    let records = frame::decode_push_batch(body)
         .map_err(|e| ApiError::new(ErrorCode::MalformedFrame, e.to_string()))?;
     shared_schema::log::check_batch(&records)
         .map_err(|e| ApiError::new(ErrorCode::MalformedFrame, e.to_string()))?;
@@ -326,7 +346,7 @@ async fn push(
         })
         .await?;
     state.metrics.updates_stored.fetch_add(n, Ordering::Relaxed);
-    Ok(HttpResponse::Ok().json(reply))
+    Ok(reply)
 }
 
 #[derive(Deserialize)]

@@ -1,6 +1,6 @@
 //! Graceful shutdown: SIGTERM lands while a push's body is still streaming in; the server lets
 //! that push finish, answers it, exits cleanly, and after a restart the push is there, byte for
-//! byte.
+//! byte. Long-lived connections (push sockets, live streams) are closed at once on SIGTERM.
 
 mod common;
 
@@ -131,6 +131,70 @@ async fn sigterm_while_a_push_body_streams_in_finishes_and_stores_that_push() ->
     assert!(
         stored[0].bytes == bytes,
         "the stored bytes are the pushed ones"
+    );
+    Ok(())
+}
+
+#[actix_web::test]
+async fn sigterm_closes_push_sockets_and_live_streams_at_once_instead_of_holding_the_shutdown_open(
+) -> R {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::Message;
+    let dir = temp_dir();
+    let (mut child, url) = spawn_server(&dir)?;
+    let s = TestServer {
+        url,
+        client: reqwest::Client::new(),
+    };
+    let ws = s.create().await?;
+    let (id, t) = (ws.workspace_id.as_str(), ws.master_token.as_str());
+    let mut req = s
+        .ws_url(id, "/socket")
+        .replacen("http://", "ws://", 1)
+        .into_client_request()?;
+    let offer = shared_schema::socket::offer(t).join(", ");
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", HeaderValue::from_str(&offer)?);
+    let (mut socket, _) = tokio_tungstenite::connect_async(req).await?;
+    let live = s
+        .client
+        .get(s.ws_url(id, "/live"))
+        .bearer_auth(t)
+        .send()
+        .await?;
+    assert_eq!(live.status(), 200);
+    let mut live = live.bytes_stream();
+    let _ = live.next().await; // the head event
+    let started = std::time::Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
+    assert!(killed.success());
+    // The socket is closed with 1001 (going away), long before the 30 s shutdown timeout.
+    let mut code = None;
+    while let Some(msg) = tokio::time::timeout(Duration::from_secs(10), socket.next()).await? {
+        if let Message::Close(frame) = msg? {
+            code = frame.map(|f| f.code);
+            break;
+        }
+    }
+    assert_eq!(code, Some(CloseCode::Away));
+    let _ = socket.close(None).await;
+    // The live stream ends too, and the process exits.
+    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(10), live.next()).await? {
+        if chunk.is_err() {
+            break;
+        }
+    }
+    let status = tokio::task::spawn_blocking(move || child.wait()).await??;
+    assert!(status.success(), "graceful exit, got {status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the shutdown did not wait for the long-lived connections ({:?})",
+        started.elapsed()
     );
     Ok(())
 }

@@ -12,6 +12,7 @@
 //! - [`link`] — share links (`{server}/#/join/{workspace}?t={token}`): make and read them.
 //! - [`live`] — records carried inline on the live channel: which the server sends, which a
 //!   client may store without a pull.
+//! - [`socket`] — the push socket's subprotocol offer and request/reply frames.
 //! - [`log`] — the server's log rules (seqs, key dedupe, page cut, snapshot covers).
 //! - [`text`] — caret positions between the engine (Unicode scalars) and the DOM (UTF-16).
 //! - [`seal`] — end-to-end encryption: sealed records, epoch keys, link secrets, wrapped keys.
@@ -31,6 +32,7 @@ pub mod log;
 #[cfg(feature = "model")]
 pub mod model;
 pub mod seal;
+pub mod socket;
 pub mod sync;
 pub mod text;
 

@@ -2,6 +2,7 @@
 //! [`super::Transport`] for the sync core ([`Http`] over `fetch`; the calls themselves are
 //! [`super::http`]'s) — used by the sync worker and by the plain-JavaScript API alike — and the
 //! requests the worker streams (the live channel). Error bodies become typed [`TransportError`]s.
+//! Pushes go over the push socket ([`super::socket`]) while one is open.
 
 pub use super::http::api_error;
 use super::http::{Http, HttpReply};
@@ -111,6 +112,17 @@ impl Http for FetchTransport {
         token: Option<&str>,
         body: Option<(&str, &[u8])>,
     ) -> Result<HttpReply, TransportError> {
+        if let (Some(t), Some((_, bytes)), "POST") = (token, body, method) {
+            if let Some(reply) = super::socket::push(url, t, bytes).await {
+                let (status, body) = reply?;
+                return Ok(HttpReply {
+                    status,
+                    more: false,
+                    head_seq: None,
+                    body,
+                });
+            }
+        }
         let response = send(method, url, token, body).await?;
         let buf = JsFuture::from(response.array_buffer().map_err(js)?)
             .await

@@ -19,13 +19,16 @@
 //! - [`http`] — the protocol's calls written once over [`http::Http`] (one request, one reply):
 //!   every HTTP client is a [`Transport`].
 //! - `fetch` (wasm32) — `FetchTransport`, the browser's [`http::Http`], for the worker and the JS
-//!   API; the native client's is `reqwest` (`client-native`).
+//!   API; the native client's is `reqwest` (`client-native`). `socket` (wasm32) — its pushes over
+//!   the push socket (a WebSocket) while one is open.
 
 #[cfg(target_arch = "wasm32")]
 pub mod fetch;
 pub mod http;
 pub mod keys;
 pub mod memory;
+#[cfg(target_arch = "wasm32")]
+mod socket;
 mod staged;
 
 use crate::storage::{
