@@ -18,6 +18,13 @@ const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.
 const server = await startServer();
 const a = await profile();
 const b = await profile();
+// What A's worker really sends: every push body (watched from the start: the push socket opens
+// at the first push).
+const pushed = { bytes: 0, bodies: 0 };
+watchPushes(a.page, (n) => {
+  pushed.bytes += n;
+  pushed.bodies++;
+});
 try {
   const link = await ownerWithLink(a.page, server.url, 'bench');
   await b.page.goto(link);
@@ -32,12 +39,6 @@ try {
     }
     return out;
   }, N);
-  // What A's worker really sends: every push body, and how many records it held.
-  const pushed = { bytes: 0, bodies: 0 };
-  watchPushes(a.page, (n) => {
-    pushed.bytes += n;
-    pushed.bodies++;
-  });
   let arrived = null;
   await b.page.exposeBinding('hearthSeen', () => { const t = performance.now(); if (arrived) arrived(t); });
   await b.page.evaluate(() => {
@@ -69,6 +70,7 @@ try {
   const lat = [];
   const starts = [];
   const startBytes = pushed.bytes;
+  const startBodies = pushed.bodies;
   for (let i = 0; i < N; i++) {
     const title = `L${i}`;
     const seen = new Promise((resolve) => { arrived = resolve; });
@@ -94,6 +96,7 @@ try {
   const records = parsePull(Buffer.from(await res.arrayBuffer())).filter((r) => r.kind === 0);
   const raw = records.reduce((s, r) => s + r.bytes.length, 0) / records.length;
   const sent = (pushed.bytes - startBytes) / N;
+  const sentBodies = pushed.bodies - startBodies;
   // Tab → tab in one browser: a second tab of A's profile sees A's edits through IndexedDB and
   // the BroadcastChannel (no server in between).
   const tab = await a.ctx.newPage();
@@ -186,7 +189,7 @@ try {
   console.log('| bytes per edit | value |');
   console.log('|---|---:|');
   console.log(`| Loro update (raw, mean over ${records.length} stored updates) | ${raw.toFixed(0)} |`);
-  console.log(`| push bodies A's worker sent, per edit (${pushed.bodies} pushes: POST bodies, or push-socket requests without their 4-byte id; HTTP and WebSocket frame headers not counted) | ${sent.toFixed(0)} |`);
+  console.log(`| push bodies A's worker sent, per edit (${sentBodies} pushes: POST bodies, or push-socket requests without their 4-byte id; HTTP and WebSocket frame headers not counted) | ${sent.toFixed(0)} |`);
   console.log(`| sent ÷ raw | ${(sent / raw).toFixed(2)} |`);
 } finally {
   await a.ctx.close();

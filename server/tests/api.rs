@@ -39,6 +39,7 @@ async fn health_metrics_and_openapi_answer() -> R {
         .json()
         .await?;
     assert!(o["paths"]["/v1/workspaces/{id}/updates"].is_object());
+    assert!(o["paths"]["/v1/workspaces/{id}/socket"].is_object());
     Ok(())
 }
 
