@@ -138,7 +138,6 @@ async fn sigterm_while_a_push_body_streams_in_finishes_and_stores_that_push() ->
 #[actix_web::test]
 async fn sigterm_closes_push_sockets_and_live_streams_at_once_instead_of_holding_the_shutdown_open(
 ) -> R {
-    use futures_util::SinkExt;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::http::HeaderValue;
     use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
