@@ -139,6 +139,37 @@ test('a server killed after storing a push but before answering it receives ever
   }
 });
 
+test('a push socket that stops answering is given up after 30 s and the push is retried, stored once', async () => {
+  const server = await startServer();
+  const proxy = await replyLosingProxy(server.port, () => {});
+  const a = await profile();
+  const b = await profile();
+  try {
+    const link = await ownerWithLink(a.page, proxy.url, 'n0');
+    await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
+    const ws = link.match(/join\/([0-9a-f-]{36})/)[1];
+    const owner = await masterToken(a.page, ws);
+    proxy.arm({ hang: true });
+    await addNote(a.page, 'n1');
+    for (let i = 0; i < 100 && proxy.lost() === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(proxy.lostOn(), 'socket', 'the push went over the socket and its reply was dropped');
+    // Nothing comes back on the open socket; after 30 s the push is retried and acknowledged.
+    await a.page.getByTestId('sync-status').filter({ hasText: 'not yet on the server' }).waitFor({ timeout: 5_000 });
+    await a.page.getByTestId('sync-status').filter({ hasNotText: 'not yet on the server' }).waitFor({ timeout: 60_000 });
+    await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
+    const records = await storedRecords(server.url, ws, owner);
+    const distinct = new Set(records.map((r) => r.bytes.toString('base64')));
+    assert.equal(distinct.size, records.length, 'the retried push was not stored twice');
+    await b.page.goto(link.replace(proxy.url, server.url));
+    await b.page.getByTestId('note-count').filter({ hasText: '2 notes' }).waitFor({ timeout: 30_000 });
+  } finally {
+    await a.ctx.close();
+    await b.ctx.close();
+    proxy.close();
+    server.stop();
+  }
+});
+
 test('two tabs of one profile: one worker syncs, both show every edit', async () => {
   const server = await startServer();
   const a = await profile();

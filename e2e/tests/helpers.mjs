@@ -109,7 +109,8 @@ export function watchPushes(page, onPush) {
  * A TCP proxy in front of a server that can lose a push's reply: once `arm()`ed, the next
  * response to a `POST …/updates`, or reply on a push socket, is swallowed, `onLostReply()` runs (e.g. kills the server) and
  * the browser's connection is cut — the push reached the server, its answer never came back.
- * `lostOn()` says where ('http' or 'socket'). `retarget(port)` points new connections at another
+ * `lostOn()` says where ('http' or 'socket'). `arm({ hang: true })` drops the reply but leaves the
+ * connection open and the server running. `retarget(port)` points new connections at another
  * server. Resolves { url, arm, lost, lostOn, retarget, close }.
  */
 export async function replyLosingProxy(targetPort, onLostReply) {
@@ -117,6 +118,7 @@ export async function replyLosingProxy(targetPort, onLostReply) {
   let armed = false;
   let lost = 0;
   let lostOn = null;
+  let hang = false;
   const conns = new Set();
   const srv = net.createServer((client) => {
     const upstream = net.connect(target, '127.0.0.1');
@@ -137,6 +139,9 @@ export async function replyLosingProxy(targetPort, onLostReply) {
         armed = false;
         lost++;
         lostOn = socket ? 'socket' : 'http';
+        // Hanging: the reply is dropped and the connection stays open, as a server that stopped
+        // answering would leave it.
+        if (hang) return;
         client.destroy();
         upstream.destroy();
         onLostReply();
@@ -151,7 +156,7 @@ export async function replyLosingProxy(targetPort, onLostReply) {
   await new Promise((r) => srv.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${srv.address().port}`,
-    arm: () => { armed = true; },
+    arm: ({ hang: h = false } = {}) => { armed = true; hang = h; },
     lost: () => lost,
     lostOn: () => lostOn,
     retarget: (port) => { target = port; },

@@ -9,7 +9,8 @@
 //! (a revoked one gets `token_revoked` replies, and the socket is closed when this process
 //! revokes it) and is charged to the same rate limits as an HTTP push. A frame larger than the
 //! push body limit closes the socket; a text frame or an undecodable one closes it with a reason.
-//! A socket that answers no ping within two keepalive intervals is closed, and every socket when
+//! A socket that answers no ping within two keepalive intervals, or does not take a reply within
+//! them, is closed, and every socket when
 //! the server stops (after the push it is answering).
 
 use crate::app::AppState;
@@ -109,7 +110,9 @@ async fn serve(
                         let Some(reply) = answer(&state, &conn, &frame).await else {
                             break reason(CloseCode::Invalid, "a push frame needs a 4-byte id");
                         };
-                        if session.binary(reply).await.is_err() {
+                        // A client that stops reading its replies loses its socket.
+                        let sent = tokio::time::timeout(keepalive * 2, session.binary(reply)).await;
+                        if !matches!(sent, Ok(Ok(()))) {
                             return;
                         }
                     }

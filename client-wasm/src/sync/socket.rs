@@ -7,7 +7,8 @@
 //! The first push to a workspace goes over `fetch` and opens the socket beside it; later pushes use
 //! the socket while it is open. A socket that closes fails the pushes waiting on it as a cut
 //! request would (the sync core retries; pushes are idempotent) and is opened again at the next
-//! push; one that could not open is not tried again for [`RETRY_MS`]. Sockets are kept per
+//! push; one that could not open is not tried again for [`RETRY_MS`]; one that leaves a push
+//! unanswered for [`REPLY_TIMEOUT_MS`] is closed. Sockets are kept per
 //! JavaScript realm (a worker, a page), shared by every transport in it.
 
 use super::TransportError;
@@ -19,10 +20,14 @@ use std::rc::{Rc, Weak};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{BinaryType, MessageEvent, WebSocket};
+use web_sys::{BinaryType, MessageEvent, WebSocket, Window, WorkerGlobalScope};
 
 /// After a socket failed to open, pushes go over `fetch` for this long before it is tried again.
 pub const RETRY_MS: f64 = 10_000.0;
+
+/// A push whose reply has not come in this long fails as a cut request, and its socket is closed
+/// (a server that stopped answering on an open socket must not stall sync).
+pub const REPLY_TIMEOUT_MS: i32 = 30_000;
 
 /// One socket and the pushes waiting for their replies.
 struct Socket {
@@ -84,6 +89,17 @@ fn ready(target: &str, token: &str) -> Option<Rc<Socket>> {
         }
         None
     })
+}
+
+/// Calls `reject` after `ms` (in a page or a worker); a settled promise ignores it.
+fn reject_after(reject: &Function, ms: i32) {
+    let global = js_sys::global();
+    let _ = match global.dyn_ref::<Window>() {
+        Some(w) => w.set_timeout_with_callback_and_timeout_and_arguments_0(reject, ms),
+        None => global
+            .unchecked_ref::<WorkerGlobalScope>()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(reject, ms),
+    };
 }
 
 /// Forgets the socket of `key` (it closed); remembers a failed open.
@@ -149,6 +165,7 @@ impl Socket {
         let id = self.next_id.get();
         self.next_id.set(id.wrapping_add(1));
         let reply = Promise::new(&mut |resolve, reject| {
+            reject_after(&reject, REPLY_TIMEOUT_MS);
             self.waiting.borrow_mut().insert(id, (resolve, reject));
         });
         if self
@@ -162,6 +179,9 @@ impl Socket {
             ));
         }
         let frame = JsFuture::from(reply).await.map_err(|_| {
+            // Closed, or no reply in time: this socket is done either way.
+            self.waiting.borrow_mut().remove(&id);
+            let _ = self.ws.close();
             TransportError::Network("the connection dropped during the reply".into())
         })?;
         let frame = Uint8Array::new(&frame).to_vec();
