@@ -436,12 +436,16 @@ fn heard(ui: Ui, text: &str) {
             return;
         }
         // Show what was stored at once, then read storage (cursors, quarantine).
-        if let Some(e) = engine() {
-            if worker::tab::show(&e, &arrival) {
-                ui.refresh_from_engine();
-            }
+        let shown = engine().is_some_and(|e| worker::tab::show(&e, &arrival));
+        if shown {
+            ui.refresh_from_engine();
         }
         leptos::task::spawn_local(async move {
+            if shown {
+                // Render first: the reads' IndexedDB calls (~1 ms each on the main thread here)
+                // would otherwise run in the same microtask checkpoint as the render.
+                client_wasm::sync::fetch::sleep_ms(0).await;
+            }
             if let Some(e) = engine() {
                 match worker::tab::catch_up(&e, &arrival, &|| ui.refresh_from_engine()).await {
                     // Pulled records were folded into the local snapshot (on the owner's
