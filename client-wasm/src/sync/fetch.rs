@@ -28,18 +28,21 @@ fn js(e: JsValue) -> TransportError {
     TransportError::Network(e.as_string().unwrap_or_else(|| format!("{e:?}")))
 }
 
+/// Calls `callback` after `ms` milliseconds (`setTimeout` in a page or a worker).
+pub(super) fn set_timeout(callback: &js_sys::Function, ms: i32) {
+    let global = js_sys::global();
+    let _ = match global.dyn_ref::<Window>() {
+        Some(w) => w.set_timeout_with_callback_and_timeout_and_arguments_0(callback, ms),
+        None => global
+            .unchecked_ref::<WorkerGlobalScope>()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(callback, ms),
+    };
+}
+
 /// Sleeps `ms` milliseconds.
 pub async fn sleep_ms(ms: u64) {
     let ms = ms.min(i32::MAX as u64) as i32;
-    let p = Promise::new(&mut |resolve, _| {
-        let global = js_sys::global();
-        let _ = match global.dyn_ref::<Window>() {
-            Some(w) => w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms),
-            None => global
-                .unchecked_ref::<WorkerGlobalScope>()
-                .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms),
-        };
-    });
+    let p = Promise::new(&mut |resolve, _| set_timeout(&resolve, ms));
     let _ = JsFuture::from(p).await;
 }
 

@@ -20,7 +20,7 @@ use std::rc::{Rc, Weak};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{BinaryType, MessageEvent, WebSocket, Window, WorkerGlobalScope};
+use web_sys::{BinaryType, MessageEvent, WebSocket};
 
 /// After a socket failed to open, pushes go over `fetch` for this long before it is tried again.
 pub const RETRY_MS: f64 = 10_000.0;
@@ -91,17 +91,6 @@ fn ready(target: &str, token: &str) -> Option<Rc<Socket>> {
     })
 }
 
-/// Calls `reject` after `ms` (in a page or a worker); a settled promise ignores it.
-fn reject_after(reject: &Function, ms: i32) {
-    let global = js_sys::global();
-    let _ = match global.dyn_ref::<Window>() {
-        Some(w) => w.set_timeout_with_callback_and_timeout_and_arguments_0(reject, ms),
-        None => global
-            .unchecked_ref::<WorkerGlobalScope>()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(reject, ms),
-    };
-}
-
 /// Forgets the socket of `key` (it closed); remembers a failed open.
 fn gone(key: &str, opened: bool) {
     SOCKETS.with(|s| {
@@ -165,7 +154,7 @@ impl Socket {
         let id = self.next_id.get();
         self.next_id.set(id.wrapping_add(1));
         let reply = Promise::new(&mut |resolve, reject| {
-            reject_after(&reject, REPLY_TIMEOUT_MS);
+            super::fetch::set_timeout(&reject, REPLY_TIMEOUT_MS);
             self.waiting.borrow_mut().insert(id, (resolve, reject));
         });
         if self
