@@ -69,18 +69,21 @@ test('a live edit arrives inline with no pull; a missed event and a tampered rec
   }
 });
 
-test('edits are pushed over the push socket, and when the server restarts they go over HTTP until it reopens, none lost', async () => {
+test('the push socket opens with the live channel and carries the edits, and when the server restarts they go over HTTP until it reopens, none lost', async () => {
   let server = await startServer();
   const { port, dataDir } = server;
   const a = await profile();
   const b = await profile();
   // Where A's pushes went: 'http' (a POST) or 'socket' (a push-socket request).
   const pushes = [];
+  let opened = 0; // push sockets A opened
   a.page.on('request', (r) => {
     if (r.method() === 'POST' && /\/updates$/.test(new URL(r.url()).pathname)) pushes.push('http');
   });
   a.page.on('websocket', (ws) => {
-    if (/\/socket$/.test(new URL(ws.url()).pathname)) ws.on('framesent', () => pushes.push('socket'));
+    if (!/\/socket$/.test(new URL(ws.url()).pathname)) return;
+    opened++;
+    ws.on('framesent', () => pushes.push('socket'));
   });
   const settle = async (page) => {
     await status(page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
@@ -94,7 +97,13 @@ test('edits are pushed over the push socket, and when the server restarts they g
   try {
     const link = await ownerWithLink(a.page, server.url, 'n0');
     await settle(a.page);
-    assert.equal(pushes[0], 'http', 'the first push goes over HTTP (and opens the socket)');
+    // A reopened app opens its socket when its live channel connects, before any edit, so even the
+    // first edit after opening goes over it.
+    const before = opened;
+    await a.page.reload();
+    for (let i = 0; i < 100 && opened === before; i++) await a.page.waitForTimeout(100);
+    assert.ok(opened > before, 'the reopened app opened its push socket without an edit');
+    const first = pushes.length;
     await b.page.goto(link);
     await noteNamed(b.page, 'n0').waitFor({ timeout: 30_000 });
     for (let i = 1; i <= 3; i++) {
@@ -103,6 +112,7 @@ test('edits are pushed over the push socket, and when the server restarts they g
     }
     await settle(a.page);
     assert.ok(await count('socket', 3) >= 3, `the next edits went over the socket (${pushes})`);
+    assert.equal(pushes[first], 'socket', `the first edit after reopening went over the socket (${pushes})`);
     const http = pushes.filter((p) => p === 'http').length;
 
     // The server stops (its sockets are closed at once) and comes back on the same port and data.

@@ -10,6 +10,11 @@ async function presenceAcross(urlA, urlB, shot) {
   const a = await profile();
   const b = await profile();
   let bOpen = true;
+  // Push sockets each opened: a browser opens one when its live channel connects, if it may push.
+  const sockets = { a: 0, b: 0 };
+  for (const [k, page] of [['a', a.page], ['b', b.page]]) {
+    page.on('websocket', (ws) => { if (/\/socket$/.test(new URL(ws.url()).pathname)) sockets[k]++; });
+  }
   try {
     const link = await ownerWithLink(a.page, urlA, 'Plans', 'read');
     await b.page.goto(link.replace(urlA, urlB));
@@ -19,6 +24,11 @@ async function presenceAcross(urlA, urlB, shot) {
     await peers(b.page).filter({ hasText: 'O' }).waitFor({ timeout: 15_000 });
     assert.equal(await peers(a.page).count(), 1);
     assert.equal(await peers(b.page).count(), 1);
+    // Both live channels are up (each sees the other): the owner opened its push socket, the
+    // reader, who cannot push, none (the server would refuse it).
+    for (let i = 0; i < 50 && sockets.a === 0; i++) await a.page.waitForTimeout(100);
+    assert.ok(sockets.a >= 1, 'the owner opened its push socket');
+    assert.equal(sockets.b, 0, 'a read-only member opened no push socket');
     // The owner opens the note: the reader sees the owner's dot beside it.
     await noteNamed(a.page, 'Plans').click();
     const besidePlans = b.page.locator('li', { has: noteNamed(b.page, 'Plans') }).getByTestId('note-peer');

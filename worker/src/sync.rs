@@ -211,7 +211,9 @@ async fn follow(ctx: &Ctx, ws: &str, generation: u64) -> Result<(), TransportErr
         .get_workspace(ws)
         .await
         .map_err(|e| TransportError::Network(e.to_string()))?;
-    let Some((Some(server_url), Some(token))) = record.map(|r| (r.server_url, r.token)) else {
+    let Some((Some(server_url), Some(token), role)) =
+        record.map(|r| (r.server_url, r.token, r.role))
+    else {
         return Err(TransportError::Network("not syncing".into()));
     };
     let remote = Remote {
@@ -232,6 +234,9 @@ async fn follow(ctx: &Ctx, ws: &str, generation: u64) -> Result<(), TransportErr
         return Err(http::api_error(res.status(), &body));
     }
     ctx.set_live(ws, true);
+    if role.can_write() {
+        client_wasm::sync::warm_push_socket(&remote.url("/updates"), &remote.token);
+    }
     let body = res
         .body()
         .ok_or_else(|| TransportError::Network("no live body".into()))?;

@@ -29,6 +29,8 @@ pub mod keys;
 pub mod memory;
 #[cfg(target_arch = "wasm32")]
 mod socket;
+#[cfg(target_arch = "wasm32")]
+pub use socket::warm as warm_push_socket;
 mod staged;
 
 use crate::storage::{

@@ -4,8 +4,9 @@
 //! ([`super::http`], the sync core) is unchanged. A `fetch` from a worker spends 2–4 ms in Chromium
 //! before its request leaves; a message on an open socket well under one.
 //!
-//! The first push to a workspace goes over `fetch` and opens the socket beside it; later pushes use
-//! the socket while it is open. A socket that closes fails the pushes waiting on it as a cut
+//! The socket is opened when the worker's live channel connects ([`warm`], for a device that may
+//! push) or else by the first push, which goes over `fetch` beside it; pushes use the socket while
+//! it is open. A socket that closes fails the pushes waiting on it as a cut
 //! request would (the sync core retries; pushes are idempotent) and is opened again at the next
 //! push; one that could not open is not tried again for [`RETRY_MS`]; one that leaves a push
 //! unanswered for [`REPLY_TIMEOUT_MS`] is closed. Sockets are kept per
@@ -65,6 +66,16 @@ pub async fn push(
     let target = socket::url_for_push(url)?;
     let socket = ready(&target, token)?;
     Some(socket.send(body).await)
+}
+
+/// Starts opening the socket for pushes to `url` (a workspace's `POST …/updates` address) with
+/// `token`, unless one is open, opening or waiting out [`RETRY_MS`]: the worker calls it when its
+/// live channel connects (for a device that may push), so the first edit after the app opens finds
+/// the socket ready instead of going over `fetch`.
+pub fn warm(url: &str, token: &str) {
+    if let Some(target) = socket::url_for_push(url) {
+        let _ = ready(&target, token);
+    }
 }
 
 /// The open socket for `target` and `token`, or `None` after starting to open one.
