@@ -3,7 +3,8 @@
 // the rest until Chromium's IndexedDB fails a commit. (What Chromium does then, seen here: the
 // commit aborts with `UnknownError … FILE_ERROR_NO_SPACE` and the browser closes the database
 // connection.) The UI says storage is full, the refused edit is not kept, deleting the photos
-// lets the next edit be stored without a reload, and everything stored survives a reload.
+// lets the next edit be stored without a reload, and everything stored survives a reload and a new
+// browser process (or, if the browser deleted the database as corrupt, the user is told).
 // Mounting needs root (CI here runs as root); elsewhere the test is reported as skipped.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -33,7 +34,7 @@ function smallDisk() {
   return { dir, idb, photos };
 }
 
-test('a really full disk is shown as storage full, the refused edit is not kept, freeing space lets the next edit in, and what was stored survives a reload', async (t) => {
+test('a really full disk is shown as storage full, the refused edit is not kept, freeing space lets the next edit in, and what was stored survives a reload and a browser restart', async (t) => {
   const disk = smallDisk();
   if (!disk) { t.skip('needs root to mount a tmpfs for the browser profile'); return; }
   const server = await startServer();
@@ -76,9 +77,7 @@ test('a really full disk is shown as storage full, the refused edit is not kept,
     await noteNamed(page, 'After freeing space').waitFor({ timeout: 10_000 });
     assert.equal(await full.count(), 0, 'the error is gone once an edit is stored');
 
-    // A reload reads back what was stored, and not the refused edit. (Not a new browser process:
-    // Chromium 156 then deletes this origin's IndexedDB as corrupt — its LevelDB log got a torn
-    // record at the full disk and was appended to after reopening; see README, "Not finished".)
+    // A reload reads back what was stored, and not the refused edit.
     await page.reload();
     await noteNamed(page, 'After freeing space').waitFor({ timeout: 60_000 });
     await noteNamed(page, `Note ${stored - 1}`).click();
@@ -87,6 +86,24 @@ test('a really full disk is shown as storage full, the refused edit is not kept,
       await noteNamed(page, `Note ${stored}`).click();
       const body = await page.getByTestId('edit-body').inputValue();
       assert.notEqual(body, refusedBody, 'the refused body edit was not kept');
+    }
+
+
+    // A new browser process: nothing is lost silently. Either every stored note is read back, or
+    // (Chromium 156.0.8078.73 did this on 2026-11-24, deleting the origin's IndexedDB as corrupt;
+    // .114 read everything back in every run since) the page says the browser deleted the notebook.
+    const notes = await page.getByTestId('note').count();
+    await ctx.close();
+    ({ ctx, page } = await launch());
+    await page.goto(server.url + '/');
+    const health = page.getByTestId('storage-health').filter({ hasText: 'This browser deleted Hearth' });
+    await Promise.race([noteNamed(page, 'After freeing space').waitFor({ timeout: 60_000 }), health.waitFor({ timeout: 60_000 })]);
+    if (await health.count()) {
+      assert.match(await health.innerText(), /Lost, because they were only on this device: “My notebook”/);
+    } else {
+      await page.waitForFunction((n) => document.querySelectorAll('[data-testid=note]').length === n, notes, { timeout: 30_000 });
+      await noteNamed(page, `Note ${stored - 1}`).click();
+      await page.waitForFunction((want) => document.querySelector('[data-testid=edit-body]')?.value === want, lastBody, { timeout: 30_000 });
     }
   } finally {
     await ctx.close().catch(() => {});
