@@ -340,6 +340,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         revocations: tokio::sync::broadcast::channel(1024).0,
         stopping: tokio::sync::watch::channel(false).0,
     });
+    tokio::spawn(crate::routes::follow_revocations(
+        state.clone(),
+        state.store.revocation_updates(),
+    ));
     let static_dir = config.static_dir.clone();
     let static_canonical = std::fs::canonicalize(&static_dir)
         .ok()

@@ -94,6 +94,36 @@ pub(crate) async fn authorize(
     Ok((ws, claims))
 }
 
+/// After a revoke, rotation or deletion on this process: forgets the cached states of `tokens`
+/// (every one when empty), has this process's live streams and push sockets of `ws` check their
+/// token now, and tells the other processes on the database to do the same.
+pub(crate) async fn revoked(state: &AppState, ws: &str, tokens: &[String]) {
+    state.auth.invalidate(tokens);
+    let _ = state.revocations.send(ws.to_owned());
+    if let Err(e) = state.store.share_revocation(ws, tokens).await {
+        tracing::warn!(error = %e, "could not tell the other server processes of a revocation; their live streams check at their next keepalive");
+    }
+}
+
+/// Applies the revocations other processes share (see [`revoked`]) until the store stops.
+pub async fn follow_revocations(
+    state: web::Data<AppState>,
+    mut shared: tokio::sync::broadcast::Receiver<crate::store::Revocation>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match shared.recv().await {
+            Ok(r) => {
+                state.auth.invalidate(&r.tokens);
+                let _ = state.revocations.send(r.ws);
+            }
+            // Some were missed: no cached state can be trusted.
+            Err(RecvError::Lagged(_)) => state.auth.invalidate(&[]),
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
 /// Largest JSON body of the small routes (create, mint, rotate).
 const SMALL_BODY: usize = 16 * 1024;
 
@@ -300,8 +330,7 @@ async fn delete_workspace(
 ) -> Result<HttpResponse, ApiError> {
     let (ws, claims) = authorize(&state, &req, &path, Need::Master).await?;
     state.store.delete_workspace(&ws, now_secs()).await?;
-    state.auth.invalidate(&[]);
-    let _ = state.revocations.send(ws.clone());
+    revoked(&state, &ws, &[]).await;
     audit(&state, Some(&claims.sub), "delete", &ws, 0).await;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -587,8 +616,7 @@ async fn revoke_token(
             "no such token in this workspace",
         ));
     }
-    state.auth.invalidate(&[jti]);
-    let _ = state.revocations.send(ws.clone());
+    revoked(&state, &ws, &[jti]).await;
     audit(&state, Some(&claims.sub), "revoke", &ws, 0).await;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -634,8 +662,7 @@ async fn rotate_master(
         }
         Err(e) => return Err(e.into()),
     }
-    state.auth.invalidate(&[]);
-    let _ = state.revocations.send(ws.clone());
+    revoked(&state, &ws, &[]).await;
     Ok(HttpResponse::Created().json(MintedToken {
         id: row.id.clone(),
         token: state.auth.sign(&row)?,

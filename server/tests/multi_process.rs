@@ -1,6 +1,7 @@
 //! Several `hearth-server` processes on one Postgres: a push to one reaches the live subscribers
 //! of every other through LISTEN/NOTIFY — two processes, and four processes with 2,500 live
-//! subscribers each (`HEARTH_TEST_SUBSCRIBERS` per process), every subscriber getting every push. Needs `HEARTH_TEST_DATABASE_URL` (scripts/test.sh starts one); on
+//! subscribers each (`HEARTH_TEST_SUBSCRIBERS` per process), every subscriber getting every push;
+//! presence and revocations cross processes too. Needs `HEARTH_TEST_DATABASE_URL` (scripts/test.sh starts one); on
 //! SQLite there is nothing to fan out across processes: the tests are `#[ignore]`d (a reported
 //! skip) and the Postgres run of `scripts/test.sh` runs them with `--include-ignored`.
 
@@ -250,5 +251,63 @@ async fn presence_sent_to_one_process_shows_on_a_live_stream_of_the_other_and_go
     )
     .await?;
     assert!(gone.presence.is_empty(), "gone on B too, with no heartbeat");
+    Ok(())
+}
+
+#[actix_web::test]
+#[ignore = "needs Postgres; scripts/test.sh runs it (--include-ignored)"]
+async fn a_token_revoked_on_one_process_ends_its_live_stream_on_the_other_at_once_and_is_refused_there(
+) -> R {
+    let Some(db) = database_url() else {
+        return Err("needs HEARTH_TEST_DATABASE_URL: run scripts/test.sh".into());
+    };
+    let (_a, url_a) = spawn_server(&db)?;
+    let (_b, url_b) = spawn_server(&db)?;
+    let client = reqwest::Client::new();
+    let a = TestServer {
+        url: url_a,
+        client: client.clone(),
+    };
+    let b = TestServer {
+        url: url_b,
+        client: client.clone(),
+    };
+    let ws = a.create().await?;
+    let id = &ws.workspace_id;
+    let minted = a.mint(id, &ws.master_token, "write", None).await?;
+    let jti = minted["id"].as_str().ok_or("id")?;
+    let token = minted["token"].as_str().ok_or("token")?;
+    // B has checked the token (and keeps it as valid for a few seconds): a live stream, a push.
+    let live = client
+        .get(b.ws_url(id, "/live"))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    assert_eq!(live.status(), 200);
+    let mut stream = live.bytes_stream();
+    stream.next().await.ok_or("ended")??;
+    assert_eq!(b.push(id, token, &[("k1", b"x")]).await?.status(), 200);
+    // Revoked through A.
+    let res = client
+        .delete(a.ws_url(id, &format!("/tokens/{jti}")))
+        .bearer_auth(&ws.master_token)
+        .send()
+        .await?;
+    assert_eq!(res.status(), 204);
+    // B's stream ends now, not at its keepalive (15 s), and B refuses the token at once.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while let Some(Ok(_)) = stream.next().await {}
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "B's live stream ended within 5 s of the revocation on A"
+    );
+    expect_error(
+        b.push(id, token, &[("k2", b"y")]).await?,
+        401,
+        "token_revoked",
+    )
+    .await?;
     Ok(())
 }

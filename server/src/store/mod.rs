@@ -12,7 +12,7 @@
 
 pub mod postgres;
 mod sql;
-pub use sql::Announcement;
+pub use sql::{Announcement, Revocation};
 pub mod sqlite;
 pub mod writer;
 
@@ -262,6 +262,13 @@ pub trait Storage: Send + Sync {
     async fn share_presence(&self, json: &str) -> Result<(), StoreError>;
     /// Presence heartbeats from every process, as shared.
     fn presence_updates(&self) -> broadcast::Receiver<String>;
+    /// Tells every *other* process on this database that `tokens` of `ws` (every token of it
+    /// when empty) no longer open it, so their live streams and push sockets end now rather than
+    /// at their next keepalive (Postgres: `NOTIFY` on `hearth_revocations`; SQLite: one process,
+    /// nothing to tell).
+    async fn share_revocation(&self, ws: &str, tokens: &[String]) -> Result<(), StoreError>;
+    /// Revocations other processes shared.
+    fn revocation_updates(&self) -> broadcast::Receiver<Revocation>;
 }
 
 /// Opens the storage for a database URL and runs its migrations.

@@ -4,11 +4,13 @@
 //! sent as arrays and expanded with `UNNEST`). New heads are announced with
 //! `pg_notify('hearth_updates', 'ws:seq:instance')` in the same transaction; every other process
 //! `LISTEN`s and fans them out to its live clients (the writing process announces its own commits
-//! itself, with inline records). Reads run at REPEATABLE READ.
+//! itself, with inline records). Presence heartbeats (`hearth_presence`) and revocations
+//! (`hearth_revocations`) cross processes the same way, never written to a table. Reads run at
+//! REPEATABLE READ.
 
 use super::sql::{chain_of, impl_store, size_of, to_i64, to_u64, Announcer, Backend, TotalQuota};
 use super::writer::{announce, plan, Committer, Row, Writer};
-use super::{PullPage, PushRequest, StoreError, StoreOptions, TokenRow, TokenState};
+use super::{PullPage, PushRequest, Revocation, StoreError, StoreOptions, TokenRow, TokenState};
 use shared_schema::api::{PushReply, TokenInfo};
 use shared_schema::backup::Backup;
 use shared_schema::frame::{PullRecord, PullRecordKind};
@@ -28,6 +30,8 @@ pub const CHANNEL: &str = "hearth_updates";
 /// Postgres-backed storage.
 pub struct PgStore {
     pool: sqlx::PgPool,
+    /// This process's id in notifications (its own are skipped when they come back).
+    instance: String,
     announcer: Arc<Announcer>,
     total: Arc<TotalQuota>,
     writer: Writer,
@@ -46,7 +50,7 @@ impl PgStore {
         sqlx::migrate!("../migrations").run(&pool).await?;
         let announcer = Arc::new(Announcer::default());
         let mut listener = PgListener::connect_with(&pool).await?;
-        listener.listen_all([CHANNEL, PRESENCE_CHANNEL]).await?;
+        listener.listen_all(CHANNELS).await?;
         // Notifications carry this process's id: its own commits are announced by the writer
         // (with inline records) and skipped when they come back through LISTEN, which can
         // deliver them before the writer's announcement.
@@ -60,13 +64,14 @@ impl PgStore {
         let total = Arc::new(TotalQuota::new(options.total_quota));
         let writer = Writer::start(PgCommitter {
             pool: pool.clone(),
-            instance,
+            instance: instance.clone(),
             announcer: announcer.clone(),
             total: total.clone(),
             quota: options.workspace_quota,
         });
         Ok(Self {
             pool,
+            instance,
             announcer,
             total,
             writer,
@@ -91,6 +96,14 @@ async fn listen(
                 announcer.presence(n.payload());
                 continue;
             }
+            Ok(Some(n)) if n.channel() == REVOCATION_CHANNEL => {
+                if let Some((from, revocation)) = parse_revocation(n.payload()) {
+                    if from != instance {
+                        announcer.revoked(revocation);
+                    }
+                }
+                continue;
+            }
             Ok(Some(n)) => {
                 // `ws:seq:instance`. This process announced its own commits already (with
                 // inline records); of another's, only a head it has not seen is news.
@@ -110,7 +123,7 @@ async fn listen(
         listener = loop {
             let fresh = async {
                 let mut l = PgListener::connect_with(&pool).await?;
-                l.listen_all([CHANNEL, PRESENCE_CHANNEL]).await?;
+                l.listen_all(CHANNELS).await?;
                 Ok::<_, sqlx::Error>(l)
             };
             match fresh.await {
@@ -178,12 +191,54 @@ impl Backend for PgStore {
 /// The NOTIFY channel of presence heartbeats (ephemeral: never written to a table).
 const PRESENCE_CHANNEL: &str = "hearth_presence";
 
+/// The NOTIFY channel of revocations: `instance:ws:token,token` (no tokens: every token of `ws`).
+const REVOCATION_CHANNEL: &str = "hearth_revocations";
+
+/// Every channel a process listens on.
+const CHANNELS: [&str; 3] = [CHANNEL, PRESENCE_CHANNEL, REVOCATION_CHANNEL];
+
+/// The payload of a revocation from `instance` (ids are UUIDs or hex: no `:` or `,`).
+fn revocation_payload(instance: &str, ws: &str, tokens: &[String]) -> String {
+    format!("{instance}:{ws}:{}", tokens.join(","))
+}
+
+/// The sending instance and the revocation of a payload; `None` for one this version cannot read.
+fn parse_revocation(payload: &str) -> Option<(&str, Revocation)> {
+    let mut parts = payload.splitn(3, ':');
+    let (from, ws, tokens) = (parts.next()?, parts.next()?, parts.next()?);
+    if ws.is_empty() {
+        return None;
+    }
+    let tokens = tokens
+        .split(',')
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    Some((
+        from,
+        Revocation {
+            ws: ws.to_owned(),
+            tokens,
+        },
+    ))
+}
+
 impl PgStore {
     /// Every process (this one too, through its own LISTEN) hears the heartbeat.
     async fn share_presence_impl(&self, json: &str) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(PRESENCE_CHANNEL)
             .bind(json)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The other processes hear of the revocation (this one skips its own).
+    async fn share_revocation_impl(&self, ws: &str, tokens: &[String]) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(REVOCATION_CHANNEL)
+            .bind(revocation_payload(&self.instance, ws, tokens))
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -355,3 +410,35 @@ impl Committer for PgCommitter {
 }
 
 impl_store!(PgStore, "postgres");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_revocation_payload_reads_back_as_sent() {
+        let tokens = vec!["3f2a".to_owned(), "b71c".to_owned()];
+        let payload = revocation_payload("me", "ws-1", &tokens);
+        assert_eq!(
+            parse_revocation(&payload),
+            Some((
+                "me",
+                Revocation {
+                    ws: "ws-1".into(),
+                    tokens
+                }
+            ))
+        );
+    }
+
+    #[test]
+    fn a_revocation_of_every_token_has_none_and_a_payload_without_a_workspace_is_ignored() {
+        let every = revocation_payload("me", "ws-1", &[]);
+        assert_eq!(
+            parse_revocation(&every).map(|(_, r)| r.tokens),
+            Some(Vec::new())
+        );
+        assert_eq!(parse_revocation("me::a"), None);
+        assert_eq!(parse_revocation("me"), None);
+    }
+}

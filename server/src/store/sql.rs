@@ -52,12 +52,23 @@ pub struct Announcement {
     pub record: Option<Arc<str>>,
 }
 
+/// Tokens of `ws` another process revoked (all of the workspace's cached states when `tokens` is
+/// empty: a rotation or deletion), so this process's live streams and push sockets check theirs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    /// Workspace.
+    pub ws: String,
+    /// Token ids, or none for every token.
+    pub tokens: Vec<String>,
+}
+
 /// Fans out announcements of new updates to live streams and remembers each workspace's last
 /// announced head, so a new live stream needs no database read.
 pub struct Announcer {
     events: broadcast::Sender<Announcement>,
     heads: Mutex<HashMap<String, u64>>,
     presence: broadcast::Sender<String>,
+    revocations: broadcast::Sender<Revocation>,
 }
 
 impl Default for Announcer {
@@ -66,6 +77,7 @@ impl Default for Announcer {
             events: broadcast::channel(4096).0,
             heads: Mutex::new(HashMap::new()),
             presence: broadcast::channel(1024).0,
+            revocations: broadcast::channel(1024).0,
         }
     }
 }
@@ -141,6 +153,16 @@ impl Announcer {
     /// Presence heartbeats this process hears of.
     pub fn presence_updates(&self) -> broadcast::Receiver<String> {
         self.presence.subscribe()
+    }
+
+    /// Passes on a revocation another process shared.
+    pub fn revoked(&self, revocation: Revocation) {
+        let _ = self.revocations.send(revocation);
+    }
+
+    /// Revocations other processes shared.
+    pub fn revocation_updates(&self) -> broadcast::Receiver<Revocation> {
+        self.revocations.subscribe()
     }
 
     /// A new subscription.
@@ -740,6 +762,14 @@ macro_rules! impl_store {
 
             fn presence_updates(&self) -> tokio::sync::broadcast::Receiver<String> {
                 self.announcer().presence_updates()
+            }
+
+            async fn share_revocation(&self, ws: &str, tokens: &[String]) -> Result<(), StoreError> {
+                self.share_revocation_impl(ws, tokens).await
+            }
+
+            fn revocation_updates(&self) -> tokio::sync::broadcast::Receiver<crate::store::sql::Revocation> {
+                self.announcer().revocation_updates()
             }
         }
 

@@ -119,6 +119,11 @@ impl SqliteStore {
         self.announcer.presence(json);
         Ok(())
     }
+
+    /// One process: no other to tell of a revocation.
+    async fn share_revocation_impl(&self, _ws: &str, _tokens: &[String]) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// The group-commit writer's own connection (rusqlite on the same SQLite library as sqlx): it runs
