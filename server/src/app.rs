@@ -100,6 +100,9 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The server future; await it to run until shutdown (SIGINT/SIGTERM finish in-flight requests).
     pub server: actix_web::dev::Server,
+    /// The health listener (`--health-bind`): its address and its server future (spawn it; it
+    /// stops on the same signals).
+    pub health: Option<(SocketAddr, actix_web::dev::Server)>,
     /// The shared state.
     pub state: web::Data<AppState>,
 }
@@ -419,9 +422,43 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             addr: config.bind.clone(),
             source: std::io::Error::other("no address bound"),
         })?;
+    let health = match &config.health_bind {
+        Some(bind) => Some(health_listener(bind, state.clone())?),
+        None => None,
+    };
     Ok(Running {
         addr,
         server: server.run(),
+        health,
         state,
     })
+}
+
+/// The `--health-bind` listener: `/healthz` and `/metrics` only, one worker, its own connections.
+fn health_listener(
+    bind: &str,
+    state: web::Data<AppState>,
+) -> Result<(SocketAddr, actix_web::dev::Server), StartError> {
+    let bound = |source| StartError::Bind {
+        addr: bind.to_owned(),
+        source,
+    };
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/healthz", web::get().to(healthz))
+            .route("/metrics", web::get().to(metrics))
+    })
+    .workers(1)
+    .max_connections(64)
+    .client_request_timeout(std::time::Duration::from_secs(5))
+    .shutdown_timeout(5)
+    .bind(bind)
+    .map_err(bound)?;
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| bound(std::io::Error::other("no address bound")))?;
+    Ok((addr, server.run()))
 }

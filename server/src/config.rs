@@ -68,6 +68,11 @@ pub struct Config {
     /// open-file limit (which the server raises to its hard limit).
     #[arg(long, env = "HEARTH_MAX_CONNECTIONS", default_value_t = 16_384)]
     pub max_connections: usize,
+    /// A second address serving only `/healthz` and `/metrics`, with connections of its own:
+    /// probes there are answered even while slow or hostile clients hold every connection of the
+    /// main address (`127.0.0.1:9090`, say; off when unset).
+    #[arg(long, env = "HEARTH_HEALTH_BIND")]
+    pub health_bind: Option<String>,
     /// Seconds between live-stream keepalives; each also re-checks the stream's token, and a
     /// stream whose client went away is noticed (and its slot freed) at the latest then.
     #[arg(long, env = "HEARTH_LIVE_KEEPALIVE_SECS", default_value_t = 15)]

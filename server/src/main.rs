@@ -27,6 +27,10 @@ async fn run() -> anyhow::Result<()> {
         running.addr,
         running.state.store.backend()
     );
+    if let Some((addr, health)) = running.health {
+        println!("Health checks also at http://{addr}/healthz (and /metrics)");
+        actix_web::rt::spawn(health);
+    }
     actix_web::rt::spawn(hearth_server::app::end_long_lived_on_signals(
         running.state.clone(),
     ));

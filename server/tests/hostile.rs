@@ -1,6 +1,7 @@
 //! Hostile inputs, each refused with a clear JSON error and nothing lost: anonymous floods,
 //! quotas, slow bodies, oversized pages and batches, empty updates, live streams of revoked or
-//! deleted workspaces, unsafe start-up configurations, framework-level errors, security headers.
+//! deleted workspaces, unsafe start-up configurations, framework-level errors, security headers,
+//! clients holding every connection (health checks go on at the health address).
 
 mod common;
 
@@ -360,5 +361,59 @@ async fn framework_errors_are_json_and_the_ui_is_served_with_security_headers() 
     assert!(!csp.contains("'unsafe-eval'"), "{csp}");
     assert_eq!(h("x-frame-options"), "DENY");
     assert_eq!(h("x-content-type-options"), "nosniff");
+    Ok(())
+}
+
+#[actix_web::test]
+async fn clients_holding_every_connection_leave_health_checks_answered_at_the_health_address() -> R
+{
+    let mut config = hearth_server::Config::for_tests(temp_dir(), database_url());
+    config.max_connections = 32;
+    config.health_bind = Some("127.0.0.1:0".into());
+    let running = hearth_server::app::start(config).await?;
+    let (health_addr, health) = running.health.ok_or("no health listener")?;
+    let main = running.addr;
+    actix_web::rt::spawn(running.server);
+    actix_web::rt::spawn(health);
+    // Every worker takes at most (32 / workers).max(16) connections: hold all of them (and more),
+    // each with half a request line, as a slow or hostile client would.
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let slots = workers * (32 / workers).max(16);
+    let mut held = Vec::new();
+    for _ in 0..slots + 16 {
+        let mut c = tokio::net::TcpStream::connect(main).await?;
+        tokio::io::AsyncWriteExt::write_all(&mut c, b"GET /healthz HTTP/1.1\r\n").await?;
+        held.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()?;
+    let blocked = client.get(format!("http://{main}/healthz")).send().await;
+    assert!(
+        blocked.is_err(),
+        "the main address has no free connection (got {blocked:?})"
+    );
+    let started = Instant::now();
+    let res = client
+        .get(format!("http://{health_addr}/healthz"))
+        .send()
+        .await?;
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await?;
+    assert_eq!(body["status"], "ok", "{body}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let metrics = client
+        .get(format!("http://{health_addr}/metrics"))
+        .send()
+        .await?;
+    assert_eq!(metrics.status(), 200);
+    // Only health and metrics there: not the API.
+    let api = client
+        .post(format!("http://{health_addr}/v1/workspaces"))
+        .send()
+        .await?;
+    assert_eq!(api.status(), 404);
+    drop(held);
     Ok(())
 }

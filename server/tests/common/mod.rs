@@ -49,6 +49,9 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Result<TestServer, E
     let running = hearth_server::app::start(config).await?;
     let url = format!("http://{}", running.addr);
     actix_web::rt::spawn(running.server);
+    if let Some((_, health)) = running.health {
+        actix_web::rt::spawn(health);
+    }
     Ok(TestServer {
         url,
         client: Client::new(),
