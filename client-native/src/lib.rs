@@ -10,12 +10,13 @@
 //!   it are `client_wasm::sync::http`'s (the browser's too), so it is a sync-core `Transport`.
 //!
 //! - [`markdown`] — a notebook as a folder of Markdown files, both ways; an edited file comes
-//!   back as CRDT edits made against the version it was exported at, so concurrent edits merge.
+//!   back as CRDT edits made against the version it was exported at, so concurrent edits merge;
+//!   a deleted file trashes its note unless it was edited elsewhere since.
 //! - [`watch`] — staying live: the server's live channel, its inline records taken by the sync
 //!   core as in the browser's worker.
 //!
-//! The `hearth` binary (`src/bin/hearth.rs`) is the command line on these. Not built yet (README
-//! "Not finished"): the C API.
+//! The `hearth` binary (`src/bin/hearth.rs`) is the command line on these; the C API
+//! (`client-ffi`) is written on [`Client`] too.
 #![warn(missing_docs)]
 
 pub mod client;

@@ -9,7 +9,9 @@
 //! ([`Engine::edit_at`]), so a paragraph another device typed meanwhile is kept, not
 //! overwritten by the file's older text. A file without an `id` is a new note (its front matter
 //! is then written into it). Every file that changed the notebook is rewritten with the merged
-//! note and the new version, so importing it again changes nothing.
+//! note and the new version, so importing it again changes nothing. A deleted file moves its
+//! note to the trash unless the note was edited elsewhere since ([`folder`]: the folder's
+//! manifest of what each file showed).
 //!
 //! The file format's one ambiguity: checklist lines at the very end of a file are the note's
 //! tasks, so a body that itself ends with `- [ ]` lines comes back as tasks.
@@ -18,7 +20,10 @@ use client_wasm::error::EngineError;
 use client_wasm::storage::Store;
 use client_wasm::Engine;
 use shared_schema::model::{self, Note, Task};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+pub mod folder;
 
 /// A folder could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -196,7 +201,9 @@ fn write_whole(path: &Path, text: &str) -> Result<(), MarkdownError> {
         path: path.to_owned(),
         source,
     };
-    let tmp = path.with_extension("md.tmp");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
     std::fs::write(&tmp, text).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
 }
@@ -209,12 +216,16 @@ pub async fn export<S: Store>(engine: &Engine<S>, dir: &Path) -> Result<usize, M
         source,
     })?;
     let version = engine.version();
-    let mut written = 0;
+    let mut manifest = folder::Manifest {
+        notebook: engine.id(),
+        notes: BTreeMap::new(),
+    };
     for n in engine.notes().into_iter().filter(|n| !n.trashed) {
         write_whole(&dir.join(file_name(&n)), &to_markdown(&n, &version))?;
-        written += 1;
+        manifest.notes.insert(n.id.clone(), folder::fingerprint(&n));
     }
-    Ok(written)
+    folder::write(dir, &manifest)?;
+    Ok(manifest.notes.len())
 }
 
 /// What [`import`] did.
@@ -229,9 +240,15 @@ pub struct Imported {
     /// Files whose version this notebook does not know (exported elsewhere, or never synced
     /// here): their text was taken as is, against the note as it is now.
     pub unknown_version: usize,
+    /// Notes whose file was deleted from the folder, moved to the trash (restorable).
+    pub trashed: usize,
+    /// Notes whose file was deleted but which were edited elsewhere since it was written: kept,
+    /// and their file written again (an edit wins over a deletion).
+    pub kept: usize,
 }
 
-/// Reads every `.md` file of `dir` into the notebook (see the module header).
+/// Reads every `.md` file of `dir` into the notebook, then trashes the notes whose file was
+/// deleted (see the module header).
 pub async fn import<S: Store>(engine: &Engine<S>, dir: &Path) -> Result<Imported, MarkdownError> {
     let list = |source| MarkdownError::Io {
         action: "list",
@@ -245,87 +262,132 @@ pub async fn import<S: Store>(engine: &Engine<S>, dir: &Path) -> Result<Imported
         .map_err(list)?;
     files.retain(|p| p.extension().is_some_and(|e| e == "md"));
     files.sort();
+    // Read first: a broken manifest stops the import before any file changes the notebook.
+    let before = folder::read(dir, &engine.id())?;
     let mut report = Imported::default();
+    // Every note with a file here → what its file shows now.
+    let mut shown = BTreeMap::new();
     for path in files {
-        let text = std::fs::read_to_string(&path).map_err(|source| MarkdownError::Io {
-            action: "read",
-            path: path.clone(),
-            source,
-        })?;
-        let stem = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let file = parse(&text, &stem).map_err(|reason| MarkdownError::BadFile {
-            path: path.clone(),
-            reason,
-        })?;
-        let existing = file.id.as_deref().and_then(|id| engine.note(id));
-        let id = match existing {
-            Some(current) => {
-                let wanted = Note {
-                    id: current.id.clone(),
-                    title: file.title,
-                    body: file.body,
-                    tasks: file.tasks,
-                    tags: file.tags,
-                    pinned: file.pinned,
-                    ..current
-                };
-                let edit = |d: &loro::LoroDoc, now: i64| {
-                    model::update_note(d, &wanted, now).map(|changed| (changed, changed))
-                };
-                let changed = match file.version.as_deref() {
-                    Some(v) => match engine.edit_at(v, "import Markdown", &edit).await {
-                        Err(EngineError::UnknownVersion(_)) => None,
-                        other => Some(other?),
-                    },
-                    None => None,
-                };
-                let changed = match changed {
-                    Some(changed) => changed,
-                    None => {
-                        report.unknown_version += 1;
-                        let now = engine.version();
-                        engine.edit_at(&now, "import Markdown", &edit).await?
-                    }
-                };
-                if !changed {
-                    report.unchanged += 1;
-                    continue;
-                }
-                report.updated += 1;
-                wanted.id
-            }
-            None => {
-                let id = engine.create_note(&file.title).await?;
-                let wanted = Note {
-                    id: id.clone(),
-                    title: file.title,
-                    body: file.body,
-                    tasks: file.tasks,
-                    tags: file.tags,
-                    pinned: file.pinned,
-                    trashed: false,
-                    created_at: 0,
-                    updated_at: 0,
-                };
-                let now = engine.version();
-                engine
-                    .edit_at(&now, "import Markdown", |d, now| {
-                        model::update_note(d, &wanted, now).map(|c| ((), c))
-                    })
-                    .await?;
-                report.created += 1;
-                id
-            }
+        let (id, fingerprint) = import_file(engine, &path, &mut report).await?;
+        shown.insert(id, fingerprint);
+    }
+    // Notes whose file is gone: to the trash, unless edited elsewhere since their file was written.
+    let version = engine.version();
+    for (id, was) in before.map(|m| m.notes).unwrap_or_default() {
+        if shown.contains_key(&id) {
+            continue;
+        }
+        let Some(n) = engine.note(&id).filter(|n| !n.trashed) else {
+            continue;
         };
-        // The file now says what the notebook holds (merged) and the version it holds it at.
-        if let Some(n) = engine.note(&id) {
-            write_whole(&path, &to_markdown(&n, &engine.version()))?;
+        let now = folder::fingerprint(&n);
+        if now == was {
+            engine.set_trashed(&id, true).await?;
+            report.trashed += 1;
+        } else {
+            write_whole(&dir.join(file_name(&n)), &to_markdown(&n, &version))?;
+            shown.insert(id, now);
+            report.kept += 1;
         }
     }
+    folder::write(
+        dir,
+        &folder::Manifest {
+            notebook: engine.id(),
+            notes: shown,
+        },
+    )?;
     Ok(report)
+}
+
+/// Reads one file into the notebook; returns its note's id and the fingerprint of what the file
+/// shows afterwards.
+async fn import_file<S: Store>(
+    engine: &Engine<S>,
+    path: &Path,
+    report: &mut Imported,
+) -> Result<(String, String), MarkdownError> {
+    let text = std::fs::read_to_string(path).map_err(|source| MarkdownError::Io {
+        action: "read",
+        path: path.to_owned(),
+        source,
+    })?;
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let file = parse(&text, &stem).map_err(|reason| MarkdownError::BadFile {
+        path: path.to_owned(),
+        reason,
+    })?;
+    let existing = file.id.as_deref().and_then(|id| engine.note(id));
+    let id = match existing {
+        Some(current) => {
+            let wanted = Note {
+                id: current.id.clone(),
+                title: file.title,
+                body: file.body,
+                tasks: file.tasks,
+                tags: file.tags,
+                pinned: file.pinned,
+                ..current
+            };
+            let edit = |d: &loro::LoroDoc, now: i64| {
+                model::update_note(d, &wanted, now).map(|changed| (changed, changed))
+            };
+            let changed = match file.version.as_deref() {
+                Some(v) => match engine.edit_at(v, "import Markdown", &edit).await {
+                    Err(EngineError::UnknownVersion(_)) => None,
+                    other => Some(other?),
+                },
+                None => None,
+            };
+            let changed = match changed {
+                Some(changed) => changed,
+                None => {
+                    report.unknown_version += 1;
+                    let now = engine.version();
+                    engine.edit_at(&now, "import Markdown", &edit).await?
+                }
+            };
+            if !changed {
+                // Not rewritten: the file shows what it showed (the note may have moved on).
+                report.unchanged += 1;
+                return Ok((wanted.id.clone(), folder::fingerprint(&wanted)));
+            }
+            report.updated += 1;
+            wanted.id
+        }
+        None => {
+            let id = engine.create_note(&file.title).await?;
+            let wanted = Note {
+                id: id.clone(),
+                title: file.title,
+                body: file.body,
+                tasks: file.tasks,
+                tags: file.tags,
+                pinned: file.pinned,
+                trashed: false,
+                created_at: 0,
+                updated_at: 0,
+            };
+            let now = engine.version();
+            engine
+                .edit_at(&now, "import Markdown", |d, now| {
+                    model::update_note(d, &wanted, now).map(|c| ((), c))
+                })
+                .await?;
+            report.created += 1;
+            id
+        }
+    };
+    // The file now says what the notebook holds (merged) and the version it holds it at.
+    let n = engine.note(&id).ok_or_else(|| MarkdownError::BadFile {
+        path: path.to_owned(),
+        reason: format!("note {id} is not in the notebook after its import"),
+    })?;
+    write_whole(path, &to_markdown(&n, &engine.version()))?;
+    Ok((id, folder::fingerprint(&n)))
 }
 
 #[cfg(test)]

@@ -166,7 +166,11 @@ async fn the_command_line_joins_reads_adds_and_syncs_a_notebook_from_a_share_lin
     .await?;
     assert!(exported.status.success(), "{}", stderr(&exported));
     let mut files: Vec<String> = std::fs::read_dir(&dir)?
-        .map(|e| std::fs::read_to_string(e?.path()))
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .map(std::fs::read_to_string)
         .collect::<Result<_, _>>()?;
     files.sort();
     assert_eq!(files.len(), 2);

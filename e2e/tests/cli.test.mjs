@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -131,7 +131,7 @@ test('hearth sync --watch sees a browser edit live, and a watcher killed mid-syn
   }
 });
 
-test('a Markdown file edited in an editor comes back as CRDT edits: the browser shows it, and its own paragraph typed meanwhile survives', { skip: !BIN && 'HEARTH_CLI_BIN is not set' }, async () => {
+test('a Markdown file edited in an editor comes back as CRDT edits: the browser shows it, its own paragraph typed meanwhile survives, and deleting the file moves the note to the trash', { skip: !BIN && 'HEARTH_CLI_BIN is not set' }, async () => {
   const server = await startServer();
   const a = await profile();
   const dir = mkdtempSync(join(tmpdir(), 'hearth-md-'));
@@ -163,6 +163,15 @@ test('a Markdown file edited in an editor comes back as CRDT edits: the browser 
     assert.equal(again.updated, 0);
     assert.equal((await syncUntil(data, a.page, ['notes', 'show', 'Plan'], (n) => n.body === merged)).body, merged);
     await a.page.screenshot({ path: `${SCREENSHOTS}/cli-markdown-import.png`, fullPage: true });
+    // The file deleted in the folder: the import moves its note to the trash, which the browser
+    // shows (restorable there).
+    unlinkSync(file);
+    const deleted = JSON.parse(await ok(data, '--json', 'import', '--markdown', folder));
+    assert.deepEqual([deleted.trashed, deleted.kept], [1, 0], JSON.stringify(deleted));
+    await ok(data, 'sync');
+    await a.page.getByTestId('toggle-trash').filter({ hasText: 'Trash (1)' }).waitFor({ timeout: 30_000 });
+    await a.page.getByTestId('toggle-trash').click();
+    await noteNamed(a.page, 'Plan').waitFor();
   } finally {
     await a.ctx.close();
     server.stop();

@@ -8,7 +8,7 @@
 //! hearth notes list | show ID | add TITLE [--body TEXT]
 //! hearth notes edit ID [--title T] [--body B] [--append A] [--task T] [--tag X]
 //! hearth export --markdown DIR        one Markdown file per note
-//! hearth import --markdown DIR        the files' edits back, merged as CRDT edits
+//! hearth import --markdown DIR        the files' edits back, merged as CRDT edits; deleted files trash
 //! hearth backup FILE [--passphrase P] / hearth restore FILE [--passphrase P]
 //! hearth list                         the notebooks in the data file
 //! ```
@@ -85,7 +85,8 @@ enum Command {
     },
     /// Read a folder of Markdown files back (as `export` writes them, or written by hand): each
     /// file's changes since it was exported become CRDT edits, so a concurrent edit made
-    /// elsewhere is merged, not overwritten; a file without an id is a new note.
+    /// elsewhere is merged, not overwritten; a file without an id is a new note; a note whose
+    /// file was deleted goes to the trash (kept, file written again, if edited elsewhere since).
     Import {
         /// The folder.
         #[arg(long)]
@@ -335,9 +336,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string(&done)?);
             } else {
                 println!(
-                    "{} new, {} updated, {} unchanged (hearth sync sends them)",
-                    done.created, done.updated, done.unchanged
+                    "{} new, {} updated, {} unchanged, {} moved to the trash (hearth sync sends them)",
+                    done.created, done.updated, done.unchanged, done.trashed
                 );
+                if done.kept > 0 {
+                    eprintln!(
+                        "hearth: {} notes whose file was deleted were edited elsewhere since: kept, and their files written again",
+                        done.kept
+                    );
+                }
                 if done.unknown_version > 0 {
                     eprintln!(
                         "hearth: {} files were not exported from this data file's history: their text replaced the note's",
