@@ -5,6 +5,7 @@
 #   2. engine: open from IndexedDB in Chromium vs native Loro import; snapshot, pending, edit latency
 #   3. sync: edit on A → visible on B vs a fetch of /healthz; bytes per edit vs raw Loro update
 #   3b/3c. the command line: cold hearth join and browser → hearth --watch propagation, beside a browser
+#   3d. the C API: a call through a handle (engine kept) vs the engine opened for the call
 #   4. web UI: first render of 10k/100k-edit notebooks from IndexedDB (cold, warm); bundle size
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$ROOT/scripts/pg.sh"
@@ -83,6 +84,9 @@ HEARTH_CLI_BIN="$TARGET_DIR/release/hearth" HEARTH_SERVER_BIN="$TARGET_DIR/relea
 
 step "3c. propagation: browser A → browser B vs browser A → hearth sync --watch (release server)"
 HEARTH_CLI_BIN="$TARGET_DIR/release/hearth" HEARTH_SERVER_BIN="$TARGET_DIR/release/hearth-server" HEARTH_DIST="$ROOT/dist" node e2e/bench/native.mjs
+
+step "3d. the C API: a handle keeps each notebook's engine vs opening it per call"
+cargo run --release --locked -p hearth-ffi --example handle_bench
 
 step "4. web UI first render benchmark (release server)"
 HEARTH_SERVER_BIN="$TARGET_DIR/release/hearth-server" HEARTH_DIST="$ROOT/dist" node e2e/bench/first-render.mjs "$out"

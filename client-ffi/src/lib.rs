@@ -20,19 +20,29 @@
 //! (`token_revoked`, `chain_mismatch`, `not_a_link`, `no_notebook`, …). A `notebook` argument
 //! may be NULL when the data file holds one notebook. A handle is used by one thread at a
 //! time; calls block until done (sync talks to the server). Strings are UTF-8.
+//!
+//! A handle opens each notebook's engine once, at its first use, and keeps it: later calls
+//! read only what was stored since (by this handle's sync, or another process on the same data
+//! file), so a call costs the same on a notebook with a long history as on a new one.
 #![warn(missing_docs)]
 // The C edge: raw pointers and exported symbols (Cargo.toml denies unsafe code elsewhere).
 #![allow(unsafe_code)]
 
-use client_native::{Client, ClientError};
+use client_native::{Client, ClientError, SqliteStore};
+use client_wasm::Engine;
 use shared_schema::model::Field;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
 
 /// An open data file (SQLite) of notebooks. From `hearth_open`; freed by `hearth_close`.
 pub struct HearthClient {
     runtime: tokio::runtime::Runtime,
     client: Client,
+    /// Each notebook's engine, opened at its first use ([`engine`]).
+    engines: RefCell<HashMap<String, Rc<Engine<SqliteStore>>>>,
 }
 
 /// A failed call: its code and message.
@@ -128,6 +138,26 @@ fn notebook(h: &HearthClient, chosen: Option<&str>) -> Result<String, Failure> {
     Ok(h.runtime.block_on(h.client.notebook(chosen))?.id)
 }
 
+/// The notebook's engine: opened at the handle's first use of it, then kept and brought up to
+/// date with what was stored since (`Engine::refresh`: only those records). One that cannot be
+/// brought up to date (the notebook was removed, or needs a newer app) is dropped, so the next
+/// call opens it afresh.
+async fn engine(h: &HearthClient, ws: &str) -> Result<Rc<Engine<SqliteStore>>, Failure> {
+    let kept = h.engines.borrow().get(ws).cloned();
+    if let Some(engine) = kept {
+        return match engine.refresh().await {
+            Ok(_) => Ok(engine),
+            Err(e) => {
+                h.engines.borrow_mut().remove(ws);
+                Err(e.into())
+            }
+        };
+    }
+    let engine = Rc::new(h.client.engine(ws).await?);
+    h.engines.borrow_mut().insert(ws.to_owned(), engine.clone());
+    Ok(engine)
+}
+
 /// Opens (or creates) the data file at `path`. NULL on failure (see `error`).
 ///
 /// # Safety
@@ -147,7 +177,11 @@ pub unsafe extern "C" fn hearth_open(
                 message: format!("cannot start: {e}"),
             })?;
         let client = Client::open(std::path::Path::new(path))?;
-        Ok(Box::into_raw(Box::new(HearthClient { runtime, client })))
+        Ok(Box::into_raw(Box::new(HearthClient {
+            runtime,
+            client,
+            engines: RefCell::new(HashMap::new()),
+        })))
     })
 }
 
@@ -206,7 +240,7 @@ pub unsafe extern "C" fn hearth_notes_json(
     call(error, std::ptr::null_mut(), || {
         let h = handle(h)?;
         let ws = self::notebook(h, text(notebook, "notebook")?)?;
-        let engine = h.runtime.block_on(h.client.engine(&ws))?;
+        let engine = h.runtime.block_on(engine(h, &ws))?;
         let notes: Vec<_> = engine.notes().into_iter().filter(|n| !n.trashed).collect();
         Ok(to_c(serde_json::to_string(&notes).unwrap_or_default()))
     })
@@ -231,7 +265,7 @@ pub unsafe extern "C" fn hearth_add_note(
         let title = required(title, "title")?;
         let body = text(body, "body")?.unwrap_or("");
         let id = h.runtime.block_on(async {
-            let engine = h.client.engine(&ws).await?;
+            let engine = engine(h, &ws).await?;
             let id = engine.create_note(title).await?;
             if !body.is_empty() {
                 engine.splice_text(&id, Field::Body, 0, 0, body).await?;
@@ -272,7 +306,7 @@ pub unsafe extern "C" fn hearth_set_text(
         };
         let value = required(value, "value")?;
         h.runtime.block_on(async {
-            let engine = h.client.engine(&ws).await?;
+            let engine = engine(h, &ws).await?;
             let current = engine.note(note).ok_or_else(|| Failure {
                 code: "no_note",
                 message: format!("no note {note:?} in this notebook"),
@@ -303,7 +337,11 @@ pub unsafe extern "C" fn hearth_sync(
     call(error, std::ptr::null_mut(), || {
         let h = handle(h)?;
         let ws = self::notebook(h, text(notebook, "notebook")?)?;
-        let round = h.runtime.block_on(h.client.sync(&ws))?;
+        let round = h.runtime.block_on(async {
+            let round = h.client.round(&ws).await?;
+            engine(h, &ws).await?;
+            Ok::<_, Failure>(round)
+        })?;
         Ok(to_c(
             serde_json::json!({"pushed": round.pushed, "pulled": round.pulled, "seq": round.seq})
                 .to_string(),

@@ -148,12 +148,28 @@ impl Client {
         notebook: &str,
         pulled: impl Fn(u64, usize, Option<u64>) + 'static,
     ) -> Result<Round, ClientError> {
-        let round = SyncCore::new(self.store.clone(), self.http.clone())
-            .on_pull_page(pulled)
-            .sync_once(notebook, &|_, _| {})
-            .await?;
+        let round = self.round_with(notebook, pulled).await?;
         self.engine(notebook).await?;
         Ok(round)
+    }
+
+    /// The sync round of [`Self::sync_with`] alone: what arrived is stored, and read by the
+    /// caller's engine (`Engine::refresh`) — a program that keeps its engine open, like the C
+    /// API's handle, need not open it again.
+    pub async fn round_with(
+        &self,
+        notebook: &str,
+        pulled: impl Fn(u64, usize, Option<u64>) + 'static,
+    ) -> Result<Round, ClientError> {
+        Ok(SyncCore::new(self.store.clone(), self.http.clone())
+            .on_pull_page(pulled)
+            .sync_once(notebook, &|_, _| {})
+            .await?)
+    }
+
+    /// [`Self::round_with`] without progress.
+    pub async fn round(&self, notebook: &str) -> Result<Round, ClientError> {
+        self.round_with(notebook, |_, _, _| {}).await
     }
 
     /// [`Self::sync_with`] without progress.
