@@ -13,6 +13,7 @@
 //!   new records and [`Engine::refresh`]. Compaction builds the snapshot the worker uploads.
 
 mod edit_at;
+mod edit_lock;
 mod history;
 mod import;
 mod sync;
@@ -42,43 +43,6 @@ pub enum Origin {
 }
 
 type Listener = Rc<dyn Fn(Origin)>;
-
-/// Serializes an engine's edits: the document's order of commits and the order of their updates in
-/// `pending` must agree, and a rollback must never drop another edit's ops. Without it, two edits
-/// in flight on one tab could store a dependent update before its dependency (or a failed write
-/// could roll back a stored edit from memory) — found by the fault simulation.
-#[derive(Default)]
-struct EditLock {
-    locked: std::cell::Cell<bool>,
-    waiters: RefCell<Vec<std::task::Waker>>,
-}
-
-struct EditGuard<'a>(&'a EditLock);
-
-impl EditLock {
-    async fn lock(&self) -> EditGuard<'_> {
-        std::future::poll_fn(|cx| {
-            if self.locked.get() {
-                self.waiters.borrow_mut().push(cx.waker().clone());
-                std::task::Poll::Pending
-            } else {
-                self.locked.set(true);
-                std::task::Poll::Ready(())
-            }
-        })
-        .await;
-        EditGuard(self)
-    }
-}
-
-impl Drop for EditGuard<'_> {
-    fn drop(&mut self) {
-        self.0.locked.set(false);
-        for w in self.0.waiters.borrow_mut().drain(..) {
-            w.wake();
-        }
-    }
-}
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -118,7 +82,13 @@ pub struct Engine<S: Store> {
     listeners: RefCell<Vec<(u64, Listener)>>,
     next_listener: std::cell::Cell<u64>,
     quarantined: RefCell<Vec<u64>>,
-    edits: EditLock,
+    /// The order edits are stored in ([`edit_lock`]).
+    edits: edit_lock::EditLock,
+    /// How many writes of edits failed (each rolled back the edits after it): an edit that
+    /// committed to the document before such a failure knows its ops are gone.
+    failed_writes: std::cell::Cell<u64>,
+    /// Why the last write of an edit failed.
+    last_failure: RefCell<String>,
     seen: RefCell<Seen>,
     /// What Loro's events said changed since [`Engine::take_changes`] (shared with the callback).
     changes: Arc<Mutex<model::Changes>>,
@@ -167,6 +137,22 @@ struct Run {
     start: i32,
     /// Size of the run's update.
     len: usize,
+}
+
+/// An edit committed to the document and exported, not stored yet ([`Engine::prepare_commit`]).
+struct Prepared {
+    /// The document's version before the edit.
+    vv: loro::VersionVector,
+    /// The peer the edit was made under.
+    peer: u64,
+    /// Its update (sealed for an encrypted notebook).
+    bytes: Vec<u8>,
+    /// The open run it is merged into — (its key, its start), the merged update — if any.
+    run: Option<((String, i32), Vec<u8>)>,
+    /// Other tabs' shown edits it carries.
+    carried: Vec<Vec<u8>>,
+    /// It was shown to the other tabs before its write.
+    previewed: bool,
 }
 
 /// The ops of an edit shown before it was stored ([`Engine::show_unstored`]): from `start` to
@@ -336,7 +322,9 @@ impl<S: Store> Engine<S> {
             listeners: RefCell::new(Vec::new()),
             next_listener: std::cell::Cell::new(0),
             quarantined: RefCell::new(Vec::new()),
-            edits: EditLock::default(),
+            edits: Default::default(),
+            failed_writes: Default::default(),
+            last_failure: Default::default(),
             seen: RefCell::new(Seen::default()),
             changes: Arc::new(Mutex::new(model::Changes::everything())),
             watch: RefCell::new(None),
@@ -414,12 +402,23 @@ impl<S: Store> Engine<S> {
     }
 
     /// [`Self::persist_commit`] of an edit made under `peer` (the document's own, or a fork's:
-    /// [`Self::edit_at`]); a storage error drops that peer's ops after `vv`.
+    /// [`Self::edit_at`]); a storage error drops that peer's ops after `vv`. The caller holds
+    /// the edit lock.
     async fn persist_commit_of(
         &self,
         vv: &loro::VersionVector,
         peer: u64,
     ) -> Result<(), EngineError> {
+        let prepared = self.prepare_commit(vv, peer)?;
+        self.store_commit(prepared).await
+    }
+
+    /// The part of storing an edit that needs no storage: commits the document, exports the
+    /// update since `vv` (merged into this session's open [`Run`] when there is one) and shows
+    /// it to the other tabs ([`Self::set_preview`]). No `await`: an edit prepares as it is made,
+    /// even while an earlier edit's write is in flight ([`Self::edit_if`]). On an error the
+    /// edit's ops are dropped.
+    fn prepare_commit(&self, vv: &loro::VersionVector, peer: u64) -> Result<Prepared, EngineError> {
         let doc = self.doc();
         doc.commit();
         let record = self.record();
@@ -454,18 +453,38 @@ impl<S: Store> Engine<S> {
                 return Err(e.into());
             }
         };
-        let merge = open
-            .as_ref()
-            .zip(merged.as_deref())
-            .map(|((key, _), bytes)| Merge {
-                replaces: key,
-                bytes,
-            });
         // The other tabs show it now; a merged update is not what they would be told is stored.
         let preview = self.preview.borrow().clone();
-        if let Some(preview) = preview.as_ref().filter(|_| merge.is_none()) {
+        if let Some(preview) = preview.as_ref().filter(|_| merged.is_none()) {
             preview(&bytes);
         }
+        Ok(Prepared {
+            vv: vv.clone(),
+            peer,
+            bytes,
+            run: open.zip(merged),
+            carried,
+            previewed: preview.is_some(),
+        })
+    }
+
+    /// Stores a [`Self::prepare_commit`]ed edit in `pending` (handing it to the sync worker while
+    /// the write commits, [`Self::set_stager`]); on a storage error the edit's ops, and those of
+    /// every edit prepared after it, are dropped from the document. The caller holds the edit
+    /// lock.
+    async fn store_commit(&self, prepared: Prepared) -> Result<(), EngineError> {
+        let Prepared {
+            vv,
+            peer,
+            bytes,
+            run,
+            carried,
+            previewed,
+        } = prepared;
+        let merge = run.as_ref().map(|((key, _), bytes)| Merge {
+            replaces: key,
+            bytes,
+        });
         let stager = self.stager.borrow().clone();
         // The key the last staged edit reserved, while it is above every key known here: this
         // edit then reaches the worker before any storage round trip.
@@ -488,8 +507,8 @@ impl<S: Store> Engine<S> {
             .await
         {
             Ok(stored) => {
-                let start = match (&open, stored.merged) {
-                    (Some((_, start)), true) => *start,
+                let start = match (&run, stored.merged) {
+                    (Some(((_, start), _)), true) => *start,
                     _ => vv.get(&peer).copied().unwrap_or(0),
                 };
                 // A staged update may be on the server under its key already, and a previewed
@@ -501,8 +520,8 @@ impl<S: Store> Engine<S> {
                     shown.remove(bytes);
                 }
                 drop(shown);
-                *self.run.borrow_mut() =
-                    (stager.is_none() && preview.is_none() && carried.is_empty()).then(|| Run {
+                *self.run.borrow_mut() = (stager.is_none() && !previewed && carried.is_empty())
+                    .then(|| Run {
                         key: stored.update.key.clone(),
                         peer,
                         start,
@@ -518,7 +537,10 @@ impl<S: Store> Engine<S> {
                 Ok(())
             }
             Err(e) => {
-                self.rollback(vv, peer)?;
+                // Edits prepared after this one built on its ops: the rollback drops theirs too.
+                self.failed_writes.set(self.failed_writes.get() + 1);
+                self.last_failure.replace(e.to_string());
+                self.rollback(&vv, peer)?;
                 Err(e.into())
             }
         }
@@ -684,19 +706,33 @@ impl<S: Store> Engine<S> {
             return Err(EngineError::ReadOnly);
         }
         let value = {
-            let _edit = self.edits.lock().await;
+            // Made, committed and shown to the other tabs now — while an earlier edit's write may
+            // still be in flight — and stored in the order made (the ticket, taken before any
+            // `await`).
+            let ticket = self.edits.ticket();
             let doc = self.doc();
             let vv = doc.oplog_vv();
+            let peer = doc.peer_id();
             match f(&doc, now_ms()) {
                 Ok((value, false)) => return Ok(value),
                 Ok((value, true)) => {
                     doc.set_next_commit_message(message);
-                    self.persist_commit(&vv).await?;
+                    let failed = self.failed_writes.get();
+                    let prepared = self.prepare_commit(&vv, peer)?;
+                    let _edit = ticket.wait().await;
+                    if self.failed_writes.get() != failed {
+                        // An edit made before this one could not be stored, and its rollback
+                        // dropped this one's ops (they built on it).
+                        return Err(EngineError::EarlierEditNotStored(
+                            self.last_failure.borrow().clone(),
+                        ));
+                    }
+                    self.store_commit(prepared).await?;
                     self.notify(Origin::Local);
                     value
                 }
                 Err(e) => {
-                    self.rollback(&vv, doc.peer_id())?;
+                    self.rollback(&vv, peer)?;
                     return Err(e.into());
                 }
             }

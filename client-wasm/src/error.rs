@@ -57,6 +57,10 @@ pub enum EngineError {
     /// A sealed record or protected keys did not open.
     #[error(transparent)]
     Seal(#[from] shared_schema::seal::SealError),
+    /// The edit was made while an earlier one was being stored, and that write failed: both
+    /// were rolled back (this one built on the earlier one's ops).
+    #[error("not saved: the edit before it could not be stored ({0}); nothing after it was kept")]
+    EarlierEditNotStored(String),
     /// No version with that id in the history.
     #[error("no version {0} in this workspace's history")]
     UnknownVersion(String),

@@ -351,3 +351,98 @@ fn a_tab_that_hears_of_a_key_below_what_it_read_reads_storage_below_it_again() -
         Ok(())
     })
 }
+
+/// Tab B of the same browser, shown every edit tab A previews.
+fn preview_into(a: &Engine<MemoryStore>, b: &Rc<Engine<MemoryStore>>) {
+    let tab = b.clone();
+    a.set_preview(Some(Rc::new(move |update: &[u8]| {
+        tab.show_unstored(update);
+    })));
+}
+
+fn body(e: &Engine<MemoryStore>, note: &str) -> String {
+    e.note(note).map(|n| n.body).unwrap_or_default()
+}
+
+#[test]
+fn a_tabs_next_edit_is_shown_to_the_other_tabs_while_the_previous_write_is_still_in_flight() -> R {
+    use futures::FutureExt;
+    block_on(async {
+        let store = MemoryStore::new();
+        let a = Engine::create(store.clone(), "W").await?;
+        let note = a.create_note("n").await?;
+        let b = Rc::new(Engine::open(store.clone(), &a.id()).await?);
+        preview_into(&a, &b);
+        let before = store.pending(&a.id()).await?.len();
+        // The first keystroke's write is in flight (held) when the second is typed.
+        store.hold_appends(true);
+        let mut first = Box::pin(a.splice_text(&note, Field::Body, 0, 0, "a"));
+        assert!(first.as_mut().now_or_never().is_none(), "its write is held");
+        let mut second = Box::pin(a.splice_text(&note, Field::Body, 1, 1, "b"));
+        assert!(second.as_mut().now_or_never().is_none());
+        assert_eq!(
+            body(&b, &note),
+            "ab",
+            "B shows both before either is stored"
+        );
+        assert_eq!(
+            store.pending(&a.id()).await?.len(),
+            before,
+            "neither is stored yet"
+        );
+        store.hold_appends(false);
+        // Stored in the order they were made.
+        let (first, second) = futures::future::join(first, second).await;
+        first?;
+        second?;
+        let stored = store.pending(&a.id()).await?;
+        assert_eq!(stored.len(), before + 2, "each keystroke, in order");
+        let reopened = Engine::open(store.clone(), &a.id()).await?;
+        assert_eq!(body(&reopened, &note), "ab");
+        Ok(())
+    })
+}
+
+#[test]
+fn an_edit_made_while_the_previous_write_fails_is_not_stored_either_and_says_why() -> R {
+    use futures::FutureExt;
+    block_on(async {
+        let store = MemoryStore::new();
+        let a = Engine::create(store.clone(), "W").await?;
+        let note = a.create_note("n").await?;
+        let b = Rc::new(Engine::open(store.clone(), &a.id()).await?);
+        preview_into(&a, &b);
+        store.hold_appends(true);
+        let mut first = Box::pin(a.splice_text(&note, Field::Body, 0, 0, "a"));
+        assert!(first.as_mut().now_or_never().is_none());
+        let mut second = Box::pin(a.splice_text(&note, Field::Body, 1, 1, "b"));
+        assert!(second.as_mut().now_or_never().is_none());
+        // The disk fills before the first write runs.
+        store.set_quota_full(true);
+        store.hold_appends(false);
+        let (failed, dropped) = futures::future::join(first, second).await;
+        assert!(
+            matches!(
+                failed,
+                Err(crate::EngineError::Storage(
+                    crate::storage::StorageError::QuotaExceeded
+                ))
+            ),
+            "{failed:?}"
+        );
+        assert!(
+            matches!(dropped, Err(crate::EngineError::EarlierEditNotStored(ref why)) if !why.is_empty()),
+            "{dropped:?}"
+        );
+        assert_eq!(body(&a, &note), "", "both rolled back in memory");
+        store.set_quota_full(false);
+        a.splice_text(&note, Field::Body, 0, 0, "c").await?;
+        let reopened = Engine::open(store.clone(), &a.id()).await?;
+        assert_eq!(
+            body(&reopened, &note),
+            "c",
+            "nothing of the failed pair was stored"
+        );
+        Ok(())
+    })
+}

@@ -28,6 +28,10 @@ struct Inner {
 pub struct MemoryStore {
     inner: Rc<RefCell<Inner>>,
     full: Rc<Cell<bool>>,
+    /// While set, appends to `pending` wait ([`MemoryStore::hold_appends`]).
+    held: Rc<Cell<bool>>,
+    /// Appends waiting for `held` to clear.
+    holding: Rc<RefCell<Vec<std::task::Waker>>>,
 }
 
 impl MemoryStore {
@@ -39,6 +43,30 @@ impl MemoryStore {
     /// When `full`, every write fails with [`StorageError::QuotaExceeded`] and changes nothing.
     pub fn set_quota_full(&self, full: bool) {
         self.full.set(full);
+    }
+
+    /// While `held`, an edit's write ([`Store::append_pending`]) waits before it runs, as an
+    /// IndexedDB transaction waits for its flush: what an engine does while a write is in flight.
+    pub fn hold_appends(&self, held: bool) {
+        self.held.set(held);
+        if !held {
+            for w in self.holding.borrow_mut().drain(..) {
+                w.wake();
+            }
+        }
+    }
+
+    /// Waits while appends are held.
+    async fn released(&self) {
+        std::future::poll_fn(|cx| {
+            if self.held.get() {
+                self.holding.borrow_mut().push(cx.waker().clone());
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        })
+        .await
     }
 
     /// Runs one write transaction. Each one checks everything that can fail before it changes
@@ -148,6 +176,7 @@ impl Store for MemoryStore {
         merge: Option<Merge<'_>>,
         staged: Staged<'_>,
     ) -> Result<Appended, StorageError> {
+        self.released().await;
         let ahead = staged.and_then(|s| s.ahead);
         self.write(|i| {
             let record = i
