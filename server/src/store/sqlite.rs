@@ -152,6 +152,7 @@ impl SqliteCommitter {
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
         )
         .map_err(sqlite_err)?;
+        reserve_wal(&conn, path);
         Ok(conn)
     }
 
@@ -280,6 +281,49 @@ impl SqliteCommitter {
     }
 }
 
+/// Size of the write-ahead log when SQLite checkpoints it and starts it again from its beginning:
+/// 1,000 frames (its default) of a 4 KiB page and a 24-byte header.
+const CHECKPOINT_LOG_BYTES: u64 = 1000 * (4096 + 24);
+
+/// Grows the write-ahead log past [`CHECKPOINT_LOG_BYTES`] of written blocks, so that every commit
+/// overwrites blocks the file already has. A commit that appends to the log needs the file system
+/// to journal the new blocks and the new size before its flush returns; one that overwrites needs
+/// only its pages flushed (with `fdatasync`: `.cargo/config.toml`). SQLite starts the log again at
+/// its beginning after each complete checkpoint, so a server that has run a while is in that state
+/// anyway; this puts a freshly started one there too (docs/live-path.md has the measurements).
+///
+/// How: a transaction with a tiny page cache writes a large blob, so SQLite spills its pages into
+/// the log as frames without a commit frame, and is rolled back. The database does not change;
+/// recovery never reads past the last commit frame, and the next commit writes over them. Best
+/// effort: a failure (a full disk, say) is logged and the server starts as it would without.
+fn reserve_wal(conn: &rusqlite::Connection, path: &std::path::Path) {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    if std::fs::metadata(&wal).is_ok_and(|m| m.len() >= CHECKPOINT_LOG_BYTES) {
+        return;
+    }
+    let cache = conn
+        .query_row("PRAGMA cache_size", [], |r| r.get::<_, i64>(0))
+        .unwrap_or(-2000);
+    let grown = conn.execute_batch(&format!(
+        "PRAGMA cache_size = 16; BEGIN IMMEDIATE; \
+         CREATE TABLE hearth_wal_reserve (b BLOB); \
+         INSERT INTO hearth_wal_reserve VALUES (zeroblob({}));",
+        CHECKPOINT_LOG_BYTES * 11 / 10
+    ));
+    let undone = conn.execute_batch(&format!(
+        "{}PRAGMA cache_size = {cache};",
+        if conn.is_autocommit() {
+            ""
+        } else {
+            "ROLLBACK; "
+        }
+    ));
+    if let Err(e) = grown.and(undone) {
+        tracing::warn!(error = %e, "could not reserve the SQLite write-ahead log; commits may be slower");
+    }
+}
+
 fn sqlite_err(e: rusqlite::Error) -> StoreError {
     StoreError::BatchFailed(format!("SQLite: {e}"))
 }
@@ -303,3 +347,55 @@ impl BlockingCommitter for SqliteCommitter {
 }
 
 impl_store!(SqliteStore, "sqlite");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type R = Result<(), Box<dyn std::error::Error>>;
+
+    fn temp_db(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("hearth-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::create_dir_all(&dir);
+        dir.join("hearth.sqlite3")
+    }
+
+    fn wal_len(path: &std::path::Path) -> Result<u64, std::io::Error> {
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        Ok(std::fs::metadata(wal)?.len())
+    }
+
+    #[test]
+    fn the_writer_reserves_the_log_and_leaves_the_database_as_it_was() -> R {
+        let path = temp_db("reserve");
+        let conn = SqliteCommitter::open(&path).map_err(|e| e.to_string())?;
+        let reserved = wal_len(&path)?;
+        assert!(reserved >= CHECKPOINT_LOG_BYTES, "log of {reserved} bytes");
+        let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        assert!(
+            pages < 10,
+            "the reserve blob was not committed ({pages} pages)"
+        );
+        let tables: i64 = conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'hearth_wal_reserve'",
+            [],
+            |r| r.get(0),
+        )?;
+        assert_eq!(tables, 0);
+        let cache: i64 = conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
+        assert_ne!(cache, 16, "the page cache is set back");
+        conn.execute_batch("CREATE TABLE t (n INTEGER, b BLOB)")?;
+        for n in 0..200 {
+            conn.execute("INSERT INTO t VALUES (?1, zeroblob(300))", [n])?;
+        }
+        assert_eq!(wal_len(&path)?, reserved, "commits wrote over the reserve");
+        drop(conn);
+        let conn = SqliteCommitter::open(&path).map_err(|e| e.to_string())?;
+        let rows: i64 = conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?;
+        let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        assert_eq!((rows, check.as_str()), (200, "ok"));
+        Ok(())
+    }
+}
