@@ -31,9 +31,18 @@ async fn a_server_killed_under_load_loses_no_acknowledged_push() -> R {
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = acked.lock().map_err(|e| e.to_string())?.len();
-    child.kill()?; // SIGKILL, pushes in flight
-    child.wait()?;
-    let (mut child, second_url) = spawn_server(&dir)?;
+    // SIGKILL, pushes in flight, and the server started again — off this (single-threaded)
+    // runtime, so the pushers keep running meanwhile: a kill that blocked them could land when
+    // every reply had just arrived and none was in flight, and nothing would be interrupted.
+    let restart = {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || -> Result<_, String> {
+            child.kill().map_err(|e| e.to_string())?;
+            child.wait().map_err(|e| e.to_string())?;
+            spawn_server(&dir).map_err(|e| e.to_string())
+        })
+    };
+    let (mut child, second_url) = restart.await.map_err(|e| e.to_string())??;
     *url.lock().map_err(|e| e.to_string())? = second_url.clone();
     let restarted = Instant::now();
     while acked.lock().map_err(|e| e.to_string())?.len() < before + 200
