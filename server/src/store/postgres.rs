@@ -1,7 +1,8 @@
 //! Postgres storage (production). A push batch locks its workspace rows (`FOR UPDATE`, in id
 //! order), so concurrent writers in any number of server processes get gap-free seqs without
-//! deadlocks. Each group commit runs a fixed number of statements whatever its size (rows are
-//! sent as arrays and expanded with `UNNEST`). New heads are announced with
+//! deadlocks. Each group commit is five round trips on the writer's own connection whatever its
+//! size (`BEGIN`, lock, key lookup, one writing statement, `COMMIT`; rows are sent as arrays and
+//! expanded with `UNNEST`). New heads are announced with
 //! `pg_notify('hearth_updates', 'ws:seq:instance')` in the same transaction; every other process
 //! `LISTEN`s and fans them out to its live clients (the writing process announces its own commits
 //! itself, with inline records). Presence heartbeats (`hearth_presence`) and revocations
@@ -9,7 +10,7 @@
 //! REPEATABLE READ.
 
 use super::sql::{chain_of, impl_store, size_of, to_i64, to_u64, Announcer, Backend, TotalQuota};
-use super::writer::{announce, plan, Committer, Row, Writer};
+use super::writer::{announce, plan, Committer, Plan, Row, Writer};
 use super::{PullPage, PushRequest, Revocation, StoreError, StoreOptions, TokenRow, TokenState};
 use shared_schema::api::{PushReply, TokenInfo};
 use shared_schema::backup::Backup;
@@ -64,6 +65,7 @@ impl PgStore {
         let total = Arc::new(TotalQuota::new(options.total_quota));
         let writer = Writer::start(PgCommitter {
             pool: pool.clone(),
+            conn: tokio::sync::Mutex::new(None),
             instance: instance.clone(),
             announcer: announcer.clone(),
             total: total.clone(),
@@ -172,11 +174,11 @@ impl Backend for PgStore {
     }
 
     async fn begin_read(&self) -> Result<sqlx::Transaction<'static, Db>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
-        Ok(tx)
+        // One round trip: the isolation level goes with the BEGIN.
+        Ok(self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await?)
     }
 
     fn announcer(&self) -> &Announcer {
@@ -247,6 +249,11 @@ impl PgStore {
 
 struct PgCommitter {
     pool: sqlx::PgPool,
+    /// The writer's own connection, kept between batches: a connection taken from the pool is
+    /// pinged when taken and again when given back (sqlx's health checks), two round trips per
+    /// batch. Given back to the pool (which checks it) after a failed batch; the next batch takes
+    /// a checked one.
+    conn: tokio::sync::Mutex<Option<sqlx::pool::PoolConnection<Db>>>,
     instance: String,
     announcer: Arc<Announcer>,
     total: Arc<TotalQuota>,
@@ -258,10 +265,32 @@ impl Committer for PgCommitter {
         &self,
         jobs: &[PushRequest],
     ) -> Result<Vec<Result<PushReply, StoreError>>, StoreError> {
+        let mut held = self.conn.lock().await;
+        let conn = match held.take() {
+            Some(conn) => conn,
+            None => self.pool.acquire().await?,
+        };
+        let mut conn = conn;
+        let result = self.run(&mut conn, jobs).await;
+        if result.is_ok() {
+            *held = Some(conn);
+        }
+        result
+    }
+}
+
+impl PgCommitter {
+    /// One batch in one transaction on `conn`: lock the rows, look up the keys, [`plan`],
+    /// [`write_plan`], commit, announce.
+    async fn run(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        jobs: &[PushRequest],
+    ) -> Result<Vec<Result<PushReply, StoreError>>, StoreError> {
         let mut ids: Vec<String> = jobs.iter().map(|j| j.ws.clone()).collect();
         ids.sort();
         ids.dedup();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = sqlx::Connection::begin(conn).await?;
         let locked: Vec<LockedRow> = sqlx::query_as(
             "SELECT id, head_seq, chain, deleted_at, stored_bytes FROM workspaces \
              WHERE id = ANY($1) ORDER BY id FOR UPDATE",
@@ -305,100 +334,7 @@ impl Committer for PgCommitter {
             }
         }
         let plan = plan(jobs, &rows, &known, self.quota);
-        if !plan.inserts.is_empty() {
-            let n = plan.inserts.len();
-            let (mut ws, mut seq, mut bytes, mut size, mut key, mut chain, mut token, mut at) = (
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-            );
-            for i in &plan.inserts {
-                let job = &jobs[i.job];
-                let r = &job.records[i.record];
-                ws.push(job.ws.as_str());
-                seq.push(to_i64(i.seq)?);
-                bytes.push(r.bytes.as_slice());
-                size.push(i32::try_from(r.bytes.len()).unwrap_or(i32::MAX));
-                key.push(r.key.as_slice());
-                chain.push(i.chain.as_bytes().to_vec());
-                token.push(job.token_id.as_str());
-                at.push(job.now);
-            }
-            sqlx::query(
-                "INSERT INTO updates (workspace_id, seq, bytes, size, idempotency_key, chain, token_id, created_at) \
-                 SELECT * FROM UNNEST($1::text[], $2::int8[], $3::bytea[], $4::int4[], $5::bytea[], $6::bytea[], $7::text[], $8::int8[])",
-            )
-            .bind(&ws)
-            .bind(&seq)
-            .bind(&bytes)
-            .bind(&size)
-            .bind(&key)
-            .bind(&chain)
-            .bind(&token)
-            .bind(&at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if !plan.heads.is_empty() {
-            let ws: Vec<&str> = plan.heads.iter().map(|h| h.ws.as_str()).collect();
-            let head: Vec<i64> = plan
-                .heads
-                .iter()
-                .map(|h| to_i64(h.head))
-                .collect::<Result<_, _>>()?;
-            let chain: Vec<Vec<u8>> = plan
-                .heads
-                .iter()
-                .map(|h| h.chain.as_bytes().to_vec())
-                .collect();
-            let stored: Vec<i64> = plan.heads.iter().map(|h| h.stored).collect();
-            let notes: Vec<String> = plan
-                .heads
-                .iter()
-                .map(|h| format!("{}:{}:{}", h.ws, h.head, self.instance))
-                .collect();
-            sqlx::query(
-                "UPDATE workspaces w SET head_seq = u.head, chain = u.chain, stored_bytes = u.stored \
-                 FROM UNNEST($1::text[], $2::int8[], $3::bytea[], $4::int8[]) AS u(id, head, chain, stored) \
-                 WHERE w.id = u.id",
-            )
-            .bind(&ws)
-            .bind(&head)
-            .bind(&chain)
-            .bind(&stored)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("SELECT pg_notify($1, n) FROM UNNEST($2::text[]) AS n")
-                .bind(CHANNEL)
-                .bind(&notes)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if !plan.audited.is_empty() {
-            let token: Vec<&str> = plan
-                .audited
-                .iter()
-                .map(|&j| jobs[j].token_id.as_str())
-                .collect();
-            let ws: Vec<&str> = plan.audited.iter().map(|&j| jobs[j].ws.as_str()).collect();
-            let bytes: Vec<i64> = plan.audited.iter().map(|&j| jobs[j].body_bytes).collect();
-            let at: Vec<i64> = plan.audited.iter().map(|&j| jobs[j].now).collect();
-            sqlx::query(
-                "INSERT INTO audit_log (token_id, action, workspace_id, bytes, created_at) \
-                 SELECT t, 'push', w, b, a FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[]) AS x(t, w, b, a)",
-            )
-            .bind(&token)
-            .bind(&ws)
-            .bind(&bytes)
-            .bind(&at)
-            .execute(&mut *tx)
-            .await?;
-        }
+        write_plan(&mut tx, jobs, &plan, &self.instance).await?;
         tx.commit().await?;
         for h in &plan.heads {
             let before = rows.get(&h.ws).map(|r| r.stored).unwrap_or(0);
@@ -407,6 +343,119 @@ impl Committer for PgCommitter {
         announce(&self.announcer, jobs, &plan);
         Ok(plan.replies)
     }
+}
+
+/// Writes what a batch's [`Plan`] stores — its update rows, the moved heads, their NOTIFYs and
+/// the audit rows — in **one** statement (data-modifying CTEs; each part is empty when the plan
+/// has nothing for it): one round trip to Postgres instead of four. The reads before it (locked
+/// rows, then stored keys) stay two statements: a key lookup in the locking statement would read
+/// the snapshot taken before the lock was granted and miss keys another process just committed.
+async fn write_plan(
+    tx: &mut sqlx::PgConnection,
+    jobs: &[PushRequest],
+    plan: &Plan,
+    instance: &str,
+) -> Result<(), StoreError> {
+    if plan.inserts.is_empty() && plan.heads.is_empty() && plan.audited.is_empty() {
+        return Ok(());
+    }
+    let n = plan.inserts.len();
+    let mut u = UpdateColumns {
+        ws: Vec::with_capacity(n),
+        seq: Vec::with_capacity(n),
+        bytes: Vec::with_capacity(n),
+        size: Vec::with_capacity(n),
+        key: Vec::with_capacity(n),
+        chain: Vec::with_capacity(n),
+        token: Vec::with_capacity(n),
+        at: Vec::with_capacity(n),
+    };
+    for i in &plan.inserts {
+        let job = &jobs[i.job];
+        let r = &job.records[i.record];
+        u.ws.push(job.ws.as_str());
+        u.seq.push(to_i64(i.seq)?);
+        u.bytes.push(r.bytes.as_slice());
+        u.size
+            .push(i32::try_from(r.bytes.len()).unwrap_or(i32::MAX));
+        u.key.push(r.key.as_slice());
+        u.chain.push(i.chain.as_bytes().to_vec());
+        u.token.push(job.token_id.as_str());
+        u.at.push(job.now);
+    }
+    let head_ws: Vec<&str> = plan.heads.iter().map(|h| h.ws.as_str()).collect();
+    let head: Vec<i64> = plan
+        .heads
+        .iter()
+        .map(|h| to_i64(h.head))
+        .collect::<Result<_, _>>()?;
+    let head_chain: Vec<Vec<u8>> = plan
+        .heads
+        .iter()
+        .map(|h| h.chain.as_bytes().to_vec())
+        .collect();
+    let stored: Vec<i64> = plan.heads.iter().map(|h| h.stored).collect();
+    let notes: Vec<String> = plan
+        .heads
+        .iter()
+        .map(|h| format!("{}:{}:{}", h.ws, h.head, instance))
+        .collect();
+    let audit_token: Vec<&str> = plan
+        .audited
+        .iter()
+        .map(|&j| jobs[j].token_id.as_str())
+        .collect();
+    let audit_ws: Vec<&str> = plan.audited.iter().map(|&j| jobs[j].ws.as_str()).collect();
+    let audit_bytes: Vec<i64> = plan.audited.iter().map(|&j| jobs[j].body_bytes).collect();
+    let audit_at: Vec<i64> = plan.audited.iter().map(|&j| jobs[j].now).collect();
+    // Data-modifying CTEs always run, referenced or not; the NOTIFYs are the statement's own
+    // rows (a plain SELECT in a CTE would not run unreferenced), sent when the transaction commits.
+    sqlx::query(
+        "WITH ins AS ( \
+           INSERT INTO updates (workspace_id, seq, bytes, size, idempotency_key, chain, token_id, created_at) \
+           SELECT * FROM UNNEST($1::text[], $2::int8[], $3::bytea[], $4::int4[], $5::bytea[], $6::bytea[], $7::text[], $8::int8[])), \
+         moved AS ( \
+           UPDATE workspaces w SET head_seq = h.head, chain = h.chain, stored_bytes = h.stored \
+           FROM UNNEST($9::text[], $10::int8[], $11::bytea[], $12::int8[]) AS h(id, head, chain, stored) \
+           WHERE w.id = h.id), \
+         audited AS ( \
+           INSERT INTO audit_log (token_id, action, workspace_id, bytes, created_at) \
+           SELECT t, 'push', w, b, a FROM UNNEST($13::text[], $14::text[], $15::int8[], $16::int8[]) AS x(t, w, b, a)) \
+         SELECT pg_notify($17, n) FROM UNNEST($18::text[]) AS n",
+    )
+    .bind(&u.ws)
+    .bind(&u.seq)
+    .bind(&u.bytes)
+    .bind(&u.size)
+    .bind(&u.key)
+    .bind(&u.chain)
+    .bind(&u.token)
+    .bind(&u.at)
+    .bind(&head_ws)
+    .bind(&head)
+    .bind(&head_chain)
+    .bind(&stored)
+    .bind(&audit_token)
+    .bind(&audit_ws)
+    .bind(&audit_bytes)
+    .bind(&audit_at)
+    .bind(CHANNEL)
+    .bind(&notes)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// The columns of the update rows a batch inserts, one array each (bound to `UNNEST`).
+struct UpdateColumns<'a> {
+    ws: Vec<&'a str>,
+    seq: Vec<i64>,
+    bytes: Vec<&'a [u8]>,
+    size: Vec<i32>,
+    key: Vec<&'a [u8]>,
+    chain: Vec<Vec<u8>>,
+    token: Vec<&'a str>,
+    at: Vec<i64>,
 }
 
 impl_store!(PgStore, "postgres");
