@@ -7,6 +7,8 @@
 #   3b/3c. the command line: cold hearth join and browser → hearth --watch propagation, beside a browser
 #   3d. the C API: a call through a handle (engine kept) vs the engine opened for the call
 #   4. web UI: first render of 10k/100k-edit notebooks from IndexedDB (cold, warm); bundle size
+#   5. native propagation beside Hocuspocus and y-websocket (../shared/bench-peers, latency phase),
+#      when that folder is beside this checkout
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$ROOT/scripts/pg.sh"
 cd "$ROOT"
@@ -90,3 +92,11 @@ cargo run --release --locked -p hearth-ffi --example handle_bench
 
 step "4. web UI first render benchmark (release server)"
 HEARTH_SERVER_BIN="$TARGET_DIR/release/hearth-server" HEARTH_DIST="$ROOT/dist" node e2e/bench/first-render.mjs "$out"
+
+step "5. native propagation: Hearth beside Hocuspocus and y-websocket (../shared/bench-peers, latency)"
+PEERS="$ROOT/../shared/bench-peers"
+if [ -f "$PEERS/run.sh" ]; then
+  HEARTH_BIN="$TARGET_DIR/release/hearth-server" ONLY=latency bash "$PEERS/run.sh"
+else
+  echo "skipped: $PEERS is not beside this checkout"
+fi
