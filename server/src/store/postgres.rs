@@ -266,11 +266,10 @@ impl Committer for PgCommitter {
         jobs: &[PushRequest],
     ) -> Result<Vec<Result<PushReply, StoreError>>, StoreError> {
         let mut held = self.conn.lock().await;
-        let conn = match held.take() {
+        let mut conn = match held.take() {
             Some(conn) => conn,
             None => self.pool.acquire().await?,
         };
-        let mut conn = conn;
         let result = self.run(&mut conn, jobs).await;
         if result.is_ok() {
             *held = Some(conn);
