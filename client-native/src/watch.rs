@@ -1,7 +1,7 @@
 //! Staying live (`hearth sync --watch`): a sync round, then the server's live channel
-//! (`GET …/live`, server-sent events) — an event's inline record is verified and stored by the
-//! sync core exactly as in the browser's worker ([`SyncCore::take_live`]); anything else is a
-//! pull. Pending updates (another `hearth` process may add some) are sent every
+//! (`GET …/live`, server-sent events) — an event's inline record is verified by the sync core
+//! and stored when its marker confirms it, exactly as in the browser's worker
+//! ([`SyncCore::take_live`]); anything else is a pull. Pending updates (another `hearth` process may add some) are sent every
 //! [`PUSH_EVERY`]. A dropped channel or an unreachable server is retried with backoff; a stop
 //! reason (a revoked link, a forked server, …) ends the watch with its error.
 
@@ -94,6 +94,8 @@ async fn follow(
     // Bytes until a whole event ("\n\n") is in: a chunk may end inside a UTF-8 character.
     let mut text: Vec<u8> = Vec::new();
     let mut tick = tokio::time::interval(PUSH_EVERY);
+    // This stream's tentative records; a new stream starts with none.
+    let mut held = shared_schema::live::Held::default();
     loop {
         tokio::select! {
             chunk = response.chunk() => {
@@ -111,9 +113,9 @@ async fn follow(
                     let Ok(event) = serde_json::from_str::<LiveEvent>(json.trim()) else {
                         continue;
                     };
-                    match core.take_live(ws, &event, &|_| {}).await? {
+                    match core.take_live(ws, &event, &mut held, &|_| {}).await? {
                         Live::Stored(_) | Live::Echo => report(Watched::Received { seq: event.seq }),
-                        Live::Current => {}
+                        Live::Current | Live::Held => {}
                         Live::Pull => report(Watched::Synced(core.sync_once(ws, &|_, _| {}).await?)),
                     }
                 }

@@ -1,9 +1,11 @@
 //! The live channel: `GET /v1/workspaces/{id}/live` as Server-Sent Events. The first event carries
-//! the current head; each stored update sends `data: {"seq":N,"record":"<base64>"}` — the record
-//! inline when the update is at most 16 KiB and this process stored it (`shared_schema::live`),
-//! else `data: {"seq":N}` and the client pulls. A stream that falls behind a burst (more than
-//! [`INLINE_BURST`] announcements waiting) sends one seq-only event for the newest of them: a
-//! client then pulls the burst as one page instead of importing records one by one. A comment every
+//! the current head. A push this process commits sends each of its updates of at most 16 KiB as
+//! soon as the writer has planned it, `data: {"seq":N,"record":"<base64>","tentative":true}`, and
+//! after the commit one marker `data: {"seq":HEAD,"chain":"<hex>"}` that confirms them
+//! (`shared_schema::live`); larger updates and other processes' commits come as
+//! `data: {"seq":N}` and the client pulls. A stream that falls behind a burst (more than
+//! [`INLINE_BURST`] announcements waiting) sends the newest marker (or seq) only: a client then
+//! pulls the burst as one page instead of importing records one by one. A comment every
 //! 15 s keeps proxies from closing the stream (`--live-keepalive-secs`). Readers use `fetch` with
 //! the bearer header (not EventSource), so the token never goes into a URL.
 //!
@@ -56,27 +58,42 @@ impl Conn {
 }
 
 fn event(seq: u64, record: Option<&str>) -> web::Bytes {
-    let json = serde_json::to_string(&LiveEvent {
+    encode(&LiveEvent {
         seq,
         record: record.map(str::to_owned),
+        ..LiveEvent::default()
     })
-    .unwrap_or_default();
+}
+
+fn encode(e: &LiveEvent) -> web::Bytes {
+    let json = serde_json::to_string(e).unwrap_or_default();
     web::Bytes::from(format!("data: {json}\n\n"))
+}
+
+/// The event of one announcement (without its record when `inline` is off).
+fn event_of(a: &Announcement, inline: bool) -> web::Bytes {
+    encode(&LiveEvent {
+        seq: a.seq,
+        record: a.record.as_deref().filter(|_| inline).map(str::to_owned),
+        tentative: a.tentative && inline,
+        chain: a.chain,
+    })
 }
 
 /// Most announcements a stream forwards inline at once; past that it is behind a burst.
 pub const INLINE_BURST: usize = 8;
 
 /// The events for `first`, an announcement for this stream's workspace, and whatever else for the
-/// workspace is already waiting: each inline while at most [`INLINE_BURST`] are waiting (a push
-/// of a few records reads as a few inline events); past that, one seq-only event for the newest,
-/// so the client pulls the burst as one page.
+/// workspace is already waiting: each in order while at most [`INLINE_BURST`] are waiting (a push
+/// of a few records reads as a few tentative events and a marker); past that, only the newest
+/// marker or seq (tentative records are dropped: nothing confirms them then), so the client
+/// pulls the burst as one page. Without `inline`, tentative records are not sent at all.
 fn next_event(
     first: Announcement,
     events: &mut broadcast::Receiver<Announcement>,
     ws: &str,
     inline: bool,
-) -> web::Bytes {
+) -> Option<web::Bytes> {
     let mut waiting = vec![first];
     while !events.is_empty() {
         match events.try_recv() {
@@ -85,15 +102,25 @@ fn next_event(
             Err(_) => break,
         }
     }
-    let newest = waiting.last().map(|a| a.seq).unwrap_or(0);
-    if !inline || waiting.len() > INLINE_BURST {
-        return event(newest, None);
+    if !inline {
+        waiting.retain(|a| !a.tentative);
+    }
+    if waiting.len() > INLINE_BURST {
+        let newest = waiting.iter().rev().find(|a| !a.tentative)?;
+        return Some(encode(&LiveEvent {
+            seq: newest.seq,
+            chain: newest.chain,
+            ..LiveEvent::default()
+        }));
+    }
+    if waiting.is_empty() {
+        return None;
     }
     let mut out = Vec::new();
     for a in &waiting {
-        out.extend_from_slice(&event(a.seq, a.record.as_deref()));
+        out.extend_from_slice(&event_of(a, inline));
     }
-    web::Bytes::from(out)
+    Some(web::Bytes::from(out))
 }
 
 /// Whether live events may carry records. The `--test-tamper-pulls` and `--test-fork-at-seq` hooks
@@ -127,7 +154,10 @@ impl Receivers {
                 msg = self.events.recv() => match msg {
                     Ok(a) if a.ws == conn.ws => {
                         let inline = inline_allowed(&conn.state.config);
-                        return Some(next_event(a, &mut self.events, &conn.ws, inline));
+                        match next_event(a, &mut self.events, &conn.ws, inline) {
+                            Some(e) => return Some(e),
+                            None => continue,
+                        }
                     }
                     Ok(_) => continue,
                     Err(RecvError::Lagged(_)) => {
@@ -229,49 +259,91 @@ pub async fn live(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared_schema::Chain;
 
-    fn announcement(ws: &str, seq: u64) -> Announcement {
+    fn tentative(ws: &str, seq: u64) -> Announcement {
         Announcement {
             ws: ws.into(),
             seq,
             record: Some("cmVjb3Jk".into()),
+            tentative: true,
+            chain: None,
         }
     }
 
-    fn text(b: web::Bytes) -> String {
-        String::from_utf8_lossy(&b).into_owned()
+    fn marker(ws: &str, seq: u64) -> Announcement {
+        Announcement {
+            ws: ws.into(),
+            seq,
+            record: None,
+            tentative: false,
+            chain: Some(Chain::genesis()),
+        }
+    }
+
+    fn text(b: Option<web::Bytes>) -> String {
+        String::from_utf8_lossy(&b.unwrap_or_default()).into_owned()
     }
 
     #[test]
-    fn a_stream_that_keeps_up_sends_the_record_inline() {
+    fn a_stream_that_keeps_up_sends_the_record_tentatively_then_its_marker() {
         let (tx, mut rx) = broadcast::channel(16);
-        let _ = tx.send(announcement("other", 9));
-        let e = text(next_event(announcement("w", 3), &mut rx, "w", true));
-        assert_eq!(e, "data: {\"seq\":3,\"record\":\"cmVjb3Jk\"}\n\n");
+        let _ = tx.send(tentative("other", 9));
+        let _ = tx.send(marker("w", 3));
+        let e = text(next_event(tentative("w", 3), &mut rx, "w", true));
+        let chain = Chain::genesis().to_hex();
+        assert_eq!(
+            e,
+            format!(
+                "data: {{\"seq\":3,\"record\":\"cmVjb3Jk\",\"tentative\":true}}\n\n\
+                 data: {{\"seq\":3,\"chain\":\"{chain}\"}}\n\n"
+            )
+        );
     }
 
     #[test]
-    fn a_few_waiting_records_are_all_sent_inline_in_order() {
+    fn a_few_waiting_records_are_all_sent_in_order() {
         let (tx, mut rx) = broadcast::channel(16);
         for seq in 4..=5 {
-            let _ = tx.send(announcement("w", seq));
+            let _ = tx.send(tentative("w", seq));
         }
-        let e = text(next_event(announcement("w", 3), &mut rx, "w", true));
-        let seqs: Vec<&str> = e.matches("\"seq\":").collect();
-        assert_eq!(seqs.len(), 3);
+        let _ = tx.send(marker("w", 5));
+        let e = text(next_event(tentative("w", 3), &mut rx, "w", true));
+        assert_eq!(e.matches("\"tentative\":true").count(), 3);
         assert!(e.starts_with("data: {\"seq\":3,\"record\""));
-        assert!(e.contains("data: {\"seq\":5,\"record\""));
+        assert!(e.ends_with(&format!(
+            "{{\"seq\":5,\"chain\":\"{}\"}}\n\n",
+            Chain::genesis().to_hex()
+        )));
     }
 
     #[test]
-    fn a_stream_that_fell_behind_a_burst_sends_one_seq_only_event_for_the_newest() {
+    fn a_stream_that_fell_behind_a_burst_sends_only_the_newest_marker() {
         let (tx, mut rx) = broadcast::channel(64);
         for seq in 4..=(3 + INLINE_BURST as u64) {
-            let _ = tx.send(announcement("w", seq));
+            let _ = tx.send(tentative("w", seq));
         }
-        let _ = tx.send(announcement("other", 99));
-        let e = text(next_event(announcement("w", 3), &mut rx, "w", true));
-        assert_eq!(e, format!("data: {{\"seq\":{}}}\n\n", 3 + INLINE_BURST));
+        let newest = 3 + INLINE_BURST as u64;
+        let _ = tx.send(marker("w", newest));
+        let _ = tx.send(tentative("w", newest + 1));
+        let _ = tx.send(tentative("other", 99));
+        let e = text(next_event(tentative("w", 3), &mut rx, "w", true));
+        assert_eq!(
+            e,
+            format!(
+                "data: {{\"seq\":{newest},\"chain\":\"{}\"}}\n\n",
+                Chain::genesis().to_hex()
+            )
+        );
         assert!(rx.is_empty(), "the burst was drained");
+    }
+
+    #[test]
+    fn without_inline_records_tentative_ones_are_not_sent() {
+        let (tx, mut rx) = broadcast::channel(16);
+        assert_eq!(next_event(tentative("w", 3), &mut rx, "w", false), None);
+        let _ = tx.send(marker("w", 3));
+        let e = text(next_event(tentative("w", 3), &mut rx, "w", false));
+        assert!(e.starts_with("data: {\"seq\":3,\"chain\""), "{e}");
     }
 }

@@ -675,7 +675,7 @@ async fn the_rate_limit_answers_429_with_retry_after() -> R {
 }
 
 #[actix_web::test]
-async fn a_live_subscriber_hears_each_new_seq_with_small_updates_inline() -> R {
+async fn a_live_subscriber_gets_small_updates_tentatively_then_a_marker_with_their_chain() -> R {
     let s = start().await?;
     let ws = s.create().await?;
     let (id, t) = (ws.workspace_id.as_str(), ws.master_token.as_str());
@@ -691,18 +691,31 @@ async fn a_live_subscriber_hears_each_new_seq_with_small_updates_inline() -> R {
     let first = stream.next().await.ok_or("stream ended")??;
     text.push_str(std::str::from_utf8(&first)?);
     assert!(text.contains(r#"{"seq":0}"#), "{text}");
-    assert_eq!(s.push(id, t, &[("a", b"1")]).await?.status(), 200);
-    let event = next_live_event(&mut stream, &mut text).await?;
-    assert_eq!(event.seq, 1);
-    // The small update comes inline: exactly the record a pull returns, accepted from seq 0.
-    let record = shared_schema::live::accept(&event, 0, Chain::genesis())?;
+    let pushed = s.push(id, t, &[("a", b"1"), ("b", b"2")]).await?;
+    assert_eq!(pushed.status(), 200);
+    let reply: shared_schema::api::PushReply = pushed.json().await?;
+    // Each small update comes tentatively: exactly the record a pull returns, held from seq 0.
+    let mut held = shared_schema::live::Held::default();
+    for seq in 1..=2 {
+        let event = next_live_event(&mut stream, &mut text).await?;
+        assert_eq!((event.seq, event.tentative, event.chain), (seq, true, None));
+        held.hold(&event, 0, Chain::genesis())?;
+    }
+    // Then the marker: the head and the chain after it, the push reply's, confirming both.
+    let marker = next_live_event(&mut stream, &mut text).await?;
+    assert_eq!(
+        (marker.seq, marker.chain, marker.tentative),
+        (2, Some(reply.chain), false)
+    );
+    let confirmed = held.confirm(&marker, 0, Chain::genesis());
     let (pulled, _, _) = s.pull(id, t, 0, None).await?;
-    assert_eq!(vec![record], pulled);
-    // A large one is announced by seq only.
+    assert_eq!(confirmed, pulled);
+    // A large one is announced by its marker only.
     let big = vec![7u8; shared_schema::live::INLINE_MAX + 1];
-    assert_eq!(s.push(id, t, &[("b", &big)]).await?.status(), 200);
+    assert_eq!(s.push(id, t, &[("c", &big)]).await?.status(), 200);
     let event = next_live_event(&mut stream, &mut text).await?;
-    assert_eq!((event.seq, event.record), (2, None));
+    assert_eq!((event.seq, event.record, event.tentative), (3, None, false));
+    assert!(event.chain.is_some());
     Ok(())
 }
 

@@ -140,16 +140,27 @@ pub struct PutKeys {
 /// Most wrapped keys one `PUT …/keys` may carry.
 pub const MAX_PUT_KEYS: usize = 1000;
 
-/// An event on the live channel: `data: {"seq":N}` or, for an update of at most
-/// [`crate::live::INLINE_MAX`] bytes, `data: {"seq":N,"record":"<base64>"}` where the record is
-/// exactly the pull-stream record a pull would return for seq `N` (see [`crate::live`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An event on the live channel (see [`crate::live`] and `docs/protocol.md`):
+/// - `data: {"seq":N}` — the server has stored up to N (a pull from the cursor fetches it);
+/// - `data: {"seq":N,"record":"<base64>","tentative":true}` — update N as the exact pull-stream
+///   record a pull will return for it, sent while the server is still making it durable: a
+///   receiver may show it, and stores it only once a marker confirms it;
+/// - `data: {"seq":N,"chain":"<hex>"}` — the marker: seq N is durable and the chain after it is
+///   `chain`, which confirms the held tentative records up to N;
+/// - `data: {"seq":N,"record":"<base64>"}` — an inline record already durable (older servers).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveEvent {
-    /// The newest stored seq.
+    /// The seq the event is about.
     pub seq: u64,
     /// Base64 (standard, padded) of one pull-stream record at `seq`, when it is small.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<String>,
+    /// The record is not yet durable on the server: show it, do not store it until confirmed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tentative: bool,
+    /// On a marker: the chain after `seq`, now durable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<Chain>,
 }
 
 /// Seconds a presence lasts without a heartbeat.

@@ -135,9 +135,10 @@ pub async fn run(ctx: Rc<Ctx>, ws: String, mut wake: UnboundedReceiver<Wake>) {
     }
 }
 
-/// One live event: its inline record is stored through the sync core when it verifies as the
-/// next one (the tabs are told at once, no pull); anything else wakes the loop, which pulls.
-async fn take(ctx: &Ctx, ws: &str, json: &str) {
+/// One live event: a tentative record that verifies as the next one is shown by the tabs at once
+/// and stored through the sync core when its marker confirms it (no pull); anything else wakes
+/// the loop, which pulls.
+async fn take(ctx: &Ctx, ws: &str, json: &str, held: &mut shared_schema::live::Held) {
     if let Ok(p) = serde_json::from_str::<PresenceEvent>(json) {
         ctx.broadcast(&Broadcast::Presence {
             ws: ws.to_owned(),
@@ -157,8 +158,8 @@ async fn take(ctx: &Ctx, ws: &str, json: &str) {
             update: Some(bytes.to_vec()).filter(|b| b.len() <= CARRY_MAX),
         });
     };
-    match ctx.core.take_live(ws, &event, &show).await {
-        Ok(Live::Current) => {}
+    match ctx.core.take_live(ws, &event, held, &show).await {
+        Ok(Live::Current | Live::Held) => {}
         Ok(Live::Stored(_)) => {
             let pending = pending_len(ctx, ws).await;
             ctx.status(ws, SyncStatus::UpToDate { seq: event.seq }, pending);
@@ -242,6 +243,8 @@ async fn follow(ctx: &Ctx, ws: &str, generation: u64) -> Result<(), TransportErr
         .ok_or_else(|| TransportError::Network("no live body".into()))?;
     let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
     let mut text = String::new();
+    // This stream's tentative records; a new stream starts with none.
+    let mut held = shared_schema::live::Held::default();
     loop {
         let chunk = wasm_bindgen_futures::JsFuture::from(reader.read())
             .await
@@ -258,7 +261,7 @@ async fn follow(ctx: &Ctx, ws: &str, generation: u64) -> Result<(), TransportErr
         while let Some(end) = text.find("\n\n") {
             let event: String = text.drain(..end + 2).collect();
             if let Some(json) = event.strip_prefix("data:") {
-                take(ctx, ws, json.trim()).await;
+                take(ctx, ws, json.trim(), &mut held).await;
             }
         }
     }

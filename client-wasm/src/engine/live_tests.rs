@@ -1,12 +1,14 @@
-//! The live path through the sync core: inline records taken without a pull, and every reason to
-//! fall back to one (a gap, a tampered record, a large update).
+//! The live path through the sync core: tentative records held and shown, stored without a pull
+//! when their marker confirms them, and every reason to fall back to a pull (a gap, a tampered
+//! record, a large update, a commit that failed after its records were sent).
 
 use super::tests::Device;
 use crate::storage::Store;
 use crate::sync::memory::MemoryServer;
-use crate::sync::{Live, SyncCore};
+use crate::sync::{Live, SyncCore, SyncError, Transport};
 use futures::executor::block_on;
 use shared_schema::api::LiveEvent;
+use shared_schema::live::Held;
 use shared_schema::model::Field;
 use shared_schema::Role;
 
@@ -25,8 +27,23 @@ async fn edit_and_push(
     Ok(owner.sync().await?.seq)
 }
 
+/// Feeds `events` to `core` as one stream (`held`); the outcome of each.
+async fn take_all<S: Store, T: Transport>(
+    core: &SyncCore<S, T>,
+    ws: &str,
+    events: &[LiveEvent],
+    held: &mut Held,
+    show: &dyn Fn(&[u8]),
+) -> Result<Vec<Live>, SyncError> {
+    let mut out = Vec::new();
+    for e in events {
+        out.push(core.take_live(ws, e, held, show).await?);
+    }
+    Ok(out)
+}
+
 #[test]
-fn an_inline_record_is_stored_without_a_pull_and_shows_in_the_engine() -> R {
+fn a_tentative_record_is_shown_at_once_and_stored_without_a_pull_when_its_marker_comes() -> R {
     block_on(async {
         let server = MemoryServer::new();
         let owner = Device::owner(&server).await?;
@@ -35,13 +52,35 @@ fn an_inline_record_is_stored_without_a_pull_and_shows_in_the_engine() -> R {
         owner.sync().await?;
         let reader = Device::member(&server, &owner.store, &ws, Role::Read).await?;
         reader.sync().await?;
+        let before = reader.store.get_workspace(&ws).await?.ok_or("gone")?;
         let seq = edit_and_push(&owner, &note, "live ").await?;
         let pulls = server.pulls();
-        let event = server.live_event(&ws, seq).ok_or("no event")?;
-        assert!(event.record.is_some(), "a small edit comes inline");
+        let events = server.live_events(&ws, seq);
+        assert_eq!(
+            events.len(),
+            2,
+            "a small edit comes inline, then its marker"
+        );
+        assert!(events[0].tentative && events[0].record.is_some());
+        let mut held = Held::default();
+        let shown = std::cell::RefCell::new(Vec::new());
+        let show = |b: &[u8]| shown.borrow_mut().push(b.to_vec());
+        assert_eq!(
+            reader
+                .core
+                .take_live(&ws, &events[0], &mut held, &show)
+                .await?,
+            Live::Held
+        );
+        assert_eq!(shown.borrow().len(), 1, "shown at once");
+        let record = reader.store.get_workspace(&ws).await?.ok_or("gone")?;
+        assert_eq!(
+            record.last_pulled_seq, before.last_pulled_seq,
+            "not stored yet"
+        );
         assert!(matches!(
-            reader.core.take_live(&ws, &event, &|_| {}).await?,
-            Live::Stored(bytes) if !bytes.is_empty()
+            reader.core.take_live(&ws, &events[1], &mut held, &show).await?,
+            Live::Stored(bytes) if bytes == shown.borrow()[0]
         ));
         assert_eq!(server.pulls(), pulls, "no pull");
         reader.engine.refresh().await?;
@@ -51,15 +90,19 @@ fn an_inline_record_is_stored_without_a_pull_and_shows_in_the_engine() -> R {
         );
         let record = reader.store.get_workspace(&ws).await?.ok_or("gone")?;
         assert_eq!(record.last_pulled_seq, seq);
-        // The same event again (a second tab's worker, a replay), or the head a new stream
-        // announces, is nothing new: no pull either.
+        // The same events again (a second tab's worker, a replay), or the head a new stream
+        // announces, are nothing new: no pull either.
+        let again = take_all(&reader.core, &ws, &events, &mut held, &|_| {}).await?;
+        assert_eq!(again, vec![Live::Current, Live::Current]);
+        let head = LiveEvent {
+            seq,
+            ..LiveEvent::default()
+        };
         assert_eq!(
-            reader.core.take_live(&ws, &event, &|_| {}).await?,
-            Live::Current
-        );
-        let head = LiveEvent { seq, record: None };
-        assert_eq!(
-            reader.core.take_live(&ws, &head, &|_| {}).await?,
+            reader
+                .core
+                .take_live(&ws, &head, &mut held, &|_| {})
+                .await?,
             Live::Current
         );
         Ok(())
@@ -87,59 +130,111 @@ fn a_gap_a_tampered_record_and_a_large_update_fall_back_to_a_pull_that_gets_ever
             )
         };
         let before = cursor().await?;
+        let mut held = Held::default();
 
-        // A gap: the event for the first edit was missed.
+        // A gap: the events for the first edit were missed.
         let _missed = edit_and_push(&owner, &note, "a").await?;
         let second = edit_and_push(&owner, &note, "b").await?;
-        let event = server.live_event(&ws, second).ok_or("no event")?;
-        assert_eq!(
-            reader.core.take_live(&ws, &event, &|_| {}).await?,
-            Live::Pull
-        );
+        let events = server.live_events(&ws, second);
+        let got = take_all(&reader.core, &ws, &events, &mut held, &|_| {}).await?;
+        assert_eq!(got, vec![Live::Current, Live::Pull]);
         assert_eq!(cursor().await?, before, "nothing stored past a gap");
         reader.sync().await?;
         assert_eq!(reader.engine.note(&note).map(|n| n.body), Some("ba".into()));
 
-        // A tampered record (bytes changed, chain kept): refused, nothing stored.
+        // A tampered record (bytes changed, chain kept): not taken, not shown; its marker pulls.
         let third = edit_and_push(&owner, &note, "c").await?;
-        let real = server.live_event(&ws, third).ok_or("no event")?;
+        let real = server.live_events(&ws, third);
         let log = server.log(&ws).ok_or("no log")?;
         let stored = &log.updates[&third];
         let mut forged = stored.bytes.clone();
         forged[0] ^= 1;
-        let tampered = LiveEvent {
-            record: shared_schema::live::event(third, &stored.chain, &forged).record,
-            ..real.clone()
-        };
+        let tampered =
+            shared_schema::live::tentative(third, &stored.chain, &forged).ok_or("small")?;
         let at = cursor().await?;
         let shown = std::cell::Cell::new(0);
         let count = |_: &[u8]| shown.set(shown.get() + 1);
-        assert_eq!(
-            reader.core.take_live(&ws, &tampered, &count).await?,
-            Live::Pull
-        );
+        let got = take_all(
+            &reader.core,
+            &ws,
+            &[tampered, real[1].clone()],
+            &mut held,
+            &count,
+        )
+        .await?;
+        assert_eq!(got, vec![Live::Current, Live::Pull]);
         assert_eq!(cursor().await?, at, "a tampered record is never stored");
         assert_eq!(shown.get(), 0, "nor shown");
+        let got = take_all(&reader.core, &ws, &real, &mut held, &|_| {}).await?;
         assert!(
-            matches!(
-                reader.core.take_live(&ws, &real, &|_| {}).await?,
-                Live::Stored(_)
-            ),
-            "the real one is still next"
+            matches!(got[..], [Live::Held, Live::Stored(_)]),
+            "the real one is still next: {got:?}"
         );
 
-        // A large update is announced by seq only: the reader must pull.
+        // A large update comes as its marker only: the reader must pull.
         let big = "x".repeat(shared_schema::live::INLINE_MAX + 1);
         let fourth = edit_and_push(&owner, &note, &big).await?;
-        let event = server.live_event(&ws, fourth).ok_or("no event")?;
-        assert_eq!(event.record, None);
-        assert_eq!(
-            reader.core.take_live(&ws, &event, &|_| {}).await?,
-            Live::Pull
-        );
+        let events = server.live_events(&ws, fourth);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].record, None);
+        let got = take_all(&reader.core, &ws, &events, &mut held, &|_| {}).await?;
+        assert_eq!(got, vec![Live::Pull]);
         reader.sync().await?;
         let body = reader.engine.note(&note).map(|n| n.body).ok_or("no note")?;
         assert_eq!(body, format!("{big}cba"));
+        Ok(())
+    })
+}
+
+#[test]
+fn a_record_sent_before_a_commit_that_failed_is_never_stored_and_no_fork_is_reported() -> R {
+    block_on(async {
+        let server = MemoryServer::new();
+        let owner = Device::owner(&server).await?;
+        let ws = owner.engine.id();
+        let note = owner.engine.create_note("shared").await?;
+        owner.sync().await?;
+        let reader = Device::member(&server, &owner.store, &ws, Role::Read).await?;
+        reader.sync().await?;
+        let record = reader.store.get_workspace(&ws).await?.ok_or("gone")?;
+        let (at, chain) = (record.last_pulled_seq, record.chain_head);
+        // The server sent seq at+1 tentatively, then crashed before its commit was durable.
+        let lost = b"an update the server never stored".to_vec();
+        let lost =
+            shared_schema::live::tentative(at + 1, &chain.next(&lost), &lost).ok_or("small")?;
+        let mut held = Held::default();
+        let shown = std::cell::Cell::new(0);
+        let count = |_: &[u8]| shown.set(shown.get() + 1);
+        assert_eq!(
+            reader.core.take_live(&ws, &lost, &mut held, &count).await?,
+            Live::Held
+        );
+        assert_eq!(shown.get(), 1, "it was shown");
+        // After the restart, seq at+1 is another update; its marker does not confirm the held one.
+        let seq = edit_and_push(&owner, &note, "real").await?;
+        assert_eq!(seq, at + 1);
+        let marker = server.live_events(&ws, seq).pop().ok_or("no marker")?;
+        assert_eq!(
+            reader
+                .core
+                .take_live(&ws, &marker, &mut held, &count)
+                .await?,
+            Live::Pull
+        );
+        assert!(held.is_empty());
+        let record = reader.store.get_workspace(&ws).await?.ok_or("gone")?;
+        assert_eq!(
+            record.last_pulled_seq, at,
+            "the lost record was never stored"
+        );
+        reader.sync().await?;
+        let record = reader.store.get_workspace(&ws).await?.ok_or("gone")?;
+        assert_eq!(record.forked, None, "no fork reported");
+        assert_eq!(record.last_pulled_seq, seq);
+        assert_eq!(
+            reader.engine.note(&note).map(|n| n.body),
+            Some("real".into())
+        );
         Ok(())
     })
 }
@@ -155,7 +250,7 @@ fn a_verified_record_is_shown_before_it_is_stored_and_a_stale_cursor_in_memory_m
         let reader = Device::member(&server, &owner.store, &ws, Role::Read).await?;
         reader.sync().await?;
         let first = edit_and_push(&owner, &note, "a").await?;
-        let event = server.live_event(&ws, first).ok_or("no event")?;
+        let events = server.live_events(&ws, first);
         let expected = server.log(&ws).ok_or("no log")?.updates[&first]
             .bytes
             .clone();
@@ -170,37 +265,33 @@ fn a_verified_record_is_shown_before_it_is_stored_and_a_stale_cursor_in_memory_m
                 .map(|r| r.last_pulled_seq);
             seen.borrow_mut().push((bytes.to_vec(), cursor));
         };
-        assert!(matches!(
-            reader.core.take_live(&ws, &event, &show).await?,
-            Live::Stored(_)
-        ));
+        let mut held = Held::default();
+        let got = take_all(&reader.core, &ws, &events, &mut held, &show).await?;
+        assert!(matches!(got[..], [Live::Held, Live::Stored(_)]));
         assert_eq!(seen.borrow().as_slice(), &[(expected, Some(first - 1))]);
 
-        // Another tab's worker (a second core on the same store) stores the next record: this
-        // core's cursor in memory is now stale. Its event verifies against that cursor, but the
-        // store refuses it (nothing is stored twice) and the caller is told to pull; after that
-        // the core reads the stored cursor again and the event is nothing new.
+        // Another tab's worker (a second core on the same store, its own stream) stores the next
+        // record: this core's cursor in memory is now stale. The record verifies against that
+        // cursor, but the store refuses it (nothing is stored twice) and the caller is told to
+        // pull; after that the core reads the stored cursor again and the marker is nothing new.
         let other = SyncCore::new(reader.store.clone(), server.clone());
         let second = edit_and_push(&owner, &note, "b").await?;
-        let event = server.live_event(&ws, second).ok_or("no event")?;
-        assert!(matches!(
-            other.take_live(&ws, &event, &|_| {}).await?,
-            Live::Stored(_)
-        ));
+        let events = server.live_events(&ws, second);
+        let got = take_all(&other, &ws, &events, &mut Held::default(), &|_| {}).await?;
+        assert!(matches!(got[..], [Live::Held, Live::Stored(_)]));
+        let got = take_all(&reader.core, &ws, &events, &mut held, &|_| {}).await?;
+        assert_eq!(got, vec![Live::Held, Live::Pull]);
         assert_eq!(
-            reader.core.take_live(&ws, &event, &|_| {}).await?,
-            Live::Pull
-        );
-        assert_eq!(
-            reader.core.take_live(&ws, &event, &|_| {}).await?,
+            reader
+                .core
+                .take_live(&ws, &events[1], &mut held, &|_| {})
+                .await?,
             Live::Current
         );
         let third = edit_and_push(&owner, &note, "c").await?;
-        let event = server.live_event(&ws, third).ok_or("no event")?;
-        assert!(matches!(
-            reader.core.take_live(&ws, &event, &|_| {}).await?,
-            Live::Stored(_)
-        ));
+        let events = server.live_events(&ws, third);
+        let got = take_all(&reader.core, &ws, &events, &mut held, &|_| {}).await?;
+        assert!(matches!(got[..], [Live::Held, Live::Stored(_)]));
         reader.engine.refresh().await?;
         assert_eq!(
             reader.engine.note(&note).map(|n| n.body),
@@ -226,10 +317,12 @@ fn a_device_s_own_update_coming_back_live_is_stored_as_an_echo_without_being_sho
         assert_eq!(round.pushed, 1);
         let pulls = server.pulls();
         let seq = server.log(&ws).ok_or("no log")?.head;
-        let event = server.live_event(&ws, seq).ok_or("no event")?;
+        let events = server.live_events(&ws, seq);
         let shown = std::cell::Cell::new(0);
         let count = |_: &[u8]| shown.set(shown.get() + 1);
-        assert_eq!(owner.core.take_live(&ws, &event, &count).await?, Live::Echo);
+        let mut held = Held::default();
+        let got = take_all(&owner.core, &ws, &events, &mut held, &count).await?;
+        assert_eq!(got, vec![Live::Held, Live::Echo]);
         assert_eq!(shown.get(), 0, "its tabs made it: nothing to show");
         assert_eq!(server.pulls(), pulls, "a push round does not pull");
         let record = owner.store.get_workspace(&ws).await?.ok_or("gone")?;
@@ -244,11 +337,9 @@ fn a_device_s_own_update_coming_back_live_is_stored_as_an_echo_without_being_sho
             .splice_text(&note, Field::Body, 0, 0, "theirs ")
             .await?;
         let theirs = writer.sync().await?.seq;
-        let event = server.live_event(&ws, theirs).ok_or("no event")?;
-        assert!(matches!(
-            owner.core.take_live(&ws, &event, &count).await?,
-            Live::Stored(_)
-        ));
+        let events = server.live_events(&ws, theirs);
+        let got = take_all(&owner.core, &ws, &events, &mut held, &count).await?;
+        assert!(matches!(got[..], [Live::Held, Live::Stored(_)]));
         assert_eq!(shown.get(), 1);
         owner.engine.refresh().await?;
         assert_eq!(

@@ -210,12 +210,18 @@ impl MemoryServer {
         out
     }
 
-    /// The live event the server sends when it stores update `seq` (inline when small), as
-    /// `shared_schema::live::event` builds it for the real server.
-    pub fn live_event(&self, ws: &str, seq: u64) -> Option<LiveEvent> {
+    /// The events the server's live channel sends for stored update `seq`, as its writer sends
+    /// them (`shared_schema::live`): the tentative record when it is small, then the marker
+    /// with the chain after it.
+    pub fn live_events(&self, ws: &str, seq: u64) -> Vec<LiveEvent> {
         let s = self.state.borrow();
-        let u = s.logs.get(ws)?.updates.get(&seq)?;
-        Some(live::event(seq, &u.chain, &u.bytes))
+        let Some(u) = s.logs.get(ws).and_then(|l| l.updates.get(&seq)) else {
+            return Vec::new();
+        };
+        live::tentative(seq, &u.chain, &u.bytes)
+            .into_iter()
+            .chain([live::marker(seq, u.chain)])
+            .collect()
     }
 
     /// How many pulls the server answered.

@@ -85,6 +85,9 @@ pub enum Live {
     /// Its inline record was stored, and it is an update this core pushed itself: the tabs
     /// have it already (they made it), so `verified` was not called and nothing needs showing.
     Echo,
+    /// A tentative record was verified and held (shown through `verified` unless this core
+    /// pushed it); it is stored when its marker confirms it.
+    Held,
     /// Nothing past the cursor: nothing to do.
     Current,
     /// Pull from the cursor.

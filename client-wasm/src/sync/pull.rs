@@ -85,24 +85,29 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
         }
     }
 
-    /// Takes one live event: stores its inline record when it is the next one after the cursor
-    /// and its chain verifies (`shared_schema::live::accept`), in one transaction with the new
-    /// cursor, exactly as a pulled page. [`Live::Pull`] when the caller must pull instead — no
-    /// record, a gap, a damaged or tampered record, or another tab's worker moved the cursor
-    /// first; [`Live::Current`] when the event announces nothing past the cursor (the head sent
-    /// when a stream opens, a replay). A tampered record is never stored: the pull that follows
-    /// verifies what the server really has.
+    /// Takes one live event of a stream whose tentative records are in `held` (one per
+    /// stream: a new stream starts a new one). A tentative record (`shared_schema::live`) that
+    /// follows the cursor, or the last held record, and whose chain verifies is held and shown
+    /// ([`Live::Held`]), never stored; the marker that follows stores the held records it
+    /// confirms (the one at its seq has its chain) in one transaction with the new cursor, exactly
+    /// as a pulled page. [`Live::Pull`] when the caller must pull instead — a marker or seq past what this stored
+    /// (nothing held, a gap, a damaged or tampered record, a failed commit's records), or another
+    /// tab's worker moved the cursor first; [`Live::Current`] when the event announces nothing
+    /// past the cursor (the head sent when a stream opens, a replay) or is a tentative record not
+    /// taken (its marker then makes the caller pull). A tampered record is never shown or stored:
+    /// the pull that follows verifies what the server really has.
     ///
-    /// `verified` gets the record's update as soon as its chain verifies, before it is stored,
-    /// so the tabs can show it while storage writes it: it is the server's own stored record
-    /// (the chain proves it), and if this device fails to store it the cursor stays put and the
-    /// next pull fetches it again. It is not called for an update this core pushed itself
+    /// `verified` gets a record's update as soon as its chain verifies, before it is stored, so
+    /// the tabs can show it: it is what the pusher sent and the server is storing (the chain
+    /// proves it), and if it is never stored here the cursor stays put and the next pull fetches
+    /// what the server really has. It is not called for an update this core pushed itself
     /// ([`Live::Echo`]). The cursor comes from the core's memory when it has one; a stale one
     /// only makes the store refuse the page, and the caller pulls.
     pub async fn take_live(
         &self,
         ws: &str,
         event: &LiveEvent,
+        held: &mut live::Held,
         verified: &dyn Fn(&[u8]),
     ) -> Result<Live, SyncError> {
         let known = self.cursors.borrow().get(ws).copied();
@@ -113,57 +118,88 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
                 (record.last_pulled_seq, record.chain_head)
             }
         };
-        if event.seq <= from.0 {
-            return Ok(Live::Current);
+        if event.tentative {
+            if event.seq <= from.0 {
+                return Ok(Live::Current);
+            }
+            let Ok(update) = held.hold(event, from.0, from.1) else {
+                return Ok(Live::Current);
+            };
+            let bytes = update.bytes.clone();
+            if !self.knows_epoch_of(ws, &bytes).await? {
+                *held = live::Held::default();
+                return Ok(Live::Current);
+            }
+            if !self.pushed.borrow().contains(&digest(&bytes)) {
+                verified(&bytes);
+            }
+            return Ok(Live::Held);
         }
-        let Ok(update) = live::accept(event, from.0, from.1) else {
+        let records = held.confirm(event, from.0, from.1);
+        if records.is_empty() {
+            return Ok(if event.seq <= from.0 {
+                Live::Current
+            } else {
+                Live::Pull
+            });
+        }
+        let Some(last) = records.last().map(|r| (r.seq, r.chain)) else {
             return Ok(Live::Pull);
         };
-        if let Some(epoch) = shared_schema::seal::epoch_of(&update.bytes) {
-            // Under an epoch this device may lack (checked in storage only when it is newer than
-            // the last one seen): the pull learns the keys first.
-            if self
-                .epochs
-                .borrow()
-                .get(ws)
-                .is_none_or(|known| epoch > *known)
-            {
-                if let Some(record) = self.store.get_workspace(ws).await? {
-                    self.note_epoch(&record);
-                    if keys::lacks_epoch(&record, std::iter::once(update.bytes.as_slice())) {
-                        return Ok(Live::Pull);
-                    }
-                }
-            }
-        }
-        let echo = self.pushed.borrow().contains(&digest(&update.bytes));
-        if !echo {
-            verified(&update.bytes);
-        }
+        let echo = records
+            .iter()
+            .all(|r| self.pushed.borrow().contains(&digest(&r.bytes)));
         let page = Page {
             from,
-            to: (update.seq, update.chain),
-            chains: vec![(update.seq, update.chain)],
-            records: vec![RemoteRecord {
-                seq: update.seq,
-                kind: PullRecordKind::Update,
-                bytes: update.bytes,
-            }],
+            to: last,
+            chains: records.iter().map(|r| (r.seq, r.chain)).collect(),
+            records: records
+                .into_iter()
+                .map(|r| RemoteRecord {
+                    seq: r.seq,
+                    kind: PullRecordKind::Update,
+                    bytes: r.bytes,
+                })
+                .collect(),
         };
         let stored = self.store.store_page(ws, &page).await?;
         self.remember(ws, stored.then_some(page.to));
-        Ok(if stored && echo {
+        Ok(if !stored || event.seq > last.0 {
+            Live::Pull
+        } else if echo {
             Live::Echo
-        } else if stored {
+        } else {
             Live::Stored(
                 page.records
                     .into_iter()
                     .map(|r| r.bytes)
-                    .next()
+                    .next_back()
                     .unwrap_or_default(),
             )
-        } else {
-            Live::Pull
         })
+    }
+
+    /// Whether this device holds the key epoch `bytes` are sealed under (or they are not
+    /// sealed). Storage is read only when the epoch is newer than the last one seen; a record
+    /// under an epoch this device lacks is pulled, so the pull learns the keys first.
+    async fn knows_epoch_of(&self, ws: &str, bytes: &[u8]) -> Result<bool, SyncError> {
+        let Some(epoch) = shared_schema::seal::epoch_of(bytes) else {
+            return Ok(true);
+        };
+        if self
+            .epochs
+            .borrow()
+            .get(ws)
+            .is_some_and(|known| epoch <= *known)
+        {
+            return Ok(true);
+        }
+        if let Some(record) = self.store.get_workspace(ws).await? {
+            self.note_epoch(&record);
+            if keys::lacks_epoch(&record, std::iter::once(bytes)) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 }

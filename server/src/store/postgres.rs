@@ -10,7 +10,7 @@
 //! REPEATABLE READ.
 
 use super::sql::{chain_of, impl_store, size_of, to_i64, to_u64, Announcer, Backend, TotalQuota};
-use super::writer::{announce, plan, Committer, Plan, Row, Writer};
+use super::writer::{announce_durable, announce_tentative, plan, Committer, Plan, Row, Writer};
 use super::{PullPage, PushRequest, Revocation, StoreError, StoreOptions, TokenRow, TokenState};
 use shared_schema::api::{PushReply, TokenInfo};
 use shared_schema::backup::Backup;
@@ -280,7 +280,7 @@ impl Committer for PgCommitter {
 
 impl PgCommitter {
     /// One batch in one transaction on `conn`: lock the rows, look up the keys, [`plan`],
-    /// [`write_plan`], commit, announce.
+    /// announce tentatively, [`write_plan`], commit, announce durable.
     async fn run(
         &self,
         conn: &mut sqlx::PgConnection,
@@ -333,13 +333,14 @@ impl PgCommitter {
             }
         }
         let plan = plan(jobs, &rows, &known, self.quota);
+        announce_tentative(&self.announcer, jobs, &plan);
         write_plan(&mut tx, jobs, &plan, &self.instance).await?;
         tx.commit().await?;
         for h in &plan.heads {
             let before = rows.get(&h.ws).map(|r| r.stored).unwrap_or(0);
             self.total.add(h.stored - before);
         }
-        announce(&self.announcer, jobs, &plan);
+        announce_durable(&self.announcer, &plan);
         Ok(plan.replies)
     }
 }

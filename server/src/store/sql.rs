@@ -39,17 +39,21 @@ pub(crate) trait Backend {
     fn total_quota(&self) -> &TotalQuota;
 }
 
-/// One announcement to live streams: `ws` has a stored update at `seq`; `record` is the live
-/// event's inline record (base64 of the pull record), present for a small update this process
-/// stored itself (other processes' announcements come through `LISTEN` with the seq only).
+/// One announcement to live streams (`shared_schema::live`): a tentative record of a batch this
+/// process's writer is committing (`record`, `tentative`), the marker of its commit (`chain`), or
+/// a stored head by seq only (another process's commit, through `LISTEN`).
 #[derive(Debug, Clone)]
 pub struct Announcement {
     /// Workspace.
     pub ws: String,
-    /// Seq of the update (or the new head, for seq-only announcements).
+    /// Seq of the update (or the new head, for markers and seq-only announcements).
     pub seq: u64,
     /// The inline record, base64.
     pub record: Option<Arc<str>>,
+    /// The record is not durable yet.
+    pub tentative: bool,
+    /// On a marker: the chain after `seq`, durable.
+    pub chain: Option<Chain>,
 }
 
 /// Tokens of `ws` another process revoked (all of the workspace's cached states when `tokens` is
@@ -83,19 +87,33 @@ impl Default for Announcer {
 }
 
 impl Announcer {
-    /// Announces a new head (never moves a remembered head back).
+    /// Announces a new head by seq only (never moves a remembered head back).
     pub fn announce(&self, ws: &str, seq: u64) {
-        self.send(ws, seq, None);
+        self.durable(ws, seq, None);
     }
 
-    /// Announces an update this process stored: `seq`, `chain` after it and its bytes, carried
-    /// inline when small (`shared_schema::live`).
-    pub fn announce_update(&self, ws: &str, seq: u64, chain: &Chain, bytes: &[u8]) {
-        let record = shared_schema::live::event(seq, chain, bytes).record;
-        self.send(ws, seq, record.map(Arc::from));
+    /// Announces update `seq` (with `chain` after it) that this process's writer is committing,
+    /// before the commit is durable, when it is small enough to carry (`shared_schema::live`).
+    /// The remembered head does not move: it is the durable one.
+    pub fn announce_tentative(&self, ws: &str, seq: u64, chain: &Chain, bytes: &[u8]) {
+        if let Some(e) = shared_schema::live::tentative(seq, chain, bytes) {
+            let _ = self.events.send(Announcement {
+                ws: ws.to_owned(),
+                seq,
+                record: e.record.map(Arc::from),
+                tentative: true,
+                chain: None,
+            });
+        }
     }
 
-    fn send(&self, ws: &str, seq: u64, record: Option<Arc<str>>) {
+    /// Announces that `ws` is durable up to `seq`, with the chain after it (the marker that
+    /// confirms the tentative records sent before).
+    pub fn announce_durable(&self, ws: &str, seq: u64, chain: Chain) {
+        self.durable(ws, seq, Some(chain));
+    }
+
+    fn durable(&self, ws: &str, seq: u64, chain: Option<Chain>) {
         if let Ok(mut heads) = self.heads.lock() {
             if heads.len() > 200_000 {
                 heads.clear();
@@ -106,7 +124,9 @@ impl Announcer {
         let _ = self.events.send(Announcement {
             ws: ws.to_owned(),
             seq,
-            record,
+            record: None,
+            tentative: false,
+            chain,
         });
     }
 

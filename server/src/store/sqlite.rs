@@ -5,7 +5,9 @@
 //! by the group-commit writer's own thread on its own connection (`SqliteCommitter`).
 
 use super::sql::{chain_of, impl_store, size_of, to_i64, to_u64, Announcer, Backend, TotalQuota};
-use super::writer::{announce, plan, BlockingCommitter, Plan, Row, Writer};
+use super::writer::{
+    announce_durable, announce_tentative, plan, BlockingCommitter, Plan, Row, Writer,
+};
 use super::{PullPage, PushRequest, StoreError, StoreOptions, TokenRow, TokenState};
 use rusqlite::OptionalExtension;
 use shared_schema::api::{PushReply, TokenInfo};
@@ -221,6 +223,7 @@ impl SqliteCommitter {
             }
         }
         let plan = plan(jobs, &rows, &known, self.quota);
+        announce_tentative(&self.announcer, jobs, &plan);
         {
             let mut insert = tx
                 .prepare_cached(
@@ -341,7 +344,7 @@ impl BlockingCommitter for SqliteCommitter {
             let before = rows.get(&h.ws).map(|r| r.stored).unwrap_or(0);
             self.total.add(h.stored - before);
         }
-        announce(&self.announcer, jobs, &plan);
+        announce_durable(&self.announcer, &plan);
         Ok(plan.replies)
     }
 }

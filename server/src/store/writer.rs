@@ -5,6 +5,8 @@
 //! them in **one** transaction (workspace rows locked in id order, keys looked up, rows inserted,
 //! heads moved, audit rows written) and commits once. Each caller is answered only after that
 //! commit; if it fails, every caller of the batch gets an error and retries with the same keys.
+//! Live streams get the batch's records as soon as it is planned, marked tentative, and a marker
+//! after the commit ([`announce_tentative`], [`announce_durable`]).
 //!
 //! [`plan`] is the I/O-free part: given the locked rows and the keys already stored, it decides
 //! each push's seqs and chain values (through [`shared_schema::log::assign_batch`]), its errors
@@ -77,12 +79,21 @@ pub struct Plan {
     pub audited: Vec<usize>,
 }
 
-/// Announces every update a committed batch stored, in seq order per workspace, each with its
-/// inline record when small: a live stream that keeps up forwards them without a pull.
-pub fn announce(announcer: &Announcer, jobs: &[PushRequest], plan: &Plan) {
+/// Announces every update a batch is about to store, as soon as it is planned and before the
+/// commit is durable (`shared_schema::live`: tentative records), in seq order per workspace: the
+/// other members see an edit one disk flush earlier, and store it only after [`announce_durable`].
+pub fn announce_tentative(announcer: &Announcer, jobs: &[PushRequest], plan: &Plan) {
     for i in &plan.inserts {
         let job = &jobs[i.job];
-        announcer.announce_update(&job.ws, i.seq, &i.chain, &job.records[i.record].bytes);
+        announcer.announce_tentative(&job.ws, i.seq, &i.chain, &job.records[i.record].bytes);
+    }
+}
+
+/// After the commit: one marker per workspace whose head moved (its seq and chain), which
+/// confirms the tentative records; a failed commit sends none.
+pub fn announce_durable(announcer: &Announcer, plan: &Plan) {
+    for h in &plan.heads {
+        announcer.announce_durable(&h.ws, h.head, h.chain);
     }
 }
 
