@@ -1,5 +1,6 @@
-// The live path: a small edit arrives inside the live event (no pull); a missed event (a gap) and
-// a tampered inline record make the receiver pull instead, and it shows the real text. Pushes go
+// The live path: a small edit arrives inside the live event, tentatively, and its marker makes it
+// stored (no pull); missed events (a gap) and a tampered inline record make the receiver pull
+// instead, and it shows the real text. Pushes go
 // over the push socket once it is open, and over HTTP while it is not.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,9 +38,15 @@ test('a live edit arrives inline with no pull; a missed event and a tampered rec
     assert.equal(proxy.pulls(), pulls, 'no pull for an inline edit');
     assert.ok(proxy.inline() > inlineBefore, 'the edit came inline');
 
-    // A gap: the next event is lost on the way; the one after it makes B pull, and B shows both.
-    let drop = true;
-    proxy.setOnEvent((e) => { if (drop && JSON.parse(e).record) { drop = false; return null; } return e; });
+    // A gap: the next edit's events (its tentative record, then its marker) are lost on the way;
+    // the next edit's record does not follow B's cursor, its marker makes B pull, and B shows both.
+    let drop = 'record';
+    proxy.setOnEvent((e) => {
+      const ev = JSON.parse(e);
+      if (drop === 'record' && ev.record) { drop = 'marker'; return null; }
+      if (drop === 'marker' && ev.chain) { drop = null; return null; }
+      return e;
+    });
     await typeOnA('one two');
     await b.page.waitForTimeout(300);
     assert.equal(await body(b.page), 'one', 'the dropped edit is not there yet');
