@@ -283,17 +283,20 @@ pub enum Broadcast {
         #[serde(default)]
         after: Option<String>,
     },
-    /// The worker stored pulled updates, or verified one inline live record and is storing it
-    /// (its write starts before the message is sent, but a tab's read may still be ordered
-    /// first, so a tab reads again until its cursor reaches `seq`): tabs should refresh.
+    /// The worker stored pulled updates (tabs should refresh), or verified one tentative live
+    /// record (`held`: tabs show `update` now and read nothing; the worker stores it when the
+    /// server's marker confirms it, and then sends `Received` again without the update).
     Received {
         /// Workspace id.
         ws: String,
-        /// Last pulled seq.
+        /// Last pulled seq (the held record's seq, when `held`).
         seq: u64,
-        /// The update, when it was one verified inline live record (as in `Local`).
+        /// The update, when it was one verified live record (as in `Local`).
         #[serde(default)]
         update: Option<Vec<u8>>,
+        /// The update is held, not stored yet.
+        #[serde(default)]
+        held: bool,
     },
     /// Sync status of a workspace.
     Status {

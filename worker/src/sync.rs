@@ -92,6 +92,7 @@ pub async fn run(ctx: Rc<Ctx>, ws: String, mut wake: UnboundedReceiver<Wake>) {
                         ws: ws.clone(),
                         seq: round.seq,
                         update: None,
+                        held: false,
                     });
                 }
                 ctx.status(&ws, SyncStatus::UpToDate { seq: round.seq }, pending);
@@ -150,17 +151,25 @@ async fn take(ctx: &Ctx, ws: &str, json: &str, held: &mut shared_schema::live::H
         ctx.wake(ws);
         return;
     };
-    // The tabs show a verified record while it is being stored (see `take_live`).
+    // The tabs show a verified record while the worker holds it (see `take_live`), and read
+    // storage once it is stored.
     let show = |bytes: &[u8]| {
         ctx.broadcast(&Broadcast::Received {
             ws: ws.to_owned(),
             seq: event.seq,
             update: Some(bytes.to_vec()).filter(|b| b.len() <= CARRY_MAX),
+            held: true,
         });
     };
     match ctx.core.take_live(ws, &event, held, &show).await {
         Ok(Live::Current | Live::Held) => {}
         Ok(Live::Stored(_)) => {
+            ctx.broadcast(&Broadcast::Received {
+                ws: ws.to_owned(),
+                seq: event.seq,
+                update: None,
+                held: false,
+            });
             let pending = pending_len(ctx, ws).await;
             ctx.status(ws, SyncStatus::UpToDate { seq: event.seq }, pending);
         }
@@ -173,6 +182,7 @@ async fn take(ctx: &Ctx, ws: &str, json: &str, held: &mut shared_schema::live::H
                     ws: ws.to_owned(),
                     seq: event.seq,
                     update: None,
+                    held: false,
                 });
             }
         }

@@ -5,10 +5,11 @@
 //! 0. [`preview`] — another tab's edit about to be written (`Shown`) is shown at once
 //!    ([`Engine::show_unstored`]: this engine's own edits carry it until it is stored);
 //! 1. [`show`] — an update carried by the broadcast is imported at once (it is the stored
-//!    update of another tab's edit, or a record the worker verified and is storing);
+//!    update of another tab's edit, or a live record the worker verified and holds until the
+//!    server confirms it);
 //! 2. [`catch_up`] — then storage is read (cursors, quarantine of an unreadable record) until
 //!    the worker's write is visible, and pulled records are folded into the local snapshot when
-//!    enough have arrived.
+//!    enough have arrived; nothing for a held record (the worker says when it is stored).
 
 use crate::protocol::Broadcast;
 use client_wasm::storage::IdbStore;
@@ -26,6 +27,9 @@ pub struct Arrival {
     pub storing: Option<u64>,
     /// The pending key another tab stored its edit under (`Local`).
     pub key: Option<String>,
+    /// A live record the worker holds until the server confirms it: shown, nothing to read yet
+    /// (the worker's `Received` once it is stored makes the read).
+    pub held: bool,
 }
 
 impl Arrival {
@@ -37,12 +41,19 @@ impl Arrival {
                 update: update.clone(),
                 storing: None,
                 key: key.clone(),
+                held: false,
             }),
-            Broadcast::Received { ws, seq, update } => Some(Arrival {
+            Broadcast::Received {
+                ws,
+                seq,
+                update,
+                held,
+            } => Some(Arrival {
                 ws: ws.clone(),
                 update: update.clone(),
-                storing: update.as_ref().map(|_| *seq),
+                storing: update.as_ref().filter(|_| !held).map(|_| *seq),
                 key: None,
+                held: *held,
             }),
             _ => None,
         }
@@ -91,6 +102,9 @@ pub async fn catch_up(
     arrival: &Arrival,
     changed: &dyn Fn(),
 ) -> Result<bool, EngineError> {
+    if arrival.held {
+        return Ok(false);
+    }
     let was_forked = engine.record().forked.is_some();
     // The worker's write of an announced record began before it told us, but Chromium may
     // still order our read first: read again until the cursor is there (an unreadable record
