@@ -57,10 +57,11 @@ impl Conn {
     }
 }
 
-fn event(seq: u64, record: Option<&str>) -> web::Bytes {
+/// `{"seq":N}`, or with the chain after it (a marker: durable up to `seq`).
+fn head_event(seq: u64, chain: Option<shared_schema::Chain>) -> web::Bytes {
     encode(&LiveEvent {
         seq,
-        record: record.map(str::to_owned),
+        chain,
         ..LiveEvent::default()
     })
 }
@@ -70,24 +71,17 @@ fn encode(e: &LiveEvent) -> web::Bytes {
     web::Bytes::from(format!("data: {json}\n\n"))
 }
 
-/// The event of one announcement (without its record when `inline` is off).
-fn event_of(a: &Announcement, inline: bool) -> web::Bytes {
-    encode(&LiveEvent {
-        seq: a.seq,
-        record: a.record.as_deref().filter(|_| inline).map(str::to_owned),
-        tentative: a.tentative && inline,
-        chain: a.chain,
-    })
-}
-
-/// Most announcements a stream forwards inline at once; past that it is behind a burst.
+/// Most events a stream forwards at once (tentative records and markers); past that it is
+/// behind a burst.
 pub const INLINE_BURST: usize = 8;
 
 /// The events for `first`, an announcement for this stream's workspace, and whatever else for the
-/// workspace is already waiting: each in order while at most [`INLINE_BURST`] are waiting (a push
-/// of a few records reads as a few tentative events and a marker); past that, only the newest
-/// marker or seq (tentative records are dropped: nothing confirms them then), so the client
-/// pulls the burst as one page. Without `inline`, tentative records are not sent at all.
+/// workspace is already waiting: each record and marker in order while there are at most
+/// [`INLINE_BURST`] (a push of a few records reads as a few tentative events and a marker, in one
+/// write); past that, only the newest marker or seq (tentative records are dropped: nothing
+/// confirms them then), so the client pulls the burst as one page. A batch's records arrive as one
+/// announcement, so a large batch is one burst however the stream's task is scheduled. Without
+/// `inline`, tentative records are not sent at all.
 fn next_event(
     first: Announcement,
     events: &mut broadcast::Receiver<Announcement>,
@@ -103,22 +97,25 @@ fn next_event(
         }
     }
     if !inline {
-        waiting.retain(|a| !a.tentative);
+        waiting.retain(|a| !a.is_tentative());
     }
-    if waiting.len() > INLINE_BURST {
-        let newest = waiting.iter().rev().find(|a| !a.tentative)?;
-        return Some(encode(&LiveEvent {
-            seq: newest.seq,
-            chain: newest.chain,
-            ..LiveEvent::default()
-        }));
+    let count: usize = waiting.iter().map(|a| a.tentative.len().max(1)).sum();
+    if count > INLINE_BURST {
+        let newest = waiting.iter().rev().find(|a| !a.is_tentative())?;
+        return Some(head_event(newest.seq, newest.chain));
     }
     if waiting.is_empty() {
         return None;
     }
     let mut out = Vec::new();
     for a in &waiting {
-        out.extend_from_slice(&event_of(a, inline));
+        if a.is_tentative() {
+            for e in a.tentative.iter() {
+                out.extend_from_slice(&encode(e));
+            }
+        } else {
+            out.extend_from_slice(&head_event(a.seq, a.chain));
+        }
     }
     Some(web::Bytes::from(out))
 }
@@ -163,7 +160,7 @@ impl Receivers {
                     Err(RecvError::Lagged(_)) => {
                         // Missed events: tell the client to pull (it pulls from its own seq).
                         let head = conn.state.store.announced_head(&conn.ws).unwrap_or(0);
-                        return Some(event(head, None));
+                        return Some(head_event(head, None));
                     }
                     Err(RecvError::Closed) => return None,
                 },
@@ -226,7 +223,7 @@ pub async fn live(
         .metrics
         .live_connections
         .fetch_add(1, Ordering::Relaxed);
-    let mut first = vec![event(head, None)];
+    let mut first = vec![head_event(head, None)];
     let present = state.presence.list(&ws);
     if !present.is_empty() {
         first.push(presence_event(present));
@@ -261,22 +258,33 @@ mod tests {
     use super::*;
     use shared_schema::Chain;
 
-    fn tentative(ws: &str, seq: u64) -> Announcement {
+    /// A batch's tentative records `seqs` of `ws`, as the writer announces them.
+    fn batch(ws: &str, seqs: std::ops::RangeInclusive<u64>) -> Announcement {
+        let records: Vec<LiveEvent> = seqs
+            .map(|seq| LiveEvent {
+                seq,
+                record: Some("cmVjb3Jk".into()),
+                tentative: true,
+                ..LiveEvent::default()
+            })
+            .collect();
         Announcement {
             ws: ws.into(),
-            seq,
-            record: Some("cmVjb3Jk".into()),
-            tentative: true,
+            seq: records.last().map_or(0, |e| e.seq),
+            tentative: records.into(),
             chain: None,
         }
+    }
+
+    fn tentative(ws: &str, seq: u64) -> Announcement {
+        batch(ws, seq..=seq)
     }
 
     fn marker(ws: &str, seq: u64) -> Announcement {
         Announcement {
             ws: ws.into(),
             seq,
-            record: None,
-            tentative: false,
+            tentative: std::sync::Arc::from([]),
             chain: Some(Chain::genesis()),
         }
     }
@@ -336,6 +344,40 @@ mod tests {
             )
         );
         assert!(rx.is_empty(), "the burst was drained");
+    }
+
+    #[test]
+    fn a_batch_of_the_burst_size_is_sent_whole_in_one_write() {
+        let (_tx, mut rx) = broadcast::channel::<Announcement>(16);
+        let last = 1 + INLINE_BURST as u64;
+        let e = text(next_event(batch("w", 2..=last), &mut rx, "w", true));
+        assert_eq!(e.matches("\"tentative\":true").count(), INLINE_BURST);
+        assert!(e.starts_with("data: {\"seq\":2,\"record\""), "{e}");
+    }
+
+    #[test]
+    fn a_batch_past_the_burst_is_dropped_whole_and_its_marker_sent_alone() {
+        let (tx, mut rx) = broadcast::channel(16);
+        let newest = 2 + INLINE_BURST as u64;
+        assert_eq!(
+            next_event(batch("w", 2..=newest), &mut rx, "w", true),
+            None,
+            "nothing would confirm part of a burst: the stream waits for the marker"
+        );
+        let _ = tx.send(batch("w", newest + 1..=newest + 1));
+        let e = text(next_event(marker("w", newest), &mut rx, "w", true));
+        assert!(
+            e.starts_with(&format!(
+                "data: {{\"seq\":{newest},\"chain\":\"{}\"}}\n\n",
+                Chain::genesis().to_hex()
+            )),
+            "{e}"
+        );
+        assert_eq!(
+            e.matches("\"tentative\":true").count(),
+            1,
+            "the next batch follows"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! both run once per backend (sqlx has no cheap way to be generic over the database).
 //! Parameters are numbered `$1, $2, …` in order of appearance (valid in Postgres and SQLite).
 
+use shared_schema::api::LiveEvent;
 use shared_schema::Chain;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -39,21 +40,29 @@ pub(crate) trait Backend {
     fn total_quota(&self) -> &TotalQuota;
 }
 
-/// One announcement to live streams (`shared_schema::live`): a tentative record of a batch this
-/// process's writer is committing (`record`, `tentative`), the marker of its commit (`chain`), or
-/// a stored head by seq only (another process's commit, through `LISTEN`).
+/// One announcement to live streams (`shared_schema::live`): the tentative records of one
+/// workspace in a batch this process's writer is committing (`tentative`, all at once, so a
+/// stream sees the batch whole), the marker of its commit (`chain`), or a stored head by seq only
+/// (another process's commit, through `LISTEN`).
 #[derive(Debug, Clone)]
 pub struct Announcement {
     /// Workspace.
     pub ws: String,
-    /// Seq of the update (or the new head, for markers and seq-only announcements).
+    /// The new head, for markers and seq-only announcements; the last record's seq for
+    /// tentative ones.
     pub seq: u64,
-    /// The inline record, base64.
-    pub record: Option<Arc<str>>,
-    /// The record is not durable yet.
-    pub tentative: bool,
+    /// Tentative records (`shared_schema::live::tentative`), in seq order; empty on a marker or
+    /// a seq-only announcement.
+    pub tentative: Arc<[LiveEvent]>,
     /// On a marker: the chain after `seq`, durable.
     pub chain: Option<Chain>,
+}
+
+impl Announcement {
+    /// Whether this announces records that are not durable yet.
+    pub fn is_tentative(&self) -> bool {
+        !self.tentative.is_empty()
+    }
 }
 
 /// Tokens of `ws` another process revoked (all of the workspace's cached states when `tokens` is
@@ -92,19 +101,19 @@ impl Announcer {
         self.durable(ws, seq, None);
     }
 
-    /// Announces update `seq` (with `chain` after it) that this process's writer is committing,
-    /// before the commit is durable, when it is small enough to carry (`shared_schema::live`).
-    /// The remembered head does not move: it is the durable one.
-    pub fn announce_tentative(&self, ws: &str, seq: u64, chain: &Chain, bytes: &[u8]) {
-        if let Some(e) = shared_schema::live::tentative(seq, chain, bytes) {
-            let _ = self.events.send(Announcement {
-                ws: ws.to_owned(),
-                seq,
-                record: e.record.map(Arc::from),
-                tentative: true,
-                chain: None,
-            });
-        }
+    /// Announces the updates of `ws` that this process's writer is committing, before the commit
+    /// is durable: `records` are their tentative events (`shared_schema::live::tentative`), in
+    /// seq order. The remembered head does not move: it is the durable one.
+    pub fn announce_tentative(&self, ws: &str, records: Vec<LiveEvent>) {
+        let Some(last) = records.last() else {
+            return;
+        };
+        let _ = self.events.send(Announcement {
+            ws: ws.to_owned(),
+            seq: last.seq,
+            tentative: records.into(),
+            chain: None,
+        });
     }
 
     /// Announces that `ws` is durable up to `seq`, with the chain after it (the marker that
@@ -124,8 +133,7 @@ impl Announcer {
         let _ = self.events.send(Announcement {
             ws: ws.to_owned(),
             seq,
-            record: None,
-            tentative: false,
+            tentative: Arc::from([]),
             chain,
         });
     }

@@ -15,9 +15,9 @@
 
 use super::sql::Announcer;
 use super::{PushRequest, StoreError};
-use shared_schema::api::PushReply;
-use shared_schema::log;
+use shared_schema::api::{LiveEvent, PushReply};
 use shared_schema::Chain;
+use shared_schema::{live, log};
 use std::collections::HashMap;
 use std::future::Future;
 use tokio::sync::{mpsc, oneshot};
@@ -80,12 +80,24 @@ pub struct Plan {
 }
 
 /// Announces every update a batch is about to store, as soon as it is planned and before the
-/// commit is durable (`shared_schema::live`: tentative records), in seq order per workspace: the
-/// other members see an edit one disk flush earlier, and store it only after [`announce_durable`].
+/// commit is durable (`shared_schema::live`: tentative records), one announcement per workspace
+/// with its records in seq order, so a live stream sees the batch whole (and coalesces a large
+/// one into a pull): the other members see an edit one disk flush earlier, and store it only
+/// after [`announce_durable`].
 pub fn announce_tentative(announcer: &Announcer, jobs: &[PushRequest], plan: &Plan) {
+    let mut by_ws: Vec<(&str, Vec<LiveEvent>)> = Vec::new();
     for i in &plan.inserts {
         let job = &jobs[i.job];
-        announcer.announce_tentative(&job.ws, i.seq, &i.chain, &job.records[i.record].bytes);
+        let Some(e) = live::tentative(i.seq, &i.chain, &job.records[i.record].bytes) else {
+            continue;
+        };
+        match by_ws.iter_mut().find(|(ws, _)| *ws == job.ws) {
+            Some((_, records)) => records.push(e),
+            None => by_ws.push((&job.ws, vec![e])),
+        }
+    }
+    for (ws, records) in by_ws {
+        announcer.announce_tentative(ws, records);
     }
 }
 
