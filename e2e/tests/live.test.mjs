@@ -224,3 +224,49 @@ test('a remote edit re-renders only the note it changed: the open editor and oth
     server.stop();
   }
 });
+
+test('a member shown edits live stores them, and its page reads and compacts what was stored', async () => {
+  const server = await startServer();
+  const a = await profile();
+  const b = await profile();
+  try {
+    const link = await ownerWithLink(a.page, server.url, 'c0');
+    await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
+    await b.page.goto(link);
+    await noteNamed(b.page, 'c0').waitFor({ timeout: 30_000 });
+    await status(b.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
+    // 230 edits on A, spaced so that most reach B one by one as tentative live records: B's
+    // worker shows each at once (its page imports the update, reading nothing) and stores it
+    // when its marker comes — B's page must still read what was stored, and compact once more
+    // than COMPACT_AFTER (200) records are.
+    await a.page.evaluate(async () => {
+      const el = document.querySelector('[data-testid=new-title]');
+      for (let i = 1; i <= 230; i++) {
+        el.value = `c${i}`;
+        el.dispatchEvent(new Event('input', { bubbles: true }));
+        el.form.requestSubmit();
+        await new Promise((r) => setTimeout(r, 30));
+      }
+    });
+    await b.page.getByTestId('note-count').filter({ hasText: '231 notes' }).waitFor({ timeout: 60_000 });
+    const received = () => b.page.evaluate(async () => {
+      const db = await new Promise((res, rej) => { const r = indexedDB.open('hearth'); r.onsuccess = () => res(r.result); r.onerror = rej; });
+      const n = await new Promise((res) => { const r = db.transaction('received').objectStore('received').count(); r.onsuccess = () => res(r.result); });
+      db.close();
+      return n;
+    });
+    let left = await received();
+    for (let i = 0; i < 60 && left >= 200; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      left = await received();
+    }
+    assert.ok(left < 200, `B's page compacted the records its worker stored (left: ${left})`);
+    // What B shows is what it stored: a reload reads it all back.
+    await b.page.reload();
+    await b.page.getByTestId('note-count').filter({ hasText: '231 notes' }).waitFor({ timeout: 30_000 });
+  } finally {
+    await a.ctx.close();
+    await b.ctx.close();
+    server.stop();
+  }
+});
