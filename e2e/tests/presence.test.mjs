@@ -34,6 +34,13 @@ async function presenceAcross(urlA, urlB, shot) {
     const besidePlans = b.page.locator('li', { has: noteNamed(b.page, 'Plans') }).getByTestId('note-peer');
     await besidePlans.waitFor({ timeout: 15_000 });
     await b.page.screenshot({ path: `${SCREENSHOTS}/${shot}.png`, fullPage: true });
+    // The owner creates a note (it opens): the dot moves beside it, and leaves the first note's
+    // row (each row follows only its own note's peers).
+    await a.page.getByTestId('new-title').fill('Later');
+    await a.page.getByTestId('new-title').press('Enter');
+    await b.page.locator('li', { has: noteNamed(b.page, 'Later') }).getByTestId('note-peer').waitFor({ timeout: 15_000 });
+    await besidePlans.waitFor({ state: 'detached', timeout: 15_000 });
+    assert.equal(await b.page.getByTestId('note-peer').count(), 1);
     // The reader closes its browser: gone from the owner's header within the 10 s time to live.
     await b.ctx.close();
     bOpen = false;

@@ -87,7 +87,7 @@ pub(super) fn install(ui: Ui, engine: Engine<IdbStore>) {
     ui.stopped.set(None);
     ui.progress.set(None);
     ui.refresh_from_engine();
-    ui.peers.set(Vec::new());
+    crate::presence::heard(ui, Vec::new());
     send(WorkerRequest::Watch { ws });
     crate::presence::set(ui, None);
     // The worker may have stored records after the engine read storage and before this tab
