@@ -90,7 +90,13 @@ test('a browser and the command line edit the same note at once and both keep bo
     await a.page.waitForFunction(() => {
       const v = document.querySelector('[data-testid=edit-body]')?.value ?? '';
       return v.includes('typed in the browser.') && v.includes('typed in a terminal.');
-    }, null, { timeout: 30_000 });
+    }, null, { timeout: 30_000 }).catch(async (e) => {
+      // Failed once in CI (2026-12-04) and never since: keep what the page showed.
+      await a.page.screenshot({ path: `${SCREENSHOTS}/cli-and-browser-failed.png`, fullPage: true }).catch(() => {});
+      const field = await body.inputValue().catch(() => '?');
+      const status = await a.page.getByTestId('sync-status').textContent().catch(() => '?');
+      throw new Error(`the body field never held both edits: ${JSON.stringify(field)}, status ${JSON.stringify(status)} (${e.message})`);
+    });
     const shown = await syncUntil(data, a.page, ['notes', 'show', 'Shared note'], (n) => n.body.includes('typed in the browser.'));
     assert.equal(shown.body, await body.inputValue(), 'the terminal and the browser read the same text');
     await a.page.screenshot({ path: `${SCREENSHOTS}/cli-and-browser.png`, fullPage: true });
