@@ -4,7 +4,7 @@
 // SQLite file. Both are timed on this Node process's clock from just before A is told to submit,
 // so the driver's round trip is in both figures alike; the ratio is the comparison. Edits are
 // isolated: the next one only after both have it and A says everything is on the server.
-import { startServer, profile, status, noteNamed, ownerWithLink } from '../tests/helpers.mjs';
+import { startServer, profile, status, noteNamed, ownerWithLink, enterTitle } from '../tests/helpers.mjs';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,12 +53,7 @@ try {
       onLine = (v, t) => { if (v.event === 'received' || (v.event === 'synced' && v.pulled > 0)) resolve(t); };
     });
     const t0 = performance.now();
-    await a.page.evaluate((title) => {
-      const el = document.querySelector('[data-testid=new-title]');
-      el.value = title;
-      el.dispatchEvent(new Event('input', { bubbles: true }));
-      el.form.requestSubmit();
-    }, `P${i}`);
+    await a.page.evaluate(enterTitle, `P${i}`);
     const [tb, tc] = await Promise.all([inBrowser, inCli]);
     browser.push(tb - t0);
     cli.push(tc - t0);

@@ -9,7 +9,7 @@
 // push, acknowledgement and echo overlap the next — latency under continuous load), and isolated
 // (the next edit only once A says everything is on the server, plus 50 ms — the latency of one
 // edit, as ../shared/bench-peers measures it: each edit after the previous one's acknowledgement).
-import { startServer, profile, status, noteNamed, ownerWithLink, parsePull, watchPushes } from '../tests/helpers.mjs';
+import { startServer, profile, status, noteNamed, ownerWithLink, parsePull, watchPushes, enterTitle } from '../tests/helpers.mjs';
 import { Buffer } from 'node:buffer';
 
 const N = Number(process.env.HEARTH_BENCH_EDITS ?? 200);
@@ -76,14 +76,7 @@ try {
     const seen = new Promise((resolve) => { arrived = resolve; });
     const mine = new Promise((resolve) => { localArrived = resolve; });
     const t0 = performance.now();
-    starts.push(await a.page.evaluate((title) => {
-      const el = document.querySelector('[data-testid=new-title]');
-      el.value = title;
-      el.dispatchEvent(new Event('input', { bubbles: true }));
-      const at = performance.timeOrigin + performance.now();
-      el.form.requestSubmit();
-      return at;
-    }, title));
+    starts.push(await a.page.evaluate(enterTitle, title));
     local.push((await mine) - t0);
     const t1 = await seen;
     lat.push(t1 - t0);
@@ -118,26 +111,12 @@ try {
   for (let i = 0; i < M; i++) {
     const seen = new Promise((resolve) => { tabArrived = resolve; });
     const t0 = performance.now();
-    tabStarts.push(await a.page.evaluate((title) => {
-      const el = document.querySelector('[data-testid=new-title]');
-      el.value = title;
-      el.dispatchEvent(new Event('input', { bubbles: true }));
-      const at = performance.timeOrigin + performance.now();
-      el.form.requestSubmit();
-      return at;
-    }, `T${i}`));
+    tabStarts.push(await a.page.evaluate(enterTitle, `T${i}`));
     tabLat.push((await seen) - t0);
     localArrived = null;
   }
   // Isolated edits: each after A says the previous one is on the server, and a 50 ms pause.
-  const submit = (title) => a.page.evaluate((title) => {
-    const el = document.querySelector('[data-testid=new-title]');
-    el.value = title;
-    el.dispatchEvent(new Event('input', { bubbles: true }));
-    const at = performance.timeOrigin + performance.now();
-    el.form.requestSubmit();
-    return at;
-  }, title);
+  const submit = (title) => a.page.evaluate(enterTitle, title);
   const settled = async () => {
     await status(a.page).filter({ hasText: 'up to date' }).waitFor({ timeout: 30_000 });
     await a.page.getByTestId('sync-status').filter({ hasNotText: 'not yet on the server' }).waitFor({ timeout: 30_000 });

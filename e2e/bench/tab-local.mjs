@@ -3,7 +3,7 @@
 // broadcasts it with its bytes, B imports and renders in the message handler. Both clocks are
 // performance.timeOrigin-based wall time of two pages of one browser. Compare with the synced row
 // of sync-latency.mjs, where the worker's pushes, acknowledgements and live echoes share the cores.
-import { startServer, profile, noteNamed, addNote } from '../tests/helpers.mjs';
+import { startServer, profile, noteNamed, addNote, enterTitle } from '../tests/helpers.mjs';
 const server = await startServer();
 const a = await profile();
 try {
@@ -24,14 +24,7 @@ try {
   });
   const starts = [];
   for (let i = 0; i < 30; i++) {
-    const t = await a.page.evaluate((title) => {
-      const el = document.querySelector('[data-testid=new-title]');
-      el.value = title;
-      el.dispatchEvent(new Event('input', { bubbles: true }));
-      const t = performance.timeOrigin + performance.now();
-      el.form.requestSubmit();
-      return t;
-    }, `T${i}`);
+    const t = await a.page.evaluate(enterTitle, `T${i}`);
     starts.push(t);
     await noteNamed(tab, `T${i}`).waitFor();
     await tab.waitForTimeout(50);

@@ -129,7 +129,7 @@ test('checklist, tags, pin and trash work from the keyboard and mouse', async ()
   }
 });
 
-test('a new note opens after Add, a search says how many of the notes it shows, and right-to-left text aligns itself', async () => {
+test('a new note opens after Add or Enter (not an Enter that ends a composition), a search says how many of the notes it shows, and right-to-left text aligns itself', async () => {
   const server = await startServer();
   const a = await profile();
   try {
@@ -156,6 +156,26 @@ test('a new note opens after Add, a search says how many of the notes it shows, 
     await a.page.getByTestId('edit-body').fill('اشترِ الخبز والحليب');
     assert.equal(await direction(a.page.getByTestId('edit-body')), 'rtl');
     await a.page.screenshot({ path: `${SCREENSHOTS}/new-note-opens-rtl.png`, fullPage: true });
+    // Enter in the title field adds the note: the app takes the key itself (no form submission,
+    // which costs Chromium ~1 ms before any listener). An Enter that ends an input method's
+    // composition only confirms the composed text.
+    await a.page.getByTestId('new-title').fill('Milk');
+    const enter = (composing) => a.page.getByTestId('new-title').evaluate((el, isComposing) => {
+      const ev = new KeyboardEvent('keydown', { key: 'Enter', isComposing, bubbles: true, cancelable: true });
+      return !el.dispatchEvent(ev);
+    }, composing);
+    assert.equal(await enter(true), false, 'an Enter ending a composition is left to the input method');
+    assert.equal(await enter(false), true, 'the app takes a plain Enter');
+    await noteNamed(a.page, 'Milk').waitFor();
+    await a.page.waitForFunction(() => document.querySelector('[data-testid=edit-title]')?.value === 'Milk');
+    assert.equal(await a.page.getByTestId('new-title').inputValue(), '', 'the field is emptied for the next note');
+    // A real key press: one Enter, one note.
+    await a.page.getByTestId('new-title').fill('Eggs');
+    await a.page.getByTestId('new-title').press('Enter');
+    await a.page.waitForFunction(() => document.querySelector('[data-testid=edit-title]')?.value === 'Eggs');
+    await a.page.getByTestId('note-count').filter({ hasText: /^5 notes$/ }).waitFor();
+    assert.equal(await noteNamed(a.page, 'Milk').count(), 1);
+    assert.equal(await noteNamed(a.page, 'Eggs').count(), 1);
     assert.deepEqual(a.errors, []);
   } finally {
     await a.ctx.close();

@@ -115,6 +115,29 @@ impl Seen {
         self.0.push_back(id);
         true
     }
+
+    /// Reads `text` if it is a message heard for the first time. Messages are JSON objects whose
+    /// first field is their id (`{"id":N,…`): a repeat is known from that alone and dropped before
+    /// the rest (an update's bytes) is decoded a second time. Anything `decode` refuses is dropped
+    /// and remembers nothing.
+    pub fn read_first<T>(
+        &mut self,
+        text: &str,
+        decode: impl FnOnce(&str) -> Option<T>,
+        id: impl FnOnce(&T) -> u64,
+    ) -> Option<T> {
+        if leading_id(text).is_some_and(|n| n != 0 && self.0.contains(&n)) {
+            return None;
+        }
+        let msg = decode(text)?;
+        self.first(id(&msg)).then_some(msg)
+    }
+}
+
+/// The id of a JSON message that starts `{"id":N,`, read without parsing the rest.
+fn leading_id(text: &str) -> Option<u64> {
+    let rest = text.strip_prefix("{\"id\":")?;
+    rest[..rest.find(',')?].parse().ok()
 }
 
 /// Exponential backoff with full jitter: attempt n waits a random time in [base·2ⁿ/2, base·2ⁿ],
@@ -358,6 +381,69 @@ mod tests {
         for r in [R::StorageFull, R::TooLarge, R::ChainMismatch, R::ServerFork] {
             assert!(!r.blocks_edits(), "{r} keeps edits");
         }
+    }
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Msg {
+        #[serde(default)]
+        id: u64,
+        bytes: Vec<u8>,
+    }
+
+    fn read(seen: &mut super::Seen, text: &str) -> Option<Msg> {
+        seen.read_first(text, |t| serde_json::from_str(t).ok(), |m: &Msg| m.id)
+    }
+
+    #[test]
+    fn a_message_heard_twice_is_read_once_and_the_repeat_is_dropped_by_its_id(
+    ) -> Result<(), serde_json::Error> {
+        let mut seen = super::Seen::default();
+        let msg = Msg {
+            id: 42,
+            bytes: vec![1, 2, 3],
+        };
+        let text = serde_json::to_string(&msg)?;
+        assert_eq!(
+            super::leading_id(&text),
+            Some(42),
+            "read from the head of {text}"
+        );
+        assert_eq!(read(&mut seen, &text), Some(msg));
+        assert_eq!(read(&mut seen, &text), None, "the second copy is a repeat");
+        let other = serde_json::to_string(&Msg {
+            id: 43,
+            bytes: vec![],
+        })?;
+        assert!(read(&mut seen, &other).is_some());
+        Ok(())
+    }
+
+    #[test]
+    fn text_that_is_not_a_message_is_dropped_and_remembers_nothing() {
+        let mut seen = super::Seen::default();
+        for text in [
+            "",
+            "{",
+            "{\"id\":",
+            "{\"id\":12",
+            "{\"id\":x,\"bytes\":[]}",
+            "{\"id\":5,\"bytes\":7}",
+        ] {
+            assert_eq!(read(&mut seen, text), None, "{text}");
+        }
+        assert!(
+            seen.first(5),
+            "an id is remembered only with a message that decodes"
+        );
+        // Without an id (0) a message is never taken for a repeat; nor when the id is not first.
+        assert!(read(&mut seen, "{\"bytes\":[]}").is_some());
+        assert!(read(&mut seen, "{\"bytes\":[]}").is_some());
+        assert!(read(&mut seen, "{\"bytes\":[],\"id\":77}").is_some());
+        assert_eq!(
+            read(&mut seen, "{\"bytes\":[],\"id\":77}"),
+            None,
+            "a repeat all the same"
+        );
     }
 
     #[test]

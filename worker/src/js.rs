@@ -85,12 +85,9 @@ impl Shared {
 
     /// A broadcast from the worker or another tab, once per message.
     fn heard(self: &Rc<Self>, text: &str) {
-        let Some(envelope) = Envelope::decode(text) else {
+        let Some(envelope) = Envelope::decode_first(text, &mut self.seen.borrow_mut()) else {
             return;
         };
-        if !self.seen.borrow_mut().first(envelope.id) {
-            return;
-        }
         let msg = envelope.msg;
         if let Broadcast::Shown { ws, .. } = &msg {
             // Another tab's edit, about to be written: shown now, its `Local` follows.

@@ -86,12 +86,9 @@ impl Ctx {
         if Envelope::is_shown(text) {
             return;
         }
-        let Some(envelope) = Envelope::decode(text) else {
+        let Some(envelope) = Envelope::decode_first(text, &mut self.seen.borrow_mut()) else {
             return;
         };
-        if !self.seen.borrow_mut().first(envelope.id) {
-            return;
-        }
         match envelope.msg {
             Broadcast::Staged {
                 ws,

@@ -234,6 +234,13 @@ impl Envelope {
         serde_json::from_str(text).ok()
     }
 
+    /// Reads a message heard for the first time ([`shared_schema::sync::Seen::read_first`]: a
+    /// repeat is dropped from the id that [`Envelope::encode`] writes first, before its bytes
+    /// are decoded again).
+    pub fn decode_first(text: &str, seen: &mut shared_schema::sync::Seen) -> Option<Envelope> {
+        seen.read_first(text, Self::decode, |e| e.id)
+    }
+
     /// True for a [`Broadcast::Shown`], told without decoding it (its bytes): a worker has no
     /// use for one, and it comes just before the `Staged` the worker pushes.
     pub fn is_shown(text: &str) -> bool {

@@ -51,12 +51,9 @@ pub(super) fn start_channel(ui: Ui) {
 /// Acts on a broadcast — from another tab or worker over the channel, or from this tab's own
 /// worker directly — once per message.
 pub(super) fn heard(ui: Ui, text: &str) {
-    let Some(envelope) = Envelope::decode(text) else {
+    let Some(envelope) = SEEN.with(|s| Envelope::decode_first(text, &mut s.borrow_mut())) else {
         return;
     };
-    if !SEEN.with(|s| s.borrow_mut().first(envelope.id)) {
-        return;
-    }
     let msg = envelope.msg;
     let current = ui.ws.get_untracked();
     if matches!(msg, Broadcast::Shown { .. }) {

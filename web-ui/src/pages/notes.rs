@@ -77,8 +77,17 @@ impl TextField {
     }
 }
 
+/// A plain Enter in a one-line field (not one that ends an input method's composition, which
+/// only confirms the composed text).
+fn enter_adds(ev: &leptos::ev::KeyboardEvent) -> bool {
+    ev.key() == "Enter"
+        && !ev.is_composing()
+        && ev.key_code() != 229
+        && !(ev.shift_key() || ev.ctrl_key() || ev.alt_key() || ev.meta_key())
+}
+
 /// One line of the notes list.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 struct Row {
     id: String,
     title: String,
@@ -95,8 +104,7 @@ pub fn NotesPage(ui: Ui) -> impl IntoView {
     let selected = RwSignal::new(None::<String>);
     // Others see which note this tab has open.
     Effect::new(move |_| crate::presence::set(ui, selected.get()));
-    let add = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
+    let add = move || {
         let t = title.get_untracked();
         if t.trim().is_empty() {
             return;
@@ -111,8 +119,9 @@ pub fn NotesPage(ui: Ui) -> impl IntoView {
             }
         });
     };
-    // The list's rows: what a row shows, not whole notes (bodies are not cloned per edit).
-    let visible = move || {
+    // The list's rows: what a row shows, not whole notes (bodies are not cloned per edit). Made
+    // once per change of the notes, for the list, its empty state and the count.
+    let visible = Memo::new(move |_| {
         let q = search.get().to_lowercase();
         let trash = trash_view.get();
         ui.notes.with(|notes| {
@@ -133,7 +142,7 @@ pub fn NotesPage(ui: Ui) -> impl IntoView {
                 })
                 .collect::<Vec<Row>>()
         })
-    };
+    });
     let trashed_count = move || ui.notes.with(|ns| ns.iter().filter(|n| n.trashed).count());
     // The editor is built when another note is opened, not on every edit of the notebook.
     let open = Memo::new(move |_| {
@@ -143,11 +152,25 @@ pub fn NotesPage(ui: Ui) -> impl IntoView {
     });
     view! {
         <Show when=move || ui.can_edit()>
-            <form on:submit=add class="new-note">
+            // Enter and the button add the note themselves, without submitting the form: Chromium
+            // spends ~1 ms in a form submission before its `submit` event reaches any listener
+            // (docs/live-path.md), and that millisecond is on every note created. A submission
+            // some other way (a mobile keyboard's "Go") still adds it.
+            <form class="new-note" on:submit=move |ev| {
+                ev.prevent_default();
+                add();
+            }>
                 <label for="new-title">"New note"</label>
                 <input id="new-title" data-testid="new-title" dir="auto" prop:value=move || title.get()
-                    on:input=move |ev| set_title.set(event_target_value(&ev)) placeholder="Title" />
-                <button type="submit">"Add"</button>
+                    on:input=move |ev| set_title.set(event_target_value(&ev))
+                    on:keydown=move |ev| {
+                        if enter_adds(&ev) {
+                            ev.prevent_default();
+                            add();
+                        }
+                    }
+                    placeholder="Title" />
+                <button type="button" on:click=move |_| add()>"Add"</button>
             </form>
         </Show>
         <div class="list-tools">
@@ -158,7 +181,7 @@ pub fn NotesPage(ui: Ui) -> impl IntoView {
                 {move || if trash_view.get() { "Back to notes".to_string() } else { format!("Trash ({})", trashed_count()) }}
             </button>
         </div>
-        <Show when=move || visible().is_empty()>
+        <Show when=move || visible.with(Vec::is_empty)>
             <p class="empty" data-testid="empty-state">{move || {
                 if trash_view.get() {
                     "The trash is empty."
@@ -173,7 +196,7 @@ pub fn NotesPage(ui: Ui) -> impl IntoView {
         </Show>
         <div class="layout">
             <ul class="notes" data-testid="notes" aria-label="Notes">
-                <For each=visible key=|n| (n.id.clone(), n.title.clone(), n.updated_at, n.pinned) let:note>
+                <For each=move || visible.get() key=|n| (n.id.clone(), n.title.clone(), n.updated_at, n.pinned) let:note>
                     {
                         let id = note.id.clone();
                         let label = if note.title.is_empty() { "(untitled)".to_string() } else { note.title.clone() };
@@ -201,7 +224,7 @@ pub fn NotesPage(ui: Ui) -> impl IntoView {
             if search.with(|q| q.trim().is_empty()) || trash_view.get() {
                 format!("{total} {noun}")
             } else {
-                format!("{} of {total} {noun}", visible().len())
+                format!("{} of {total} {noun}", visible.with(Vec::len))
             }
         }}</p>
     }
