@@ -86,8 +86,17 @@ fn enter_adds(ev: &leptos::ev::KeyboardEvent) -> bool {
         && !(ev.shift_key() || ev.ctrl_key() || ev.alt_key() || ev.meta_key())
 }
 
+/// Whether the list shows `n` under `(search, trash view)`; the search is lower case.
+fn listed(n: &shared_schema::model::Note, (q, trash): &(String, bool)) -> bool {
+    n.trashed == *trash
+        && (q.is_empty()
+            || n.title.to_lowercase().contains(q)
+            || n.body.to_lowercase().contains(q)
+            || n.tags.iter().any(|t| t.to_lowercase().contains(q)))
+}
+
 /// One line of the notes list.
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 struct Row {
     id: String,
     title: String,
@@ -119,21 +128,16 @@ pub fn NotesPage(ui: Ui) -> impl IntoView {
             }
         });
     };
-    // The list's rows: what a row shows, not whole notes (bodies are not cloned per edit). Made
-    // once per change of the notes, for the list, its empty state and the count.
-    let visible = Memo::new(move |_| {
-        let q = search.get().to_lowercase();
-        let trash = trash_view.get();
+    // Which notes the list shows (trash view, search), read where it is needed: the rows are
+    // made once per change (what a row shows, not whole notes: bodies are not cloned per edit),
+    // the empty state and the count only count.
+    let filter = move || (search.get().to_lowercase(), trash_view.get());
+    let visible = move || {
+        let f = filter();
         ui.notes.with(|notes| {
             notes
                 .iter()
-                .filter(|n| n.trashed == trash)
-                .filter(|n| {
-                    q.is_empty()
-                        || n.title.to_lowercase().contains(&q)
-                        || n.body.to_lowercase().contains(&q)
-                        || n.tags.iter().any(|t| t.to_lowercase().contains(&q))
-                })
+                .filter(|n| listed(n, &f))
                 .map(|n| Row {
                     id: n.id.clone(),
                     title: n.title.clone(),
@@ -142,7 +146,12 @@ pub fn NotesPage(ui: Ui) -> impl IntoView {
                 })
                 .collect::<Vec<Row>>()
         })
-    });
+    };
+    let visible_count = move || {
+        let f = filter();
+        ui.notes
+            .with(|notes| notes.iter().filter(|n| listed(n, &f)).count())
+    };
     let trashed_count = move || ui.notes.with(|ns| ns.iter().filter(|n| n.trashed).count());
     // The editor is built when another note is opened, not on every edit of the notebook.
     let open = Memo::new(move |_| {
@@ -181,7 +190,7 @@ pub fn NotesPage(ui: Ui) -> impl IntoView {
                 {move || if trash_view.get() { "Back to notes".to_string() } else { format!("Trash ({})", trashed_count()) }}
             </button>
         </div>
-        <Show when=move || visible.with(Vec::is_empty)>
+        <Show when=move || visible_count() == 0>
             <p class="empty" data-testid="empty-state">{move || {
                 if trash_view.get() {
                     "The trash is empty."
@@ -196,7 +205,7 @@ pub fn NotesPage(ui: Ui) -> impl IntoView {
         </Show>
         <div class="layout">
             <ul class="notes" data-testid="notes" aria-label="Notes">
-                <For each=move || visible.get() key=|n| (n.id.clone(), n.title.clone(), n.updated_at, n.pinned) let:note>
+                <For each=visible key=|n| (n.id.clone(), n.title.clone(), n.updated_at, n.pinned) let:note>
                     {
                         let id = note.id.clone();
                         let label = if note.title.is_empty() { "(untitled)".to_string() } else { note.title.clone() };
@@ -224,7 +233,7 @@ pub fn NotesPage(ui: Ui) -> impl IntoView {
             if search.with(|q| q.trim().is_empty()) || trash_view.get() {
                 format!("{total} {noun}")
             } else {
-                format!("{} of {total} {noun}", visible.with(Vec::len))
+                format!("{} of {total} {noun}", visible_count())
             }
         }}</p>
     }
