@@ -472,10 +472,15 @@ impl Store for IdbStore {
     ) -> Result<Appended, StorageError> {
         let ahead = staged.and_then(|s| s.ahead);
         let merge = merge.filter(|_| ahead.is_none());
-        // A key reserved ahead: handed over first, in the task that made the edit — the reply to
-        // a read would wait behind the frame the edit caused, and opening the transaction takes
-        // 0.2–0.3 ms of main thread. If the write then fails, the worker may have pushed the
-        // update already: it comes back with the next pull (`crate::sync::staged`).
+        let db = self.db().await?;
+        // Opened before the update is handed over: the sync worker's transaction that stores the
+        // server's acknowledgement is then created after this one, so IndexedDB runs it after
+        // this write and it finds the update pending. Handed over the other way round (0.2–0.3
+        // ms sooner), a page paused between the two could have the acknowledgement stored
+        // first, find nothing, and leave the update pending until a later round pushed it again.
+        let tx = begin_durable(self, &db, &[WORKSPACES, PENDING])?;
+        // A key reserved ahead: handed over now, in the task that made the edit — the reply to
+        // a read would wait behind the frame the edit caused.
         if let (Some(stage), Some(ahead)) = (staged, ahead) {
             let update = PendingUpdate {
                 key: ahead.key.to_owned(),
@@ -483,8 +488,6 @@ impl Store for IdbStore {
             };
             (stage.hand)(&update, ahead.after);
         }
-        let db = self.db().await?;
-        let tx = begin_durable(self, &db, &[WORKSPACES, PENDING])?;
         let replaced = async {
             match &merge {
                 Some(m) => get_bytes(&tx, PENDING, format!("{id}/{}", m.replaces)).await,

@@ -219,8 +219,8 @@ pub trait Store {
     /// sync worker, which pushes the update meanwhile ([`crate::sync::SyncCore::stage`]). The call
     /// does not mean the update is stored: the write may still fail. A staged append also
     /// reserves the key of the caller's next edit ([`Appended::next`]); given back as
-    /// [`Stage::ahead`], the update is stored under it and handed over before the write even
-    /// begins (no merge then: a merge needs a read). Keys come from [`allocate_keys`].
+    /// [`Stage::ahead`], the update is stored under it and handed over before anything is read
+    /// (no merge then: a merge needs a read). Keys come from [`allocate_keys`].
     async fn append_pending(
         &self,
         id: &str,
