@@ -806,6 +806,9 @@ fn run_seed(seed: u64) -> Result<(), String> {
                 // A push round while the live channel is up, else a full round; either takes
                 // the staged edits delivered by then, and the push round may come first.
                 let push_first = rng.chance(50);
+                // The worker settles a push round's bookkeeping (storing what the server
+                // acknowledged) after it, or beside the next round, or never (it stopped first).
+                let settle = rng.chance(50);
                 let staged = d.staged.clone();
                 tasks.push(Box::pin(async move {
                     if push_first {
@@ -815,6 +818,9 @@ fn run_seed(seed: u64) -> Result<(), String> {
                                 ledger2.failures.borrow_mut().push(format!("push: {e}"));
                             }
                         }
+                        if settle {
+                            let _ = core.settle(&ws2).await;
+                        }
                     }
                     deliver(core, &ws2, &staged);
                     if let Err(e) = core.sync_once(&ws2, &|_, _| {}).await {
@@ -823,6 +829,13 @@ fn run_seed(seed: u64) -> Result<(), String> {
                         }
                     }
                 }));
+                if rng.chance(30) {
+                    // Bookkeeping left from an earlier round, beside this one.
+                    let ws3 = ws.clone();
+                    tasks.push(Box::pin(async move {
+                        let _ = core.settle(&ws3).await;
+                    }));
+                }
                 for (t, tab) in d.tabs.iter().enumerate() {
                     let ledger = &ledger;
                     let inbox = d.inboxes[t].clone();

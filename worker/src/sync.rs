@@ -9,6 +9,7 @@ use crate::Ctx;
 use client_wasm::storage::Store;
 use client_wasm::sync::{Live, Remote, SyncError, TransportError};
 use futures::channel::mpsc::UnboundedReceiver;
+use futures::future::Either;
 use futures::{FutureExt, StreamExt};
 use shared_schema::api::{LiveEvent, PresenceEvent, PresenceRequest, PRESENCE_HEARTBEAT_SECS};
 use shared_schema::sync::{Backoff, SyncStatus};
@@ -55,12 +56,24 @@ async fn pending_len(ctx: &Ctx, ws: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// What a round leaves to do after it: store the acknowledgement of staged pushes, upload a
+/// waiting snapshot, tell the status ([`SyncCore::settle`](client_wasm::sync::SyncCore::settle)).
+type Settling = std::pin::Pin<Box<dyn futures::Future<Output = ()>>>;
+
 /// Runs the loop of one workspace until the user must act or the workspace is gone.
+///
+/// After a successful round its bookkeeping ([`Settling`]) runs while the loop already waits:
+/// it is made of IndexedDB transactions that wait behind the page's write of the next edit, and
+/// that edit, staged meanwhile, is pushed at once — the bookkeeping runs beside its round.
 pub async fn run(ctx: Rc<Ctx>, ws: String, mut wake: UnboundedReceiver<Wake>) {
     let mut backoff = Backoff::default();
     let mut pull = true;
+    let mut settling: Option<Settling> = None;
     loop {
         if !ctx.online.get() {
+            if let Some(s) = settling.take() {
+                s.await;
+            }
             ctx.status(&ws, SyncStatus::Offline, pending_len(&ctx, &ws).await);
             if wait(&mut wake, POLL_MS).await.is_none() {
                 return;
@@ -78,12 +91,17 @@ pub async fn run(ctx: Rc<Ctx>, ws: String, mut wake: UnboundedReceiver<Wake>) {
                 left,
             );
         };
-        let result = if pull || !ctx.is_live(&ws) {
-            ctx.core.sync_once(&ws, &progress).await
-        } else {
-            ctx.core.push_round(&ws, &progress).await
+        let round = async {
+            if pull || !ctx.is_live(&ws) {
+                ctx.core.sync_once(&ws, &progress).await
+            } else {
+                ctx.core.push_round(&ws, &progress).await
+            }
         };
-        let pending = pending_len(&ctx, &ws).await;
+        let result = match settling.take() {
+            Some(s) => futures::join!(s, round).1,
+            None => round.await,
+        };
         match result {
             Ok(round) => {
                 backoff.reset();
@@ -95,18 +113,27 @@ pub async fn run(ctx: Rc<Ctx>, ws: String, mut wake: UnboundedReceiver<Wake>) {
                         held: false,
                     });
                 }
-                ctx.status(&ws, SyncStatus::UpToDate { seq: round.seq }, pending);
-                match wait(&mut wake, POLL_MS).await {
+                let settle: Settling = Box::pin(settle_round(ctx.clone(), ws.clone(), round.seq));
+                let woken = Box::pin(wait(&mut wake, POLL_MS));
+                let woken = match futures::future::select(settle, woken).await {
+                    Either::Left(((), woken)) => woken.await,
+                    Either::Right((woken, settle)) => {
+                        settling = Some(settle);
+                        woken
+                    }
+                };
+                match woken {
                     Some(p) => pull = p,
                     None => return,
                 }
             }
             Err(SyncError::LocalOnly) => {
-                ctx.status(&ws, SyncStatus::LocalOnly, pending);
+                ctx.status(&ws, SyncStatus::LocalOnly, pending_len(&ctx, &ws).await);
                 ctx.stop(&ws);
                 return;
             }
             Err(e) => {
+                let pending = pending_len(&ctx, &ws).await;
                 if let Some(reason) = e.stop_reason() {
                     ctx.status(
                         &ws,
@@ -134,6 +161,17 @@ pub async fn run(ctx: Rc<Ctx>, ws: String, mut wake: UnboundedReceiver<Wake>) {
             }
         }
     }
+}
+
+/// A successful round's bookkeeping: what the server acknowledged is stored, a waiting snapshot
+/// uploaded, and the tabs told the status with what is still pending. If storing failed, the
+/// next round reads storage (and is woken for it).
+async fn settle_round(ctx: Rc<Ctx>, ws: String, seq: u64) {
+    if ctx.core.settle(&ws).await.is_err() {
+        ctx.wake(&ws);
+    }
+    let pending = pending_len(&ctx, &ws).await;
+    ctx.status(&ws, SyncStatus::UpToDate { seq }, pending);
 }
 
 /// One live event: a tentative record that verifies as the next one is shown by the tabs at once

@@ -75,6 +75,13 @@ fn a_staged_edit_is_pushed_without_reading_storage_once_storage_is_known_clean()
             record.pushed_upto.as_deref() < Some(first.key.as_str()),
             "the push did not read the pending queue (a read records how far it read)"
         );
+        // Answered before the acknowledgement is stored (in a browser that transaction waits
+        // behind the page's next write): pending until the round's bookkeeping runs.
+        assert_eq!(
+            owner.store.pending(&ws).await?,
+            std::slice::from_ref(&first)
+        );
+        owner.core.settle(&ws).await?;
         assert!(owner.store.pending(&ws).await?.is_empty(), "acknowledged");
         assert_eq!(titles_on_server(&server, &owner).await?, ["first"]);
         // Never merged into: the next edit is a pending update of its own.
@@ -82,6 +89,79 @@ fn a_staged_edit_is_pushed_without_reading_storage_once_storage_is_known_clean()
         let second = owner.engine.last_stored_update().ok_or("nothing stored")?;
         assert_ne!(second.key, first.key);
         assert_eq!(owner.store.pending(&ws).await?, [second]);
+        Ok(())
+    })
+}
+
+#[test]
+fn the_next_staged_edit_goes_out_before_the_previous_acknowledgement_is_stored() -> R {
+    block_on(async {
+        let server = MemoryServer::new();
+        let owner = Device::owner(&server).await?;
+        let ws = owner.engine.id();
+        owner.sync().await?;
+        let before = server.records(&ws).len();
+        let staged = stage_into(&owner);
+        owner.engine.create_note("first").await?;
+        let first = owner.engine.last_stored_update().ok_or("nothing stored")?;
+        deliver(&owner, &staged);
+        assert_eq!(owner.core.push_round(&ws, &|_, _| {}).await?.pushed, 1);
+        // Its acknowledgement is not stored yet; the next edit, made on top of it, is pushed at
+        // once (the server acknowledged its predecessor), without reading storage.
+        owner.engine.create_note("second").await?;
+        let second = owner.engine.last_stored_update().ok_or("nothing stored")?;
+        deliver(&owner, &staged);
+        let round = owner.core.push_round(&ws, &|_, _| {}).await?;
+        assert_eq!(
+            round.pushed, 1,
+            "only the second: the first is on the server"
+        );
+        let record = owner.store.get_workspace(&ws).await?.ok_or("gone")?;
+        assert!(
+            record.pushed_upto.as_deref() < Some(first.key.as_str()),
+            "no read"
+        );
+        assert_eq!(owner.store.pending(&ws).await?, [first, second]);
+        assert_eq!(
+            titles_on_server(&server, &owner).await?,
+            ["first", "second"]
+        );
+        assert_eq!(server.records(&ws).len(), before + 2, "each edit once");
+        // A round that reads storage stores what was left first, and pushes nothing again.
+        let round = owner.core.sync_once(&ws, &|_, _| {}).await?;
+        assert_eq!(round.pushed, 0);
+        assert!(
+            owner.store.pending(&ws).await?.is_empty(),
+            "both acknowledged"
+        );
+        assert_eq!(server.records(&ws).len(), before + 2);
+        Ok(())
+    })
+}
+
+#[test]
+fn an_edit_whose_acknowledgement_was_never_stored_is_pushed_again_and_gets_the_same_seq() -> R {
+    block_on(async {
+        let server = MemoryServer::new();
+        let owner = Device::owner(&server).await?;
+        let ws = owner.engine.id();
+        owner.sync().await?;
+        let staged = stage_into(&owner);
+        owner.engine.create_note("once").await?;
+        deliver(&owner, &staged);
+        assert_eq!(owner.core.push_round(&ws, &|_, _| {}).await?.pushed, 1);
+        let head = server.log(&ws).ok_or("no log")?.head;
+        // The worker is gone before its bookkeeping ran: a new one reads storage.
+        let fresh = crate::sync::SyncCore::new(owner.store.clone(), server.clone());
+        let round = fresh.sync_once(&ws, &|_, _| {}).await?;
+        assert_eq!(round.pushed, 1, "still pending: pushed again");
+        assert_eq!(
+            server.log(&ws).ok_or("no log")?.head,
+            head,
+            "the server kept one copy"
+        );
+        assert!(owner.store.pending(&ws).await?.is_empty());
+        assert_eq!(titles_on_server(&server, &owner).await?, ["once"]);
         Ok(())
     })
 }

@@ -118,6 +118,9 @@ pub struct SyncCore<S: Store, T: Transport> {
     epochs: RefCell<HashMap<String, u32>>,
     /// Staged edits and what is known of storage ([`Self::stage`]).
     staging: RefCell<staged::Staging>,
+    /// Per workspace: what the server acknowledged to a push of staged edits, not stored yet
+    /// ([`Self::settle`]).
+    unstored: RefCell<HashMap<String, Vec<(String, u64)>>>,
 }
 
 /// How many pushed updates [`SyncCore`] remembers to tell its own echoes.
@@ -176,6 +179,7 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
             pushed: RefCell::new(VecDeque::new()),
             epochs: RefCell::new(HashMap::new()),
             staging: RefCell::new(staged::Staging::default()),
+            unstored: RefCell::new(HashMap::new()),
             pulled_page: None,
         }
     }
@@ -216,12 +220,41 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
     /// upload a waiting snapshot, but do not pull — the live channel delivers this device's own
     /// records back (and everyone else's) and asks for a pull when it cannot. `seq` is the
     /// stored cursor as the round found it.
+    ///
+    /// A round that pushes only staged edits returns once the server answered, before it stores
+    /// the acknowledgement or uploads a snapshot: those are IndexedDB transactions that wait
+    /// behind every write begun before them — the page's write of the next edit among them — and
+    /// the next staged edit should not wait for that write to be pushed. The caller runs
+    /// [`Self::settle`] after it, and may run it beside the next round. Until then the edits stay
+    /// pending in storage; one pushed again (this core crashed first, or a round read storage
+    /// meanwhile) gets the same seq back, since the server's log is idempotent per key.
     pub async fn push_round(
         &self,
         ws: &str,
         progress: &dyn Fn(u64, u64),
     ) -> Result<Round, SyncError> {
         self.round(ws, false, progress).await
+    }
+
+    /// Stores what the server acknowledged to the last rounds' pushes of staged edits and
+    /// uploads a waiting snapshot (what [`Self::push_round`] leaves); true when one was uploaded.
+    /// If storing fails, the edits stay pending and the next round reads storage: the server
+    /// gives their seqs again.
+    pub async fn settle(&self, ws: &str) -> Result<bool, SyncError> {
+        self.store_acks(ws).await?;
+        self.upload_snapshot(ws).await
+    }
+
+    async fn store_acks(&self, ws: &str) -> Result<(), SyncError> {
+        let acks = self.unstored.borrow_mut().remove(ws).unwrap_or_default();
+        if acks.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.store.acknowledge(ws, &acks).await {
+            self.staging.borrow_mut().mark(ws);
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     /// Queues an edit the page handed over while its write commits (the engine's stager), with
@@ -284,7 +317,7 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
                         pushed,
                         pulled: 0,
                         seq,
-                        uploaded: self.upload_snapshot(ws).await?,
+                        uploaded: false,
                     });
                 }
                 Ok(_) => staged.clear(),
@@ -292,8 +325,10 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
             }
             self.staging.borrow_mut().forget(ws);
         }
+        // What earlier staged pushes were told, stored before storage is read for what to push.
+        self.store_acks(ws).await?;
         let marks = self.staging.borrow().marks(ws);
-        // One read gives the record and what to push (the round's first storage access).
+        // One read gives the record and what to push (the round's first storage access after).
         let mut read = self.store.pending_to_push(ws).await?;
         let (mut record, mut remote) = remote_from(ws, read.record.take())?;
         stop_if_forked(&record)?;

@@ -14,7 +14,9 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
     }
 
     /// Pushes `pending` (in key order), then — with `refill` — whatever is pending in storage
-    /// after each acknowledged batch; without it, only `pending`.
+    /// after each acknowledged batch, storing each acknowledgement before the next batch;
+    /// without it, only `pending`, and the acknowledgements are left for [`Self::settle`] (the
+    /// staged edits of [`Self::push_round`]).
     pub(super) async fn push_from(
         &self,
         ws: &str,
@@ -77,15 +79,21 @@ impl<S: Store, T: Transport> SyncCore<S, T> {
                         .map(|p| p.key.clone())
                         .zip(reply.seqs)
                         .collect();
-                    self.store.acknowledge(ws, &acks).await?;
+                    // On the server whatever happens to storage now: later staged edits may go.
                     self.staging
                         .borrow_mut()
                         .acked(ws, acks.iter().map(|(k, _)| k.as_str()));
                     pushed += n;
                     if !refill {
+                        self.unstored
+                            .borrow_mut()
+                            .entry(ws.to_owned())
+                            .or_default()
+                            .extend(acks);
                         pending.drain(..n);
                         continue;
                     }
+                    self.store.acknowledge(ws, &acks).await?;
                 }
                 Err(TransportError::Api {
                     code: ErrorCode::PayloadTooLarge,
