@@ -113,6 +113,10 @@ pub struct Engine<S: Store> {
     /// stored bytes: until one is known stored, this engine's own edits carry its ops too, so
     /// nothing made here can depend on ops stored nowhere.
     shown: RefCell<std::collections::BTreeMap<Vec<u8>, Shown>>,
+    /// The last seq of an unbroken run of live records shown while the sync worker held them,
+    /// after what storage reads found ([`Engine::show_held`]): the document holds every record
+    /// of the server's log up to it.
+    held_upto: std::cell::Cell<u64>,
     /// The document's op count when the open cache was last written or read
     /// ([`Engine::save_open_cache_if_due`]).
     cached_ops: std::cell::Cell<usize>,
@@ -335,6 +339,7 @@ impl<S: Store> Engine<S> {
             ahead: RefCell::new(None),
             newest_pending: RefCell::new(None),
             shown: RefCell::new(std::collections::BTreeMap::new()),
+            held_upto: std::cell::Cell::new(0),
             cached_ops: std::cell::Cell::new(0),
         };
         engine.watch_doc();

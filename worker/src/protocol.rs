@@ -13,6 +13,12 @@ pub const CHANNEL: &str = "hearth-sync";
 /// announced, and tabs read it from storage.
 pub const CARRY_MAX: usize = shared_schema::live::INLINE_MAX;
 
+/// A tab reads storage for records it already holds — its own edits coming back, live records
+/// it showed while the worker held them — once every this many seqs: its cursors follow, and
+/// the records piled up are folded into its snapshot when due. (Each read costs a tab ~2–3 ms
+/// of its main thread; for every remote edit that was on the path of the next one.)
+pub const READ_EVERY: u64 = 32;
+
 /// Page → worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum WorkerRequest {

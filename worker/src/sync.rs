@@ -16,9 +16,6 @@ use shared_schema::sync::{Backoff, SyncStatus};
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 
-/// Every this many seqs the tabs are told of this device's own echoed records too.
-const ECHO_REFRESH: u64 = 32;
-
 /// Poll interval when the live channel is quiet or down.
 const POLL_MS: u64 = 30_000;
 
@@ -215,7 +212,7 @@ async fn take(ctx: &Ctx, ws: &str, json: &str, held: &mut shared_schema::live::H
         // reports the status. Now and then they are still told, so they read storage and
         // compact the records their own edits piled up.
         Ok(Live::Echo) => {
-            if event.seq % ECHO_REFRESH == 0 {
+            if event.seq % crate::protocol::READ_EVERY == 0 {
                 ctx.broadcast(&Broadcast::Received {
                     ws: ws.to_owned(),
                     seq: event.seq,

@@ -9,9 +9,11 @@
 //!    server confirms it);
 //! 2. [`catch_up`] — then storage is read (cursors, quarantine of an unreadable record) until
 //!    the worker's write is visible, and pulled records are folded into the local snapshot when
-//!    enough have arrived; nothing for a held record (the worker says when it is stored).
+//!    enough have arrived; nothing for a held record (the worker says when it is stored), and
+//!    nothing when the stored records are ones this tab showed held in an unbroken run — but
+//!    every [`READ_EVERY`] seqs ([`confirmed`]).
 
-use crate::protocol::Broadcast;
+use crate::protocol::{Broadcast, READ_EVERY};
 use client_wasm::storage::IdbStore;
 use client_wasm::{Engine, EngineError};
 
@@ -30,6 +32,9 @@ pub struct Arrival {
     /// A live record the worker holds until the server confirms it: shown, nothing to read yet
     /// (the worker's `Received` once it is stored makes the read).
     pub held: bool,
+    /// The seq a worker's `Received` names: the record it carries or holds, or the last one it
+    /// stored.
+    pub seq: Option<u64>,
 }
 
 impl Arrival {
@@ -42,6 +47,7 @@ impl Arrival {
                 storing: None,
                 key: key.clone(),
                 held: false,
+                seq: None,
             }),
             Broadcast::Received {
                 ws,
@@ -54,6 +60,7 @@ impl Arrival {
                 storing: update.as_ref().filter(|_| !held).map(|_| *seq),
                 key: None,
                 held: *held,
+                seq: Some(*seq),
             }),
             _ => None,
         }
@@ -69,28 +76,38 @@ pub fn preview(engine: &Engine<IdbStore>, ws: &str, msg: &Broadcast) -> bool {
     }
 }
 
-/// True when the arrival is the `Local` of an edit [`preview`] showed: it is stored now (edits
-/// here stop carrying it), and there is nothing to import or read — the next arrival's read
-/// of storage catches up the bookkeeping. (Skipping the read keeps this tab off the two cores
-/// while the push it raced is on its way to the other devices.) Called first for every arrival:
-/// the engine learns the key of a `Local` here ([`Engine::heard_pending`]).
+/// True when there is nothing to import or read for the arrival — the next arrival's read of
+/// storage catches up the bookkeeping:
+/// - the `Local` of an edit [`preview`] showed: it is stored now (edits here stop carrying it);
+/// - the worker's `Received` for records it stored that this tab showed while the worker held
+///   them, in an unbroken run after what it read ([`Engine::holds_through`]), but for one seq
+///   in [`READ_EVERY`].
+///
+/// (Skipping the read keeps this tab off the two cores while the push it raced, or the next
+/// remote edit, is on its way.) Called first for every arrival: the engine learns the key of a
+/// `Local` here ([`Engine::heard_pending`]).
 pub fn confirmed(engine: &Engine<IdbStore>, arrival: &Arrival) -> bool {
     if let Some(key) = &arrival.key {
         engine.heard_pending(key);
     }
-    arrival.storing.is_none()
-        && arrival
-            .update
-            .as_ref()
-            .is_some_and(|bytes| engine.confirm_stored(bytes))
+    if arrival.storing.is_some() {
+        return false;
+    }
+    match (&arrival.update, arrival.seq) {
+        (Some(bytes), _) => engine.confirm_stored(bytes),
+        (None, Some(seq)) => !arrival.held && seq % READ_EVERY != 0 && engine.holds_through(seq),
+        (None, None) => false,
+    }
 }
 
-/// Imports the carried update, if any; true when the engine changed.
+/// Imports the carried update, if any (a held live record as such: [`Engine::show_held`]);
+/// true unless there was none or it could not be read.
 pub fn show(engine: &Engine<IdbStore>, arrival: &Arrival) -> bool {
-    arrival
-        .update
-        .as_ref()
-        .is_some_and(|bytes| engine.import_stored(bytes))
+    match (&arrival.update, arrival.seq) {
+        (Some(bytes), Some(seq)) if arrival.held => engine.show_held(seq, bytes),
+        (Some(bytes), _) => engine.import_stored(bytes),
+        (None, _) => false,
+    }
 }
 
 /// Reads storage until the engine holds what the broadcast announced (`changed` after each

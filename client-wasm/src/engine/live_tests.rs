@@ -400,3 +400,70 @@ fn a_tab_shows_another_tabs_broadcast_update_before_reading_storage() -> R {
         Ok(())
     })
 }
+
+#[test]
+fn a_tab_holds_the_log_through_held_records_it_showed_in_an_unbroken_run_and_not_past_a_gap() -> R {
+    block_on(async {
+        let server = MemoryServer::new();
+        let owner = Device::owner(&server).await?;
+        let ws = owner.engine.id();
+        let note = owner.engine.create_note("shared").await?;
+        owner.sync().await?;
+        // Two tabs' engines (two members here): one hears every live record, one misses the
+        // first (it opened after it was shown).
+        let tab = Device::member(&server, &owner.store, &ws, Role::Read).await?;
+        tab.sync().await?;
+        let late = Device::member(&server, &owner.store, &ws, Role::Read).await?;
+        late.sync().await?;
+        let base = tab
+            .store
+            .get_workspace(&ws)
+            .await?
+            .ok_or("gone")?
+            .last_pulled_seq;
+        assert!(tab.engine.holds_through(base), "what it read");
+        assert!(!tab.engine.holds_through(base + 1));
+        let first = edit_and_push(&owner, &note, "one ").await?;
+        let second = edit_and_push(&owner, &note, "two ").await?;
+        assert_eq!((first, second), (base + 1, base + 2));
+        // What the tab's worker shows of each tentative record (their markers not taken: nothing
+        // stored yet).
+        let shown = std::cell::RefCell::new(Vec::new());
+        let show = |b: &[u8]| shown.borrow_mut().push(b.to_vec());
+        let mut held = Held::default();
+        for seq in [first, second] {
+            let tentative = server
+                .live_events(&ws, seq)
+                .into_iter()
+                .next()
+                .ok_or("no event")?;
+            assert_eq!(
+                tab.core
+                    .take_live(&ws, &tentative, &mut held, &show)
+                    .await?,
+                Live::Held
+            );
+        }
+        let [one, two] = <[Vec<u8>; 2]>::try_from(shown.take()).map_err(|_| "two shown")?;
+        assert!(tab.engine.show_held(first, &one));
+        assert!(tab.engine.holds_through(first));
+        assert!(tab.engine.show_held(second, &two));
+        assert!(tab.engine.holds_through(second), "an unbroken run");
+        assert_eq!(
+            tab.engine.note(&note).map(|n| n.body),
+            Some("two one ".into())
+        );
+        // The late tab shows only the second: Loro keeps it aside, and the log is not held.
+        assert!(late.engine.show_held(second, &two));
+        assert!(!late.engine.holds_through(second), "a gap before it");
+        assert!(!late.engine.holds_through(first));
+        // Its read of storage (after the worker stored both) is what catches it up.
+        late.sync().await?;
+        assert!(late.engine.holds_through(second));
+        assert_eq!(
+            late.engine.note(&note).map(|n| n.body),
+            Some("two one ".into())
+        );
+        Ok(())
+    })
+}

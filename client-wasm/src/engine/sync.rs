@@ -90,6 +90,42 @@ impl<S: Store> Engine<S> {
         self.import_readable(&bytes)
     }
 
+    /// Imports a live record the sync worker verified as the server's record `seq` and holds
+    /// until the server confirms it ([`Self::import_stored`]). When it follows on from what the
+    /// document holds (the record before it read from storage or shown this way) and all of it
+    /// applied, the document now holds the log through `seq` ([`Self::holds_through`]).
+    pub fn show_held(&self, seq: u64, bytes: &[u8]) -> bool {
+        let Ok(bytes) = crate::keys::readable(&self.record(), bytes, Some(u64::MAX)) else {
+            return false;
+        };
+        if !self.import_readable(&bytes) {
+            return false;
+        }
+        let have = self.doc().oplog_vv();
+        // Loro keeps ops whose dependencies it lacks aside: those are not held.
+        let whole = LoroDoc::decode_import_blob_meta(&bytes, false).is_ok_and(|meta| {
+            meta.partial_end_vv
+                .iter()
+                .all(|(peer, end)| have.get(peer).is_some_and(|c| c >= end))
+        });
+        if whole && seq == self.held_through() + 1 {
+            self.held_upto.set(seq);
+        }
+        true
+    }
+
+    /// True when the document holds every record of the server's log through `seq`: read from
+    /// storage, or shown in an unbroken run after what was read ([`Self::show_held`]). When the
+    /// worker says it stored them, storage has nothing this document lacks.
+    pub fn holds_through(&self, seq: u64) -> bool {
+        self.held_through() >= seq
+    }
+
+    fn held_through(&self) -> u64 {
+        let read = self.record.borrow().last_pulled_seq;
+        self.held_upto.get().max(read)
+    }
+
     /// Another tab stored a pending update under `key` (its `Local` broadcast), or this engine
     /// did: a key reserved for the next edit at or below it is not used (an edit made now may
     /// depend on it and must sort after it), and one below what storage reads reached already is
