@@ -311,3 +311,99 @@ async fn a_token_revoked_on_one_process_ends_its_live_stream_on_the_other_at_onc
     .await?;
     Ok(())
 }
+
+/// Connections of the database waiting for a lock.
+async fn lock_waiters(db: &mut sqlx::PgConnection) -> Result<i64, E> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
+    )
+    .fetch_one(db)
+    .await?)
+}
+
+/// Waits until `n` connections wait for a lock (10 s at most).
+async fn until_waiting(db: &mut sqlx::PgConnection, n: i64) -> R {
+    for _ in 0..1000 {
+        if lock_waiters(db).await? >= n {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    Err(format!("{n} pushes never waited for the workspace lock").into())
+}
+
+#[actix_web::test]
+#[ignore = "needs Postgres; scripts/test.sh runs it (--include-ignored)"]
+async fn a_push_is_announced_before_its_transaction_and_corrected_when_another_process_took_its_seq(
+) -> R {
+    use shared_schema::api::LiveEvent;
+    use sqlx::Connection;
+    let Some(db) = database_url() else {
+        return Err("needs HEARTH_TEST_DATABASE_URL: run scripts/test.sh".into());
+    };
+    let (_one, url_one) = spawn_server(&db)?;
+    let (_two, url_two) = spawn_server(&db)?;
+    let client = reqwest::Client::new();
+    let one = TestServer {
+        url: url_one,
+        client: client.clone(),
+    };
+    let two = TestServer {
+        url: url_two,
+        client: client.clone(),
+    };
+    let ws = one.create().await?;
+    let (id, t) = (ws.workspace_id.clone(), ws.master_token.clone());
+    // Process one has committed seq 1: it knows the row.
+    assert_eq!(one.push(&id, &t, &[("k1", b"first")]).await?.status(), 200);
+    let live = client
+        .get(one.ws_url(&id, "/live"))
+        .bearer_auth(&t)
+        .send()
+        .await?;
+    let mut stream = live.bytes_stream();
+    let mut text = String::new();
+    next_data::<LiveEvent>(&mut stream, &mut text, |e| e.seq == 1).await?;
+    // The workspace row is locked: every push waits for it.
+    let mut lock = sqlx::PgConnection::connect(&db).await?;
+    let mut watch = sqlx::PgConnection::connect(&db).await?;
+    sqlx::query("BEGIN").execute(&mut lock).await?;
+    sqlx::query("SELECT 1 FROM workspaces WHERE id = $1 FOR UPDATE")
+        .bind(&id)
+        .execute(&mut lock)
+        .await?;
+    let (two_id, two_t) = (id.clone(), t.clone());
+    let by_two = actix_web::rt::spawn(async move {
+        let res = two.push(&two_id, &two_t, &[("k2", b"by two")]).await?;
+        Ok::<_, E>(res.json::<shared_schema::api::PushReply>().await?)
+    });
+    until_waiting(&mut watch, 1).await?;
+    let (one_id, one_t, one_url) = (id.clone(), t.clone(), one.url.clone());
+    let by_one = actix_web::rt::spawn(async move {
+        let one = TestServer {
+            url: one_url,
+            client: reqwest::Client::new(),
+        };
+        let res = one.push(&one_id, &one_t, &[("k3", b"by one")]).await?;
+        Ok::<_, E>(res.json::<shared_schema::api::PushReply>().await?)
+    });
+    // Process one announces its push as seq 2 while the push still waits for the lock.
+    let early = next_data::<LiveEvent>(&mut stream, &mut text, |e| e.tentative).await?;
+    assert_eq!(early.seq, 2);
+    until_waiting(&mut watch, 2).await?;
+    assert!(!by_one.is_finished() && !by_two.is_finished());
+    sqlx::query("ROLLBACK").execute(&mut lock).await?;
+    // Process two was first in line: seq 2 is its push, and process one's is 3.
+    assert_eq!(by_two.await??.seqs, vec![2]);
+    let reply = by_one.await??;
+    assert_eq!(reply.seqs, vec![3]);
+    // Process one's streams get the right record (seq 3), then the marker that confirms it.
+    let right = next_data::<LiveEvent>(&mut stream, &mut text, |e| e.tentative).await?;
+    assert_eq!((right.seq, right.record.is_some()), (3, true));
+    let marker = next_data::<LiveEvent>(&mut stream, &mut text, |e| e.chain.is_some()).await?;
+    assert_eq!((marker.seq, marker.chain), (3, Some(reply.chain)));
+    let stored = one.pull_all(&id, &t).await?;
+    let bytes: Vec<&[u8]> = stored.iter().map(|r| r.bytes.as_slice()).collect();
+    assert_eq!(bytes, vec![&b"first"[..], b"by two", b"by one"]);
+    Ok(())
+}

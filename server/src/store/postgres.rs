@@ -2,7 +2,9 @@
 //! order), so concurrent writers in any number of server processes get gap-free seqs without
 //! deadlocks. Each group commit is five round trips on the writer's own connection whatever its
 //! size (`BEGIN`, lock, key lookup, one writing statement, `COMMIT`; rows are sent as arrays and
-//! expanded with `UNNEST`). New heads are announced with
+//! expanded with `UNNEST`). A batch's records are announced to this process's live streams
+//! before the first of them, planned from the rows as this writer last committed them
+//! (`writer::Committed`), and again after the lock where the real plan differs. New heads are announced with
 //! `pg_notify('hearth_updates', 'ws:seq:instance')` in the same transaction; every other process
 //! `LISTEN`s and fans them out to its live clients (the writing process announces its own commits
 //! itself, with inline records). Presence heartbeats (`hearth_presence`) and revocations
@@ -10,7 +12,10 @@
 //! REPEATABLE READ.
 
 use super::sql::{chain_of, impl_store, size_of, to_i64, to_u64, Announcer, Backend, TotalQuota};
-use super::writer::{announce_durable, announce_tentative, plan, Committer, Plan, Row, Writer};
+use super::writer::{
+    announce_durable, announce_tentative, announce_tentative_after, plan, Committed, Committer,
+    Plan, Row, Writer,
+};
 use super::{PullPage, PushRequest, Revocation, StoreError, StoreOptions, TokenRow, TokenState};
 use shared_schema::api::{PushReply, TokenInfo};
 use shared_schema::backup::Backup;
@@ -70,6 +75,7 @@ impl PgStore {
             announcer: announcer.clone(),
             total: total.clone(),
             quota: options.workspace_quota,
+            committed: std::sync::Mutex::new(Committed::default()),
         });
         Ok(Self {
             pool,
@@ -258,6 +264,9 @@ struct PgCommitter {
     announcer: Arc<Announcer>,
     total: Arc<TotalQuota>,
     quota: Option<i64>,
+    /// The rows as this writer last committed them: a batch is planned from them and its records
+    /// announced before the transaction's first round trip.
+    committed: std::sync::Mutex<Committed>,
 }
 
 impl Committer for PgCommitter {
@@ -271,6 +280,11 @@ impl Committer for PgCommitter {
             None => self.pool.acquire().await?,
         };
         let result = self.run(&mut conn, jobs).await;
+        if result.is_err() {
+            if let Ok(mut committed) = self.committed.lock() {
+                committed.failed(jobs);
+            }
+        }
         if result.is_ok() {
             *held = Some(conn);
         }
@@ -279,13 +293,21 @@ impl Committer for PgCommitter {
 }
 
 impl PgCommitter {
-    /// One batch in one transaction on `conn`: lock the rows, look up the keys, [`plan`],
-    /// announce tentatively, [`write_plan`], commit, announce durable.
+    /// One batch in one transaction on `conn`: announce what the rows this writer committed
+    /// last say it will store ([`Committed`]), then lock the rows, look up the keys, [`plan`],
+    /// announce tentatively what differs, [`write_plan`], commit, announce durable.
     async fn run(
         &self,
         conn: &mut sqlx::PgConnection,
         jobs: &[PushRequest],
     ) -> Result<Vec<Result<PushReply, StoreError>>, StoreError> {
+        let early = self.committed.lock().ok().and_then(|c| {
+            let rows = c.rows_for(jobs, |ws| self.announcer.head(ws));
+            (!rows.is_empty()).then(|| plan(jobs, &rows, &HashMap::new(), self.quota))
+        });
+        if let Some(early) = &early {
+            announce_tentative(&self.announcer, jobs, early);
+        }
         let mut ids: Vec<String> = jobs.iter().map(|j| j.ws.clone()).collect();
         ids.sort();
         ids.dedup();
@@ -333,9 +355,12 @@ impl PgCommitter {
             }
         }
         let plan = plan(jobs, &rows, &known, self.quota);
-        announce_tentative(&self.announcer, jobs, &plan);
+        announce_tentative_after(&self.announcer, jobs, &plan, early.as_ref());
         write_plan(&mut tx, jobs, &plan, &self.instance).await?;
         tx.commit().await?;
+        if let Ok(mut committed) = self.committed.lock() {
+            committed.committed(&rows, &plan);
+        }
         for h in &plan.heads {
             let before = rows.get(&h.ws).map(|r| r.stored).unwrap_or(0);
             self.total.add(h.stored - before);
