@@ -104,8 +104,9 @@ pub fn announce_tentative(announcer: &Announcer, jobs: &[PushRequest], plan: &Pl
 /// Announces a batch's records as [`announce_tentative`] does, except those of workspaces for
 /// which `early` (the plan made from [`Committed`] rows before the transaction) announced exactly
 /// the same records: an early announcement that turned out right is not sent twice, and one that
-/// turned out wrong (another process moved the head, a retried key) is followed by the right one,
-/// which replaces it at every receiver (`shared_schema::live::Held`).
+/// turned out wrong (another process moved the head, a retried key) is followed by the right one:
+/// a receiver holding the early record replaces it (same seq) or pulls (the right one does not
+/// follow it; `shared_schema::live::Held`).
 pub fn announce_tentative_after(
     announcer: &Announcer,
     jobs: &[PushRequest],
