@@ -602,8 +602,19 @@ pub fn overwrite_note(doc: &LoroDoc, old: &Note, now_ms: i64) -> Result<(), Mode
     touch(&note, now_ms)
 }
 
+/// One note's tags, sorted: the keys of the tag set are walked once, and only this note's are
+/// kept (not a map of every note's tags, which a remote edit of one note used to build).
 fn note_tags(doc: &LoroDoc, id: &str) -> Vec<String> {
-    tags_by_note(doc).remove(id).unwrap_or_default()
+    let mut tags: Vec<String> = doc
+        .get_map(NOTE_TAGS)
+        .keys()
+        .filter_map(|key| match key.split_once(TAG_SEP) {
+            Some((note, tag)) if note == id => Some(tag.to_owned()),
+            _ => None,
+        })
+        .collect();
+    tags.sort();
+    tags
 }
 
 #[cfg(test)]

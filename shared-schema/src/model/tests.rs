@@ -83,6 +83,29 @@ fn every_edit_shows_in_the_read_model() -> R {
 }
 
 #[test]
+fn a_note_read_alone_has_its_own_tags_sorted_as_the_whole_list_reads_them() -> R {
+    let d = doc(1)?;
+    migrate(&d, 0)?;
+    for (id, tags) in [
+        ("a", ["zeta", "alpha"]),
+        ("ab", ["beta", "gamma"]),
+        ("b", ["alpha", "x"]),
+    ] {
+        create_note(&d, id, id, 1)?;
+        for t in tags {
+            set_tag(&d, id, t, true, 2)?;
+        }
+    }
+    // A tag key whose note part is not a note's id ("a" followed by more) is not note a's.
+    assert_eq!(note(&d, "a").ok_or("missing")?.tags, vec!["alpha", "zeta"]);
+    assert_eq!(note(&d, "ab").ok_or("missing")?.tags, vec!["beta", "gamma"]);
+    for n in notes(&d) {
+        assert_eq!(note(&d, &n.id).ok_or("missing")?.tags, n.tags);
+    }
+    Ok(())
+}
+
+#[test]
 fn bad_ranges_and_unknown_notes_are_errors_that_change_nothing() -> R {
     let d = doc(1)?;
     create_note(&d, "a", "abc", 1)?;
