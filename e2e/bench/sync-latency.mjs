@@ -12,6 +12,33 @@
 import { startServer, profile, status, noteNamed, ownerWithLink, parsePull, watchPushes, enterTitle } from '../tests/helpers.mjs';
 import { Buffer } from 'node:buffer';
 
+// Notes the first time each title shows in a page's list (`window.seenAt`, page clock) and calls
+// the page's binding `name`. Only what each mutation added or changed is looked at: the list
+// grows by one note per edit, and a scan of every note on every mutation would be work on the
+// same two cores as the app it measures, growing with the list.
+const watchNotes = (page, name) => page.evaluate((name) => {
+  const NOTE = '[data-testid=note]';
+  const seen = new Set([...document.querySelectorAll(NOTE)].map((e) => e.textContent));
+  const check = (e) => {
+    if (e && !seen.has(e.textContent)) {
+      seen.add(e.textContent);
+      (window.seenAt ??= {})[e.textContent] = performance.timeOrigin + performance.now();
+      window[name]();
+    }
+  };
+  new MutationObserver((records) => {
+    for (const r of records) {
+      const at = r.target.nodeType === Node.ELEMENT_NODE ? r.target : r.target.parentElement;
+      check(at?.closest(NOTE));
+      for (const n of r.addedNodes) {
+        if (n.nodeType !== Node.ELEMENT_NODE) continue;
+        if (n.matches(NOTE)) check(n);
+        for (const e of n.querySelectorAll(NOTE)) check(e);
+      }
+    }
+  }).observe(document.body, { childList: true, subtree: true, characterData: true });
+}, name);
+
 const N = Number(process.env.HEARTH_BENCH_EDITS ?? 200);
 const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.round((s.length - 1) * p))]; };
 
@@ -41,14 +68,7 @@ try {
   }, N);
   let arrived = null;
   await b.page.exposeBinding('hearthSeen', () => { const t = performance.now(); if (arrived) arrived(t); });
-  await b.page.evaluate(() => {
-    const seen = new Set([...document.querySelectorAll('[data-testid=note]')].map((e) => e.textContent));
-    new MutationObserver(() => {
-      for (const e of document.querySelectorAll('[data-testid=note]')) {
-        if (!seen.has(e.textContent)) { seen.add(e.textContent); (window.seenAt ??= {})[e.textContent] = performance.timeOrigin + performance.now(); window.hearthSeen(); }
-      }
-    }).observe(document.body, { childList: true, subtree: true, characterData: true });
-  });
+  await watchNotes(b.page, 'hearthSeen');
   const driver = [];
   for (let i = 0; i < 50; i++) {
     const t = performance.now();
@@ -58,14 +78,7 @@ try {
   // Local: the edit is durable in A's IndexedDB and rendered in A's own page.
   let localArrived = null;
   await a.page.exposeBinding('hearthLocalSeen', () => { const t = performance.now(); if (localArrived) localArrived(t); });
-  await a.page.evaluate(() => {
-    const seen = new Set([...document.querySelectorAll('[data-testid=note]')].map((e) => e.textContent));
-    new MutationObserver(() => {
-      for (const e of document.querySelectorAll('[data-testid=note]')) {
-        if (!seen.has(e.textContent)) { seen.add(e.textContent); (window.seenAt ??= {})[e.textContent] = performance.timeOrigin + performance.now(); window.hearthLocalSeen(); }
-      }
-    }).observe(document.body, { childList: true, subtree: true, characterData: true });
-  });
+  await watchNotes(a.page, 'hearthLocalSeen');
   const local = [];
   const lat = [];
   const starts = [];
@@ -97,14 +110,7 @@ try {
   await noteNamed(tab, 'bench').waitFor({ timeout: 30_000 });
   let tabArrived = null;
   await tab.exposeBinding('hearthTabSeen', () => { const t = performance.now(); if (tabArrived) tabArrived(t); });
-  await tab.evaluate(() => {
-    const seen = new Set([...document.querySelectorAll('[data-testid=note]')].map((e) => e.textContent));
-    new MutationObserver(() => {
-      for (const e of document.querySelectorAll('[data-testid=note]')) {
-        if (!seen.has(e.textContent)) { seen.add(e.textContent); (window.seenAt ??= {})[e.textContent] = performance.timeOrigin + performance.now(); window.hearthTabSeen(); }
-      }
-    }).observe(document.body, { childList: true, subtree: true, characterData: true });
-  });
+  await watchNotes(tab, 'hearthTabSeen');
   const tabLat = [];
   const tabStarts = [];
   const M = Math.min(N, 100);

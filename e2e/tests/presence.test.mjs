@@ -2,7 +2,7 @@
 // two server processes on one Postgres; gone within seconds of a browser closing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, profile, noteNamed, ownerWithLink, SCREENSHOTS } from './helpers.mjs';
+import { startServer, profile, noteNamed, ownerWithLink, addNote, SCREENSHOTS } from './helpers.mjs';
 
 const peers = (page) => page.getByTestId('peer');
 
@@ -70,5 +70,45 @@ test('presence crosses two server processes on one Postgres', async (t) => {
   } finally {
     one.stop();
     two.stop();
+  }
+});
+
+test('a tab moving quickly through notes sends a few presence updates, not one per note, and the others see where it stopped', async () => {
+  const server = await startServer();
+  const a = await profile();
+  const b = await profile();
+  try {
+    const link = await ownerWithLink(a.page, server.url, 'N0');
+    const titles = Array.from({ length: 10 }, (_, i) => `N${i}`);
+    for (const t of titles.slice(1)) await addNote(a.page, t);
+    await b.page.goto(link);
+    for (const t of titles) await noteNamed(b.page, t).waitFor({ timeout: 30_000 });
+    await peers(b.page).filter({ hasText: 'O' }).waitFor({ timeout: 15_000 });
+    // Presence updates the owner's worker sends from now on.
+    const sent = [];
+    a.page.on('request', (r) => {
+      if (r.method() === 'PUT' && /\/presence$/.test(new URL(r.url()).pathname)) sent.push(r.postDataJSON()?.note ?? null);
+    });
+    await a.page.waitForTimeout(300);
+    const before = sent.length;
+    // Ten notes opened 15 ms apart (150 ms), the way a keyboard user runs down the list.
+    await a.page.evaluate(async (titles) => {
+      for (const t of titles) {
+        [...document.querySelectorAll('[data-testid=note]')].find((e) => e.textContent.includes(t)).click();
+        await new Promise((r) => setTimeout(r, 15));
+      }
+    }, titles);
+    const last = titles[titles.length - 1];
+    await b.page.locator('li', { has: noteNamed(b.page, last) }).getByTestId('note-peer').waitFor({ timeout: 15_000 });
+    assert.equal(await b.page.getByTestId('note-peer').count(), 1, 'the owner is shown in one note: the last it opened');
+    await a.page.waitForTimeout(300);
+    const burst = sent.slice(before);
+    // One at once, then at most one per 100 ms carrying the newest (a 3-second heartbeat may fall
+    // in the window too); one per note would be ten.
+    assert.ok(burst.length >= 1 && burst.length <= 4, `presence updates sent for ten notes opened in 150 ms: ${burst.length} (${burst.join(', ')})`);
+  } finally {
+    await a.ctx.close();
+    await b.ctx.close();
+    server.stop();
   }
 });

@@ -19,6 +19,13 @@ use wasm_bindgen::JsCast;
 /// Poll interval when the live channel is quiet or down.
 const POLL_MS: u64 = 30_000;
 
+/// The least time between two presence heartbeats. A tab that moves through notes quickly (each
+/// note it creates opens) sends one request per this, not one per note — each is a request to the
+/// server and an event to every device with the notebook open, on the cores and the connection
+/// the edits use — and the others still see the note it is in within this. (Liveblocks throttles
+/// presence to 100 ms by default, too.)
+const PRESENCE_GAP_MS: f64 = 100.0;
+
 /// Why a workspace's loop was woken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wake {
@@ -312,11 +319,14 @@ async fn follow(ctx: &Ctx, ws: &str, generation: u64) -> Result<(), TransportErr
     }
 }
 
-/// This tab's presence heartbeats: at once when `ctx.presence` changes (the loop is woken) and
-/// every few seconds while it is set; the server forgets the tab soon after they stop.
+/// This tab's presence heartbeats: when `ctx.presence` changes (the loop is woken) and every few
+/// seconds while it is set; the server forgets the tab soon after they stop. A change less than
+/// [`PRESENCE_GAP_MS`] after the last heartbeat waits out the rest, and the changes made
+/// meanwhile go as one heartbeat with the newest.
 pub async fn heartbeats(ctx: Rc<Ctx>, mut wake: UnboundedReceiver<Wake>) {
     loop {
         let current = ctx.presence.borrow().clone();
+        let sent = js_sys::Date::now();
         if let (Some((ws, device, note)), true) = (current, ctx.online.get()) {
             let _ = beat(&ctx, &ws, PresenceRequest { device, note }).await;
         }
@@ -325,6 +335,12 @@ pub async fn heartbeats(ctx: Rc<Ctx>, mut wake: UnboundedReceiver<Wake>) {
             .is_none()
         {
             return;
+        }
+        let since = js_sys::Date::now() - sent;
+        if since < PRESENCE_GAP_MS {
+            sleep_ms((PRESENCE_GAP_MS - since).ceil() as u64).await;
+            // The heartbeat below carries every change made meanwhile.
+            while wake.try_recv().is_ok() {}
         }
     }
 }

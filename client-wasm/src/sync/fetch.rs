@@ -13,14 +13,22 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, Request, RequestInit, Response, Window, WorkerGlobalScope};
 
+thread_local! {
+    /// Whether this thread's global is a page's `Window` (else a worker's scope). Asked once:
+    /// in a worker, `instanceof Window` throws (`Window` is not defined there) and the binding
+    /// catches it — an exception, with its stack trace, on every request and timer.
+    static IN_PAGE: bool = js_sys::global().dyn_ref::<Window>().is_some();
+}
+
 /// `fetch(request)` in a page or a worker.
 fn fetch(request: &Request) -> Promise {
     let global = js_sys::global();
-    match global.dyn_ref::<Window>() {
-        Some(window) => window.fetch_with_request(request),
-        None => global
+    if IN_PAGE.with(|p| *p) {
+        global.unchecked_ref::<Window>().fetch_with_request(request)
+    } else {
+        global
             .unchecked_ref::<WorkerGlobalScope>()
-            .fetch_with_request(request),
+            .fetch_with_request(request)
     }
 }
 
@@ -31,11 +39,14 @@ fn js(e: JsValue) -> TransportError {
 /// Calls `callback` after `ms` milliseconds (`setTimeout` in a page or a worker).
 pub(super) fn set_timeout(callback: &js_sys::Function, ms: i32) {
     let global = js_sys::global();
-    let _ = match global.dyn_ref::<Window>() {
-        Some(w) => w.set_timeout_with_callback_and_timeout_and_arguments_0(callback, ms),
-        None => global
+    let _ = if IN_PAGE.with(|p| *p) {
+        global
+            .unchecked_ref::<Window>()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(callback, ms)
+    } else {
+        global
             .unchecked_ref::<WorkerGlobalScope>()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(callback, ms),
+            .set_timeout_with_callback_and_timeout_and_arguments_0(callback, ms)
     };
 }
 
