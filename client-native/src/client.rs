@@ -181,7 +181,7 @@ impl Client {
     pub async fn status(&self, notebook: &str) -> Result<Status, ClientError> {
         let record = self.notebook(Some(notebook)).await?;
         Ok(Status {
-            pending: self.store.pending(notebook).await?.len(),
+            pending: self.store.pending_len(notebook).await?,
             notebook: record.id,
             name: record.name,
             role: record.role.as_str().to_owned(),

@@ -54,9 +54,9 @@ async fn wait(wake: &mut UnboundedReceiver<Wake>, ms: u64) -> Option<bool> {
 async fn pending_len(ctx: &Ctx, ws: &str) -> u64 {
     ctx.core
         .store
-        .pending(ws)
+        .pending_len(ws)
         .await
-        .map(|p| p.len() as u64)
+        .map(|n| n as u64)
         .unwrap_or(0)
 }
 

@@ -547,6 +547,12 @@ impl Store for IdbStore {
             .collect())
     }
 
+    async fn pending_len(&self, id: &str) -> Result<usize, StorageError> {
+        let db = self.db().await?;
+        let tx = begin(self, &db, &[PENDING], TransactionMode::Readonly)?;
+        count(&tx, PENDING, id).await
+    }
+
     async fn pending_to_push(&self, id: &str) -> Result<ToPush, StorageError> {
         let db = self.db().await?;
         let tx = begin(

@@ -230,6 +230,11 @@ pub trait Store {
     ) -> Result<Appended, StorageError>;
     /// Lists pending updates in causal order.
     async fn pending(&self, id: &str) -> Result<Vec<PendingUpdate>, StorageError>;
+    /// How many updates are pending (what the sync status shows after every round): counted,
+    /// where the store can, without reading their bytes.
+    async fn pending_len(&self, id: &str) -> Result<usize, StorageError> {
+        Ok(self.pending(id).await?.len())
+    }
     /// Lists pending updates in causal order for a push, with the workspace's record (one read
     /// for both), and records in the same transaction that they were read, so no later edit is
     /// merged into an update that may be on the server.

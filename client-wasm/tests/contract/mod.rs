@@ -227,6 +227,21 @@ pub async fn a_merge_replaces_only_an_unread_last_update<S: Store>(
             && other.update.key < late.update.key,
         "every edit kept, in the order made",
     )?;
+    // Counted per workspace, as many as are listed (one whose id starts with this one's apart).
+    let next_door = "ws-merge-2";
+    store
+        .create_workspace(&WorkspaceRecord::new_local(next_door, "t"))
+        .await
+        .map_err(e)?;
+    store
+        .append_pending(next_door, b"x", None, None)
+        .await
+        .map_err(e)?;
+    check(
+        store.pending_len(id).await.map_err(e)? == bytes.len()
+            && store.pending_len(next_door).await.map_err(e)? == 1,
+        "pending_len counts the workspace's pending updates",
+    )?;
     // The staging callback is given the update exactly as it is stored, and the newest other
     // pending key (what a push must have sent before it).
     let seen = std::cell::RefCell::new(None);
