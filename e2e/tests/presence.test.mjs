@@ -91,12 +91,14 @@ test('a tab moving quickly through notes sends a few presence updates, not one p
     });
     await a.page.waitForTimeout(300);
     const before = sent.length;
-    // Ten notes opened 15 ms apart (150 ms), the way a keyboard user runs down the list.
-    await a.page.evaluate(async (titles) => {
+    // Ten notes opened 15 ms apart (~150 ms), the way a keyboard user runs down the list.
+    const span = await a.page.evaluate(async (titles) => {
+      const start = performance.now();
       for (const t of titles) {
         [...document.querySelectorAll('[data-testid=note]')].find((e) => e.textContent.includes(t)).click();
         await new Promise((r) => setTimeout(r, 15));
       }
+      return performance.now() - start;
     }, titles);
     const last = titles[titles.length - 1];
     await b.page.locator('li', { has: noteNamed(b.page, last) }).getByTestId('note-peer').waitFor({ timeout: 15_000 });
@@ -104,8 +106,10 @@ test('a tab moving quickly through notes sends a few presence updates, not one p
     await a.page.waitForTimeout(300);
     const burst = sent.slice(before);
     // One at once, then at most one per 100 ms carrying the newest (a 3-second heartbeat may fall
-    // in the window too); one per note would be ten.
-    assert.ok(burst.length >= 1 && burst.length <= 4, `presence updates sent for ten notes opened in 150 ms: ${burst.length} (${burst.join(', ')})`);
+    // in the window too); one per note would be ten. (On a loaded machine the clicks may take
+    // longer than 150 ms: the bound follows the time they took.)
+    const most = Math.min(titles.length - 1, Math.ceil(span / 100) + 2);
+    assert.ok(burst.length >= 1 && burst.length <= most, `presence updates sent for ten notes opened in ${span.toFixed(0)} ms: ${burst.length}, at most ${most} (${burst.join(', ')})`);
   } finally {
     await a.ctx.close();
     await b.ctx.close();
