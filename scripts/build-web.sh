@@ -49,7 +49,10 @@ for_size trunk build --release --offline --cargo-profile web
 build_id=$(cat dist/*.wasm dist/*.js | sha256sum | cut -c1-12)
 sed -i "s/__HEARTH_BUILD__/$build_id/" dist/sw.js
 step "JavaScript package and example (wasm-bindgen --target web, wasm-opt -Oz; $web_toolchain)"
-for_size cargo build -p worker --features js --target wasm32-unknown-unknown --profile web --locked
+# Selecting web-ui too (its lib-less package builds nothing with --lib) resolves the dependencies'
+# features exactly as Trunk's build of the app did, so only worker and client-wasm compile again;
+# `-p worker` alone would rebuild about a hundred of them, Loro and web-sys among them.
+for_size cargo build -p web-ui -p worker --features worker/js --lib --target wasm32-unknown-unknown --profile web --locked
 rm -rf dist/js-example/pkg
 wasm-bindgen --target web --out-name hearth --out-dir dist/js-example/pkg "$TARGET_DIR/wasm32-unknown-unknown/web/worker.wasm"
 # The same wasm-opt passes Trunk runs on the app (web-ui/index.html).
